@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything mmiotrace needs to build and test, from Debian 12's packages.
+# Idempotent: packages already present are not fetched again. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake g++ pkg-config
+  libzydis-dev          # x86 decoder/encoder (src/emu is the only user)
+  libgtest-dev          # unit tests
+  libbenchmark-dev      # micro-benchmarks
+  libcli11-dev          # command-line parsing
+  libfmt-dev            # formatting in the tools (never in the agent)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q >/dev/null
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,1 @@
+void mt_agent_placeholder() {}

@@ -1,0 +1,165 @@
+// The on-disk trace format, version 1 (normative description: docs/trace-format.md).
+//
+// A file is a FileHeader followed by records. Every record starts with a
+// RecordHeader, is 8-byte aligned and a multiple of 8 bytes long; `size` covers
+// the whole record so a reader can skip record types it does not know (a newer
+// minor version may add them). Records are in strictly increasing `seq` order:
+// one total order over every thread and process of the traced program.
+//
+// This header is shared by the agent (which writes records into the channel
+// from its signal handler: plain structs, no allocation) and the tools.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mmiotrace::trace {
+
+inline constexpr char kMagic[8] = {'\x7f', 'M', 'M', 'I', 'O', 'T', 'R', 'C'};
+inline constexpr uint16_t kVersionMajor = 1;  // readers refuse a newer major version
+inline constexpr uint16_t kVersionMinor = 0;  // readers accept any minor version
+
+// FileHeader.features bits.
+inline constexpr uint64_t kFeatureNone = 0;
+
+struct FileHeader {
+  char magic[8];
+  uint16_t version_major;
+  uint16_t version_minor;
+  uint32_t header_size;          // bytes; the first record starts here
+  uint64_t features;             // kFeature* bits
+  uint64_t start_monotonic_ns;   // CLOCK_MONOTONIC when recording started
+  uint64_t start_realtime_ns;    // CLOCK_REALTIME at the same moment
+  uint32_t recorder_pid;
+  uint32_t reserved0;
+  uint64_t reserved[2];
+};
+static_assert(sizeof(FileHeader) == 64);
+
+enum class RecordType : uint16_t {
+  PAD = 0,        // never in a file; fills the end of a channel ring
+  ACCESS = 1,     // one device access (AccessRecord)
+  MAP = 2,        // a device mapping was created (MapRecord)
+  UNMAP = 3,      // a device mapping (or part of one) went away (UnmapRecord)
+  MARK = 4,       // free text in the event stream (MarkRecord)
+  PCIDEV = 5,     // a PCI device the trace refers to (PciDevRecord)
+  UNKNOWN = 6,    // an instruction that touched a device and could not be emulated (UnknownRecord)
+  LOST = 7,       // events that could not be recorded (LostRecord)
+};
+
+struct RecordHeader {
+  uint16_t type;     // RecordType
+  uint16_t size;     // whole record in bytes, a multiple of 8, >= sizeof(RecordHeader)
+  uint32_t tid;      // thread that produced the record (0: the recorder)
+  uint64_t seq;      // global order, strictly increasing through a file
+  uint64_t time_ns;  // CLOCK_MONOTONIC, nanoseconds
+};
+static_assert(sizeof(RecordHeader) == 24);
+
+enum class AccessOp : uint8_t { READ = 0, WRITE = 1 };
+
+// AccessRecord.flags bits.
+inline constexpr uint8_t kAccessMasked = 1 << 0;  // byte_mask selects the bytes accessed
+inline constexpr uint8_t kAccessSplit = 1 << 1;   // one part of an instruction's access that straddled mappings
+
+inline constexpr unsigned kMaxAccessWidth = 64;
+inline constexpr unsigned kMaxInsnLength = 15;
+
+struct AccessRecord {
+  RecordHeader h;
+  uint64_t phys;       // physical (bus) address of the first byte
+  uint64_t pc;         // address of the instruction
+  uint64_t byte_mask;  // bit i: byte i was accessed (all `width` bits set unless kAccessMasked)
+  uint32_t pid;
+  uint32_t map_id;     // MapRecord.map_id of the mapping accessed
+  uint8_t op;          // AccessOp
+  uint8_t width;       // bytes, 1..64
+  uint8_t insn_len;    // bytes of `insn` that are valid, 0..15
+  uint8_t flags;       // kAccess* bits
+  uint32_t reserved;
+  uint8_t insn[16];    // the instruction's bytes
+  // followed by `width` bytes of value (memory order), zero-padded to 8
+};
+static_assert(sizeof(AccessRecord) == 80);
+
+enum class DeviceKind : uint16_t {
+  FILE = 0,          // a stand-in device (record --device GLOB); phys = file offset
+  PCI_RESOURCE = 1,  // /sys/bus/pci/devices/*/resource<N>[_wc]
+  DEV_MEM = 2,       // /dev/mem; phys = mmap offset
+  UIO = 3,           // /dev/uio<N>; phys from /sys/class/uio/uio<N>/maps
+};
+
+inline constexpr uint16_t kNoBar = 0xffff;
+
+struct MapRecord {
+  RecordHeader h;
+  uint64_t phys;         // physical address of the mapping's first byte
+  uint64_t virt;         // address the program sees
+  uint64_t len;          // bytes
+  uint64_t file_offset;  // mmap offset
+  uint32_t pid;
+  uint32_t map_id;       // 1, 2, ... in order of creation across the trace
+  uint16_t kind;         // DeviceKind
+  uint16_t prot;         // PROT_* the program asked for
+  uint16_t bar;          // PCI BAR or UIO map index, kNoBar if none
+  uint16_t path_len;     // bytes of path that follow (no terminator)
+  uint32_t pci_busdevfn; // (domain << 16) | (bus << 8) | devfn for PCI_RESOURCE/UIO of a PCI device, else 0
+  uint32_t reserved;
+  // followed by path_len bytes of the device file's path, zero-padded to 8
+};
+static_assert(sizeof(MapRecord) == 80);
+
+struct UnmapRecord {
+  RecordHeader h;
+  uint64_t virt;  // first byte unmapped
+  uint64_t len;   // bytes unmapped (a whole mapping or part of one)
+  uint32_t pid;
+  uint32_t map_id;
+};
+static_assert(sizeof(UnmapRecord) == 48);
+
+struct MarkRecord {
+  RecordHeader h;
+  uint32_t pid;
+  uint16_t text_len;  // bytes of text that follow (no terminator), at most kMaxMarkText
+  uint16_t reserved;
+  // followed by text, zero-padded to 8
+};
+static_assert(sizeof(MarkRecord) == 32);
+inline constexpr unsigned kMaxMarkText = 4000;
+
+struct PciDevRecord {
+  RecordHeader h;
+  uint32_t busdevfn;   // (domain << 16) | (bus << 8) | devfn
+  uint16_t vendor;
+  uint16_t device;
+  uint32_t irq;
+  uint16_t driver_len; // bytes of driver name that follow
+  uint16_t reserved;
+  uint64_t start[7];   // BAR0-5 and ROM start, resource flags in the low nibble as in /proc/bus/pci/devices
+  uint64_t size[7];
+  // followed by the driver name, zero-padded to 8
+};
+static_assert(sizeof(PciDevRecord) == 152);
+
+struct UnknownRecord {
+  RecordHeader h;
+  uint64_t phys;    // device address the instruction faulted on
+  uint64_t pc;
+  uint32_t pid;
+  uint32_t map_id;
+  uint8_t insn_len;
+  uint8_t reserved[7];
+  uint8_t insn[16];
+};
+static_assert(sizeof(UnknownRecord) == 72);
+
+struct LostRecord {
+  RecordHeader h;
+  uint64_t count;  // events lost
+};
+static_assert(sizeof(LostRecord) == 32);
+
+constexpr uint32_t padded8(uint32_t n) { return (n + 7u) & ~7u; }
+
+}  // namespace mmiotrace::trace
