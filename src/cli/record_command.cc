@@ -1,10 +1,235 @@
+// mmiotrace record: run a program with the agent preloaded and write its
+// device accesses to a trace file (docs/record.md).
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
 
 #include "cli/commands.h"
+#include "cli/recorder.h"
+
+extern char** environ;
 
 namespace mmiotrace::cli {
-void add_record_command(CLI::App& root, Action& run) {
-  auto* sub = root.add_subcommand("record", "Run a program and record its device accesses");
-  sub->callback([&run] { run = [] { return kExitSoftware; }; });
+
+namespace {
+
+uint64_t clock_ns(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+// The agent library: $MMIOTRACE_AGENT, else next to this executable's lib/ folder.
+Result<std::string> find_agent() {
+  if (const char* env = getenv("MMIOTRACE_AGENT"); env != nullptr && *env != '\0') {
+    if (access(env, R_OK) != 0) return make_error(fmt::format("MMIOTRACE_AGENT names '{}', which cannot be read", env));
+    return std::string(env);
+  }
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (const char* rel : {"../lib/libmmiotrace-agent.so", "../lib/mmiotrace/libmmiotrace-agent.so"}) {
+    std::filesystem::path p = exe.parent_path() / rel;
+    if (access(p.c_str(), R_OK) == 0) return std::filesystem::weakly_canonical(p, ec).string();
+  }
+  return make_error(fmt::format("cannot find libmmiotrace-agent.so next to {} (set MMIOTRACE_AGENT to its path)",
+                                exe.string()));
+}
+
+// The program as execvp would find it, or an error a user can act on.
+Result<std::string> find_program(const std::string& name) {
+  auto runnable = [](const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+  };
+  if (name.find('/') != std::string::npos) {
+    if (access(name.c_str(), F_OK) != 0) return make_error(fmt::format("program '{}' not found", name));
+    if (!runnable(name)) return make_error(fmt::format("program '{}' is not an executable file", name));
+    return name;
+  }
+  const char* path = getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (runnable(candidate)) return candidate;
+    start = end + 1;
+  }
+  return make_error(fmt::format("program '{}' not found in PATH", name));
+}
+
+// --device patterns are matched against the canonical path of the mapped file
+// (the kernel's name for the descriptor), so canonicalize what can be.
+std::string canonical_glob(const std::string& glob) {
+  std::error_code ec;
+  if (glob.find_first_of("*?[") == std::string::npos) {
+    auto p = std::filesystem::weakly_canonical(std::filesystem::absolute(glob, ec), ec);
+    return ec ? glob : p.string();
+  }
+  std::filesystem::path g = std::filesystem::absolute(glob, ec);
+  std::filesystem::path dir = g.parent_path();
+  if (dir.string().find_first_of("*?[") == std::string::npos) {
+    auto canon = std::filesystem::weakly_canonical(dir, ec);
+    if (!ec) return (canon / g.filename()).string();
+  }
+  return g.string();
+}
+
+std::string preload_value(const std::string& agent) {
+  const char* existing = getenv("LD_PRELOAD");
+  return existing != nullptr && *existing != '\0' ? agent + ":" + existing : agent;
+}
+
+// Forks the program. The child reports an exec failure's errno through a
+// close-on-exec pipe, so that the parent can say why.
+Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& argv, const std::string& agent,
+                    const std::string& channel_path) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return make_error(fmt::format("cannot create a pipe: {}", strerror(errno)));
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::string preload = preload_value(agent);
+  pid_t pid = fork();
+  if (pid < 0) return make_error(fmt::format("cannot fork: {}", strerror(errno)));
+  if (pid == 0) {
+    close(pipefd[0]);
+    setenv("LD_PRELOAD", preload.c_str(), 1);
+    setenv(trace::kChannelEnv, channel_path.c_str(), 1);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    execv(program.c_str(), args.data());
+    int e = errno;
+    (void)!write(pipefd[1], &e, sizeof(e));
+    _exit(kExitNotFound);
+  }
+  close(pipefd[1]);
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = read(pipefd[0], &child_errno, sizeof(child_errno));
+  } while (n < 0 && errno == EINTR);
+  close(pipefd[0]);
+  if (n == sizeof(child_errno)) {
+    waitpid(pid, nullptr, 0);
+    return make_error(fmt::format("cannot run '{}': {}", program, strerror(child_errno)));
+  }
+  return pid;
+}
+
+std::string summary(const RecordStats& s, const std::string& output) {
+  std::string line = fmt::format("recorded {} accesses ({} reads, {} writes) on {} mapping{} from {} thread{} in {} process{} into {}",
+                                 s.reads + s.writes, s.reads, s.writes, s.maps, s.maps == 1 ? "" : "s",
+                                 s.threads.size(), s.threads.size() == 1 ? "" : "s", s.processes.size(),
+                                 s.processes.size() == 1 ? "" : "es", output);
+  if (s.unknown != 0) line += fmt::format("; {} instruction{} could not be emulated", s.unknown, s.unknown == 1 ? "" : "s");
+  if (s.lost != 0) line += fmt::format("; {} events lost", s.lost);
+  return line;
+}
+
+// Ends `record` the way the program ended: same exit code, or the same signal.
+[[noreturn]] void exit_like(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);  // the program already dumped its core, if any
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    raise(sig);
+    _exit(128 + sig);
+  }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : kExitSoftware);
+}
+
+int run_record(const RecordOptions& in) {
+  RecordOptions options = in;
+  for (std::string& g : options.device_globs) g = canonical_glob(g);
+  auto program = find_program(options.command.front());
+  if (!program) {
+    print_error(program.error());
+    return kExitNotFound;
+  }
+  auto agent = find_agent();
+  if (!agent) {
+    print_error(agent.error());
+    return kExitSoftware;
+  }
+  const uint64_t start_mono = clock_ns(CLOCK_MONOTONIC);
+  auto writer = trace::TraceWriter::create(options.output, trace::make_file_header(start_mono, clock_ns(CLOCK_REALTIME),
+                                                                                     static_cast<uint32_t>(getpid())));
+  if (!writer) {
+    print_error(writer.error());
+    return kExitCantCreat;
+  }
+  auto channel = Channel::create(options, start_mono);
+  if (!channel) {
+    print_error(channel.error());
+    return kExitSoftware;
+  }
+  // Like system(): the terminal's ^C goes to the program; the recorder stays
+  // to write what it recorded.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  auto pid = spawn(*program, options.command, *agent, channel->agent_path());
+  if (!pid) {
+    print_error(pid.error());
+    return kExitNotFound;
+  }
+  Consumer consumer(channel->header(), &*writer);
+  int status = 0;
+  for (;;) {
+    bool progress = consumer.drain(false);
+    pid_t w = waitpid(*pid, &status, WNOHANG);
+    if (w == *pid) break;
+    if (!progress) consumer.wait(10);
+  }
+  consumer.drain(true);
+  Result<void> closed = writer->close();
+  std::string error = consumer.write_error();
+  if (error.empty() && !closed) error = closed.error();
+  fmt::print(stderr, "mmiotrace: {}\n", summary(consumer.stats(), options.output));
+  if (!consumer.channel_error().empty()) print_error(consumer.channel_error());
+  if (!error.empty()) {
+    print_error(error);
+    return kExitIoErr;
+  }
+  fflush(stderr);
+  exit_like(status);
+}
+
+}  // namespace
+
+void add_record_command(CLI::App& root, Action& run) {
+  auto options = std::make_shared<RecordOptions>();
+  auto* sub = root.add_subcommand("record", "Run a program and record every access it makes to device memory");
+  sub->add_option("-o,--output", options->output, "Trace file to write")->capture_default_str();
+  sub->add_option("--device", options->device_globs,
+                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset)")
+      ->type_name("GLOB");
+  sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
+      ->type_name("DIR")
+      ->group("");
+  sub->add_option("command", options->command, "The program and its arguments (after --)")->required();
+  sub->footer("Example: mmiotrace record -o t.mmio --device /tmp/fake-bar0 -- ./driver /tmp/fake-bar0");
+  sub->callback([&run, options] { run = [options] { return run_record(*options); }; });
+}
+
 }  // namespace mmiotrace::cli

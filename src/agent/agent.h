@@ -1,0 +1,46 @@
+// The agent's process-wide state and the entry points its parts share.
+// See ARCHITECTURE.md for the path of one access through these files.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "agent/region_table.h"
+#include "trace/channel.h"
+
+namespace mmiotrace::agent {
+
+struct Agent {
+  trace::ChannelHeader* channel = nullptr;  // null: not attached, everything passes through
+  uint32_t pid = 0;
+  bool has_avx512bw = false;
+  bool has_fsgsbase = false;
+  RegionTable regions;
+};
+
+extern Agent g_agent;
+
+inline bool attached() { return g_agent.channel != nullptr; }
+
+// fault_handler.cc
+extern "C" void mt_fault_handler(int sig, siginfo_t* info, void* ucontext);
+void install_fault_handlers();
+
+// interpose_signal.cc: the program's own dispositions for the signals the agent owns.
+bool is_owned_signal(int sig);
+// Delivers a fault to the program as the kernel would have: its handler if it
+// installed one, else the default action (the process dies by `sig`).
+// `synthetic`: the fault was found by the emulator, not raised by the CPU.
+void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic);
+// Calls the real sigaction (libc's, bypassing the interposer).
+int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+void init_signal_interposition();
+
+// interpose_mmap.cc
+void* real_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
+int real_munmap(void* addr, size_t len);
+int real_mprotect(void* addr, size_t len, int prot);
+
+}  // namespace mmiotrace::agent

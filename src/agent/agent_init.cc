@@ -1,0 +1,91 @@
+// The agent's entry: a constructor that runs when LD_PRELOAD loads the
+// library, before the program's own constructors. It attaches to the channel
+// `mmiotrace record` created, and installs the fault handler. Without the
+// channel (MMIOTRACE_CHANNEL unset) it stays detached and every interposer
+// passes straight through.
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cpuid.h>
+#include <cstring>
+
+#include "agent/agent.h"
+#include "agent/producer.h"
+#include "agent/safe_format.h"
+#include "emu/xsave_area.h"
+#include "trace/channel.h"
+
+namespace mmiotrace::agent {
+
+Agent g_agent;
+
+namespace {
+
+void warn(const char* what, const char* detail) {
+  SafeBuf m;
+  m.str("mmiotrace: agent not tracing this process: ").str(what).str(detail).str("\n");
+  m.write_to(STDERR_FILENO);
+}
+
+bool cpu_has_avx512bw() {
+  unsigned a, b, c, d;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+  // AVX512BW is CPUID.(7,0):EBX[30]; it is usable only if the OS enabled the
+  // opmask and ZMM state (XCR0 bits 5-7).
+  return (b & (1u << 30)) != 0 && (emu::XsaveLayout::host().supported & 0xe0) == 0xe0;
+}
+
+trace::ChannelHeader* map_channel(const char* path) {
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    warn("cannot open the recorder's channel ", path);
+    return nullptr;
+  }
+  trace::ChannelHeader probe;
+  if (pread(fd, &probe, sizeof(probe), 0) != static_cast<ssize_t>(sizeof(probe)) ||
+      memcmp(probe.magic, trace::kChannelMagic, sizeof(probe.magic)) != 0 ||
+      probe.version != trace::kChannelVersion) {
+    close(fd);
+    warn("the channel comes from a different mmiotrace version: ", path);
+    return nullptr;
+  }
+  void* p = real_mmap(nullptr, probe.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) {
+    warn("cannot map the recorder's channel ", path);
+    return nullptr;
+  }
+  return static_cast<trace::ChannelHeader*>(p);
+}
+
+void after_fork_child() {
+  g_agent.pid = static_cast<uint32_t>(getpid());
+  producer_after_fork_child();
+  if (g_agent.channel != nullptr) g_agent.channel->processes_attached.fetch_add(1);
+}
+
+__attribute__((constructor(101))) void agent_init() {
+  init_signal_interposition();
+  const char* path = getenv(trace::kChannelEnv);
+  if (path == nullptr || *path == '\0') return;
+  trace::ChannelHeader* ch = map_channel(path);
+  if (ch == nullptr) return;
+  g_agent.pid = static_cast<uint32_t>(getpid());
+  g_agent.has_avx512bw = cpu_has_avx512bw();
+  g_agent.has_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE
+  (void)emu::XsaveLayout::host();  // compute outside any signal handler
+  producer_init();
+  pthread_atfork(nullptr, nullptr, after_fork_child);
+  install_fault_handlers();
+  ch->processes_attached.fetch_add(1);
+  g_agent.channel = ch;  // from here on, device mmaps are traced
+}
+
+}  // namespace
+
+}  // namespace mmiotrace::agent

@@ -1,0 +1,35 @@
+// Which files are device memory, and where their bytes live physically.
+// Runs in normal context (inside the mmap interposer), never in the handler;
+// it still allocates nothing, because mmap can be called from anywhere.
+#pragma once
+
+#include <limits.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "trace/format.h"
+
+namespace mmiotrace::agent {
+
+struct DeviceInfo {
+  trace::DeviceKind kind = trace::DeviceKind::FILE;
+  uint64_t phys = 0;          // physical address of the mapping's first byte
+  uint16_t bar = trace::kNoBar;
+  uint32_t busdevfn = 0;      // valid if has_pci
+  bool has_pci = false;
+  char path[PATH_MAX] = {};      // the device file, as the kernel names the fd
+  char pci_dir[PATH_MAX] = {};   // sysfs directory of the PCI device, if has_pci
+};
+
+// Decides whether mmap(fd, offset) maps device memory: a PCI sysfs resource
+// file, /dev/mem, /dev/uio<N>, or a file matching one of record's --device
+// globs. The file is named by the descriptor itself (/proc/self/fd), so the
+// way the program opened it (open, fopen, dup, fcntl, inheritance) does not matter.
+bool identify_device(int fd, uint64_t offset, DeviceInfo* out);
+
+// Fills a PCIDEV record for the device in info.pci_dir (from sysfs, as the
+// kernel's /proc/bus/pci/devices shows it). Returns the record size, 0 on failure.
+size_t build_pcidev(const DeviceInfo& info, uint8_t* buf, size_t cap);
+
+}  // namespace mmiotrace::agent

@@ -1,0 +1,185 @@
+// Async-signal-safe: runs in the traced program's signal handler; no
+// allocation, no locks but the order lock.
+#include "agent/device_memory.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "agent/agent.h"
+#include "agent/producer.h"
+#include "agent/safe_access.h"
+#include "trace/format.h"
+
+namespace mmiotrace::agent {
+
+namespace {
+
+bool is_natural_width(unsigned size) {
+  return size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32 || size == 64;
+}
+
+uint64_t low_mask(unsigned bytes) { return bytes >= 64 ? ~uint64_t{0} : (uint64_t{1} << bytes) - 1; }
+
+emu::MemFault fault_from_safe() {
+  SafeFault f = last_safe_fault();
+  return emu::MemFault{f.signo, f.code, f.addr};
+}
+
+emu::MemFault prot_fault(uint64_t addr) { return emu::MemFault{SIGSEGV, SEGV_ACCERR, addr}; }
+
+// Ordinary memory of the program: exact-width accesses where the width is a
+// natural one (keeps aligned accesses atomic for the program's other threads).
+emu::MemFault ordinary_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
+                              bool write) {
+  auto* p = reinterpret_cast<uint8_t*>(addr);
+  if (masked) {
+    for (unsigned i = 0; i < size; ++i) {
+      if (((mask >> i) & 1) == 0) continue;
+      int rc = write ? mt_store_1(p + i, buf + i) : mt_load_1(p + i, buf + i);
+      if (rc != 0) return fault_from_safe();
+    }
+    return {};
+  }
+  int rc;
+  if (is_natural_width(size)) {
+    rc = write ? safe_store(p, buf, size) : safe_load(p, buf, size);
+  } else {
+    rc = write ? mt_copy(p, buf, size) : mt_copy(buf, p, size);
+  }
+  return rc == 0 ? emu::MemFault{} : fault_from_safe();
+}
+
+}  // namespace
+
+emu::MemFault DeviceMemory::read(uint64_t addr, unsigned size, void* out) {
+  return access(addr, size, static_cast<uint8_t*>(out), low_mask(size), false, false);
+}
+
+emu::MemFault DeviceMemory::write(uint64_t addr, unsigned size, const void* in) {
+  uint8_t buf[trace::kMaxAccessWidth];
+  memcpy(buf, in, size);
+  return access(addr, size, buf, low_mask(size), false, true);
+}
+
+emu::MemFault DeviceMemory::read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) {
+  return access(addr, size, static_cast<uint8_t*>(out), byte_mask & low_mask(size), true, false);
+}
+
+emu::MemFault DeviceMemory::write_masked(uint64_t addr, unsigned size, uint64_t byte_mask, const void* in) {
+  uint8_t buf[trace::kMaxAccessWidth];
+  memcpy(buf, in, size);
+  return access(addr, size, buf, byte_mask & low_mask(size), true, true);
+}
+
+emu::MemFault DeviceMemory::access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
+                                   bool write) {
+  if (size == 0 || size > trace::kMaxAccessWidth) return emu::MemFault{SIGSEGV, SI_KERNEL, 0};
+  RegionInfo r;
+  bool in_region = g_agent.regions.find(addr, &r);
+  if (in_region && addr + size <= r.end) return device_access(r, addr, size, buf, mask, masked, write, false);
+  if (!in_region && g_agent.regions.next_start_after(addr) >= addr + size) {
+    return ordinary_access(addr, size, buf, mask, masked, write);
+  }
+  return split_access(addr, size, buf, mask, masked, write);
+}
+
+// An access that straddles the end of a mapping. First every device part's
+// protection is checked and the ordinary parts are performed (they are the
+// ones that can fault), so that a faulting access reaches no device; then the
+// device parts, each as the largest naturally aligned pieces that fit.
+emu::MemFault DeviceMemory::split_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask,
+                                         bool masked, bool write) {
+  const uint64_t end = addr + size;
+  for (int pass = 0; pass < 2; ++pass) {
+    uint64_t pos = addr;
+    while (pos < end) {
+      RegionInfo r;
+      bool dev = g_agent.regions.find(pos, &r);
+      uint64_t stop = dev ? (r.end < end ? r.end : end) : g_agent.regions.next_start_after(pos);
+      if (stop > end) stop = end;
+      auto off = static_cast<unsigned>(pos - addr);
+      auto len = static_cast<unsigned>(stop - pos);
+      uint64_t part_mask = (mask >> off) & low_mask(len);
+      if (pass == 0 && dev && (r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(pos);
+      if (pass == 0 && !dev) {
+        emu::MemFault f = ordinary_access(pos, len, buf + off, part_mask, masked, write);
+        if (!f.ok()) return f;
+      }
+      if (pass == 1 && dev) {
+        for (unsigned i = 0; i < len;) {
+          unsigned piece = 8;
+          while (piece > 1 && (((pos + i) & (piece - 1)) != 0 || i + piece > len)) piece /= 2;
+          uint64_t piece_mask = (part_mask >> i) & low_mask(piece);
+          if (!masked || piece_mask == low_mask(piece)) {
+            emu::MemFault f = device_access(r, pos + i, piece, buf + off + i, low_mask(piece), false, write, true);
+            if (!f.ok()) return f;
+          } else if (piece_mask != 0) {
+            for (unsigned b = 0; b < piece; ++b) {
+              if (((piece_mask >> b) & 1) == 0) continue;
+              emu::MemFault f = device_access(r, pos + i + b, 1, buf + off + i + b, 1, false, write, true);
+              if (!f.ok()) return f;
+            }
+          }
+          i += piece;
+        }
+      }
+      pos = stop;
+    }
+  }
+  return {};
+}
+
+emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, unsigned size, uint8_t* buf,
+                                          uint64_t mask, bool masked, bool write, bool split) {
+  if ((r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(addr);
+  if (masked && mask == low_mask(size)) masked = false;
+  if (masked && mask == 0) return {};  // nothing selected: no access at all
+  auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
+  order_lock();
+  int rc;
+  if (masked) {
+    rc = write ? mt_store_masked(real, buf, mask) : mt_load_masked(real, buf, mask);
+  } else {
+    rc = write ? safe_store(real, buf, size) : safe_load(real, buf, size);
+  }
+  if (rc != 0) {
+    order_unlock();
+    return fault_from_safe();
+  }
+  uint64_t seq = take_seq_locked();
+  uint64_t now = monotonic_ns();
+  order_unlock();
+  ++device_accesses_;
+  record(r, addr, size, buf, mask, masked, write, split, seq, now);
+  return {};
+}
+
+void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,
+                          uint64_t mask, bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
+  alignas(8) uint8_t buf[sizeof(trace::AccessRecord) + trace::kMaxAccessWidth];
+  auto* a = reinterpret_cast<trace::AccessRecord*>(buf);
+  uint32_t total = static_cast<uint32_t>(sizeof(trace::AccessRecord)) + trace::padded8(size);
+  memset(buf, 0, total);
+  a->h.type = static_cast<uint16_t>(trace::RecordType::ACCESS);
+  a->h.size = static_cast<uint16_t>(total);
+  a->h.tid = ctx_.tid;
+  a->h.seq = seq;
+  a->h.time_ns = time_ns;
+  a->phys = r.phys + (addr - r.start);
+  a->pc = ctx_.pc;
+  a->byte_mask = masked ? mask : low_mask(size);
+  a->pid = g_agent.pid;
+  a->map_id = r.map_id;
+  a->op = static_cast<uint8_t>(write ? trace::AccessOp::WRITE : trace::AccessOp::READ);
+  a->width = static_cast<uint8_t>(size);
+  a->insn_len = ctx_.insn_len;
+  a->flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0));
+  memcpy(a->insn, ctx_.insn, sizeof(a->insn));
+  uint8_t* v = buf + sizeof(trace::AccessRecord);
+  for (unsigned i = 0; i < size; ++i) v[i] = (!masked || ((mask >> i) & 1)) ? value[i] : 0;
+  push_record(buf, total);
+}
+
+}  // namespace mmiotrace::agent

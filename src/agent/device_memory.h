@@ -1,0 +1,49 @@
+// DeviceMemory: the emu::Memory the fault handler gives the emulator. Each
+// access is split at mapping boundaries; the parts on a traced mapping go to
+// the agent's real mapping with one instruction of the same width and are
+// recorded (under the order lock, so seq order is device order); the other
+// parts go to the program's ordinary memory. Any part that faults makes the
+// whole access fault, as it would natively.
+//
+// Async-signal-safe: no allocation, no locks but the order lock.
+#pragma once
+
+#include <cstdint>
+
+#include "agent/region_table.h"
+#include "emu/memory.h"
+
+namespace mmiotrace::agent {
+
+struct FaultContext {
+  uint64_t pc = 0;
+  uint32_t tid = 0;
+  uint8_t insn_len = 0;
+  uint8_t insn[16] = {};
+};
+
+class DeviceMemory final : public emu::Memory {
+ public:
+  explicit DeviceMemory(const FaultContext& ctx) : ctx_(ctx) {}
+
+  emu::MemFault read(uint64_t addr, unsigned size, void* out) override;
+  emu::MemFault write(uint64_t addr, unsigned size, const void* in) override;
+  emu::MemFault read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) override;
+  emu::MemFault write_masked(uint64_t addr, unsigned size, uint64_t byte_mask, const void* in) override;
+
+  unsigned device_accesses() const { return device_accesses_; }
+
+ private:
+  emu::MemFault access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked, bool write);
+  emu::MemFault split_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
+                             bool write);
+  emu::MemFault device_access(const RegionInfo& r, uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask,
+                              bool masked, bool write, bool split);
+  void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask,
+              bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns);
+
+  const FaultContext& ctx_;
+  unsigned device_accesses_ = 0;
+};
+
+}  // namespace mmiotrace::agent

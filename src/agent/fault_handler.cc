@@ -1,0 +1,163 @@
+// The agent's SIGSEGV/SIGBUS handler: the start of every traced access.
+//
+// Async-signal-safe: runs in the traced program's signal handler. It
+// allocates nothing, takes no lock the program could hold (the order lock is
+// the agent's own), and calls only async-signal-safe functions. Zydis decoding
+// and the emulator are pure computations on stack memory.
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "agent/agent.h"
+#include "agent/device_memory.h"
+#include "agent/producer.h"
+#include "agent/safe_access.h"
+#include "agent/safe_format.h"
+#include "agent/ucontext_cpu.h"
+#include "emu/emulator.h"
+#include "trace/format.h"
+
+#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+
+namespace mmiotrace::agent {
+
+namespace {
+
+// Copies the instruction bytes at `pc`: up to 15, fewer if the code ends at an
+// unreadable page.
+uint8_t fetch_instruction(uint64_t pc, uint8_t* out) {
+  const auto* p = reinterpret_cast<const uint8_t*>(pc);
+  if (mt_copy(out, p, trace::kMaxInsnLength) == 0) return trace::kMaxInsnLength;
+  uint8_t n = 0;
+  while (n < trace::kMaxInsnLength && mt_load_1(p + n, out + n) == 0) ++n;
+  return n;
+}
+
+void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr) {
+  trace::UnknownRecord u;
+  memset(&u, 0, sizeof(u));
+  u.h.type = static_cast<uint16_t>(trace::RecordType::UNKNOWN);
+  u.h.size = sizeof(u);
+  u.h.tid = ctx.tid;
+  u.phys = r.phys + (addr - r.start);
+  u.pc = ctx.pc;
+  u.pid = g_agent.pid;
+  u.map_id = r.map_id;
+  u.insn_len = ctx.insn_len;
+  memcpy(u.insn, ctx.insn, sizeof(u.insn));
+  stamp_record(&u);
+  push_record(&u, sizeof(u));
+}
+
+void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status) {
+  char text[160];
+  emu::disassemble(ctx.insn, ctx.insn_len, ctx.pc, text, sizeof(text));
+  SafeBuf m;
+  m.str("mmiotrace: cannot emulate the instruction at ").hex(ctx.pc).str(" (");
+  for (unsigned i = 0; i < ctx.insn_len; ++i) {
+    if (i != 0) m.str(" ");
+    m.byte(ctx.insn[i]);
+  }
+  m.str(": ").str(text).str(") that accesses device memory at ").hex(addr);
+  m.str(" (map ").dec(r.map_id).str(", physical ").hex(r.phys + (addr - r.start)).str("): ");
+  m.str(status == emu::EmuStatus::DECODE_ERROR ? "not a valid instruction"
+        : ctx.pc >= r.start && ctx.pc < r.end ? "executing code from device memory is not supported"
+                                              : "instruction not supported by the emulator");
+  m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");
+  m.write_to(STDERR_FILENO);
+}
+
+// The program dies by SIGSEGV at the faulting instruction, as the kernel would
+// kill it: the default action is restored and the instruction re-runs.
+void die_at_instruction() {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  real_sigaction(SIGSEGV, &dfl, nullptr);
+}
+
+void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
+  FaultContext ctx;
+  ctx.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  ctx.tid = current_tid();
+  ctx.insn_len = fetch_instruction(ctx.pc, ctx.insn);
+  const auto addr = reinterpret_cast<uint64_t>(si->si_addr);
+
+  emu::CpuState cpu;
+  cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &cpu);
+  DeviceMemory mem(ctx);
+  const bool executing_device = ctx.pc >= region.start && ctx.pc < region.end;
+  emu::EmuResult res = executing_device ? emu::EmuResult{emu::EmuStatus::UNSUPPORTED, {}, 0}
+                                        : emu::emulate(cpu, ctx.insn, ctx.insn_len, mem);
+  switch (res.status) {
+    case emu::EmuStatus::OK:
+      cpu_to_ucontext(cpu, uc);
+      return;
+    case emu::EmuStatus::FAULT: {
+      // The instruction would have faulted natively (an ordinary operand is
+      // unmapped, a write to a read-only mapping, a misaligned MOVAPS...).
+      cpu_to_ucontext(cpu, uc);
+      siginfo_t synth;
+      memset(&synth, 0, sizeof(synth));
+      synth.si_signo = res.fault.signo;
+      synth.si_code = res.fault.code;
+      synth.si_addr = reinterpret_cast<void*>(res.fault.addr);
+      forward_signal(res.fault.signo, &synth, uc, true);
+      return;
+    }
+    case emu::EmuStatus::UNSUPPORTED:
+    case emu::EmuStatus::DECODE_ERROR:
+      g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
+      record_unknown(ctx, region, addr);
+      report_refused(ctx, region, addr, res.status);
+      die_at_instruction();
+      return;
+  }
+}
+
+}  // namespace
+
+extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
+  int saved_errno = errno;
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  const auto pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  if (pc >= reinterpret_cast<uint64_t>(mt_safe_begin) && pc < reinterpret_cast<uint64_t>(mt_safe_end)) {
+    // One of the agent's own guarded accesses faulted: resume at the fixup,
+    // which returns 1 from the access function.
+    set_last_safe_fault(SafeFault{sig, si->si_code, reinterpret_cast<uint64_t>(si->si_addr)});
+    uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&mt_safe_fixup);
+    errno = saved_errno;
+    return;
+  }
+  RegionInfo region;
+  if (attached() && sig == SIGSEGV && (si->si_code == SEGV_ACCERR || si->si_code == SEGV_PKUERR) &&
+      g_agent.regions.find(reinterpret_cast<uint64_t>(si->si_addr), &region)) {
+    handle_traced_fault(si, uc, region);
+  } else {
+    forward_signal(sig, si, uc, false);
+  }
+  errno = saved_errno;
+}
+
+void install_fault_handlers() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = mt_fault_handler;
+  // SA_NODEFER: a guarded access inside the handler must be able to fault.
+  // SA_ONSTACK: a program that handles stack overflow on an alternate stack keeps doing so.
+  // Every other signal is blocked while the handler runs, so that nothing can
+  // interrupt it while it holds the order lock.
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  sigdelset(&sa.sa_mask, SIGSEGV);
+  sigdelset(&sa.sa_mask, SIGBUS);
+  real_sigaction(SIGSEGV, &sa, nullptr);
+  real_sigaction(SIGBUS, &sa, nullptr);
+}
+
+}  // namespace mmiotrace::agent

@@ -1,0 +1,202 @@
+// mmap/munmap/mprotect interposers: where device mappings are armed.
+//
+// For a device file the program gets a mapping of the same file at the same
+// offset with PROT_NONE, so every access faults; the agent keeps a second,
+// real mapping of the same bytes for the emulator. No traced page is ever made
+// accessible to the program, so no thread can slip past the tracer.
+//
+// Normal context. Records are stamped with every signal blocked, because the
+// fault handler takes the same order lock.
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "agent/agent.h"
+#include "agent/device_identify.h"
+#include "agent/producer.h"
+#include "trace/format.h"
+
+namespace mmiotrace::agent {
+
+namespace {
+
+uint64_t page_size() {
+  static const auto size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+uint64_t page_round_up(uint64_t v) { return (v + page_size() - 1) & ~(page_size() - 1); }
+
+// Stamps and pushes a record with every signal blocked (see file comment).
+void emit(void* record, size_t size) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  stamp_record(record);
+  push_record(record, size);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void emit_map(const DeviceInfo& dev, uint64_t virt, uint64_t len, uint64_t offset, int prot, uint32_t map_id) {
+  alignas(8) uint8_t buf[sizeof(trace::MapRecord) + PATH_MAX + 8];
+  size_t path_len = strlen(dev.path);
+  size_t total = sizeof(trace::MapRecord) + trace::padded8(static_cast<uint32_t>(path_len));
+  memset(buf, 0, total);
+  auto* m = reinterpret_cast<trace::MapRecord*>(buf);
+  m->h.type = static_cast<uint16_t>(trace::RecordType::MAP);
+  m->h.size = static_cast<uint16_t>(total);
+  m->h.tid = current_tid();
+  m->phys = dev.phys;
+  m->virt = virt;
+  m->len = len;
+  m->file_offset = offset;
+  m->pid = g_agent.pid;
+  m->map_id = map_id;
+  m->kind = static_cast<uint16_t>(dev.kind);
+  m->prot = static_cast<uint16_t>(prot);
+  m->bar = dev.bar;
+  m->path_len = static_cast<uint16_t>(path_len);
+  m->pci_busdevfn = dev.has_pci ? dev.busdevfn : 0;
+  memcpy(buf + sizeof(trace::MapRecord), dev.path, path_len);
+  emit(buf, total);
+}
+
+void emit_pcidev(const DeviceInfo& dev) {
+  alignas(8) uint8_t buf[sizeof(trace::PciDevRecord) + 512];
+  size_t n = build_pcidev(dev, buf, sizeof(buf));
+  if (n == 0) return;
+  reinterpret_cast<trace::RecordHeader*>(buf)->tid = current_tid();
+  emit(buf, n);
+}
+
+void on_removed(const RegionInfo& piece, void*) {
+  real_munmap(reinterpret_cast<void*>(piece.real), piece.end - piece.start);
+  trace::UnmapRecord u;
+  memset(&u, 0, sizeof(u));
+  u.h.type = static_cast<uint16_t>(trace::RecordType::UNMAP);
+  u.h.size = sizeof(u);
+  u.h.tid = current_tid();
+  u.virt = piece.start;
+  u.len = piece.end - piece.start;
+  u.pid = g_agent.pid;
+  u.map_id = piece.map_id;
+  emit(&u, sizeof(u));
+}
+
+void on_protected(const RegionInfo& piece, void*) {
+  // The real mapping follows the program's rights where the file allows it;
+  // the program's own range stays PROT_NONE.
+  real_mprotect(reinterpret_cast<void*>(piece.real), piece.end - piece.start,
+                piece.prot & (PROT_READ | PROT_WRITE));
+}
+
+void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off, const DeviceInfo& dev) {
+  const int real_flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE);
+  void* real = real_mmap(nullptr, len, prot & (PROT_READ | PROT_WRITE), real_flags, fd, off);
+  if (real == MAP_FAILED) return MAP_FAILED;  // errno as the program's own mmap would have set it
+  void* prog = real_mmap(addr, len, PROT_NONE, flags, fd, off);
+  if (prog == MAP_FAILED) {
+    int e = errno;
+    real_munmap(real, len);
+    errno = e;
+    return MAP_FAILED;
+  }
+  RegionInfo r;
+  r.start = reinterpret_cast<uint64_t>(prog);
+  r.end = r.start + page_round_up(len);
+  r.real = reinterpret_cast<uint64_t>(real);
+  r.phys = dev.phys;
+  r.prot = prot;
+  r.map_id = g_agent.channel->next_map_id.fetch_add(1, std::memory_order_relaxed);
+  if (!g_agent.regions.add(r)) {
+    // Out of table slots: the mapping works but cannot be traced. Say so
+    // rather than let accesses through unseen.
+    real_munmap(prog, len);
+    real_munmap(real, len);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  if (dev.has_pci) emit_pcidev(dev);
+  emit_map(dev, r.start, len, static_cast<uint64_t>(off), prot, r.map_id);
+  return prog;
+}
+
+}  // namespace
+
+void* real_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  long rc = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+  return rc == -1 ? MAP_FAILED : reinterpret_cast<void*>(rc);
+}
+
+int real_munmap(void* addr, size_t len) { return static_cast<int>(syscall(SYS_munmap, addr, len)); }
+
+int real_mprotect(void* addr, size_t len, int prot) {
+  return static_cast<int>(syscall(SYS_mprotect, addr, len, prot));
+}
+
+}  // namespace mmiotrace::agent
+
+extern "C" {
+
+__attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int prot, int flags, int fd,
+                                                  off_t off) {
+  using namespace mmiotrace::agent;
+  if (!attached() || len == 0) return real_mmap(addr, len, prot, flags, fd, off);
+  const auto start = reinterpret_cast<uint64_t>(addr);
+  if ((flags & MAP_FIXED) != 0 && g_agent.regions.overlaps(start, start + page_round_up(len))) {
+    // MAP_FIXED replaces what was there, whatever the new mapping is: end the
+    // old traced mapping first.
+    g_agent.regions.remove_range(start, start + page_round_up(len), on_removed, nullptr);
+  }
+  DeviceInfo dev;
+  if (fd < 0 || (flags & MAP_ANONYMOUS) != 0 || !identify_device(fd, static_cast<uint64_t>(off), &dev)) {
+    return real_mmap(addr, len, prot, flags, fd, off);
+  }
+  return map_device(addr, len, prot, flags, fd, off, dev);
+}
+
+__attribute__((visibility("default"))) void* mmap64(void* addr, size_t len, int prot, int flags, int fd,
+                                                    off_t off) {
+  return mmap(addr, len, prot, flags, fd, off);
+}
+
+__attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
+  using namespace mmiotrace::agent;
+  int rc = real_munmap(addr, len);
+  if (rc != 0 || !attached()) return rc;
+  const auto start = reinterpret_cast<uint64_t>(addr);
+  const uint64_t end = start + page_round_up(len);
+  if (g_agent.regions.overlaps(start, end)) g_agent.regions.remove_range(start, end, on_removed, nullptr);
+  return 0;
+}
+
+__attribute__((visibility("default"))) int mprotect(void* addr, size_t len, int prot) {
+  using namespace mmiotrace::agent;
+  const auto start = reinterpret_cast<uint64_t>(addr);
+  const uint64_t end = start + page_round_up(len);
+  if (!attached() || (start & (page_size() - 1)) != 0 || !g_agent.regions.overlaps(start, end)) {
+    return real_mprotect(addr, len, prot);
+  }
+  // Apply the change to everything but the traced pieces (which stay armed),
+  // one gap at a time.
+  uint64_t pos = start;
+  while (pos < end) {
+    RegionInfo r;
+    if (g_agent.regions.find(pos, &r)) {
+      pos = r.end < end ? r.end : end;
+      continue;
+    }
+    uint64_t next = g_agent.regions.next_start_after(pos);
+    uint64_t stop = next < end ? next : end;
+    if (real_mprotect(reinterpret_cast<void*>(pos), stop - pos, prot) != 0) return -1;
+    pos = stop;
+  }
+  g_agent.regions.protect_range(start, end, prot, on_protected, nullptr);
+  return 0;
+}
+
+}  // extern "C"

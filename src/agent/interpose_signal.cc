@@ -1,0 +1,181 @@
+// The program's signal dispositions for the signals the agent owns (SIGSEGV
+// and SIGBUS). The agent's handler stays installed whatever the program does:
+// the program's sigaction/signal calls are recorded here and answered as if
+// they had taken effect, and faults that are not the tracer's are handed to
+// the program's handler, or to the default action, by forward_signal().
+//
+// Async-signal-safe: forward_signal() runs in the signal handler; the saved
+// actions are read through a seqlock, never a lock. The interposers run in
+// normal context.
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "agent/agent.h"
+#include "agent/producer.h"
+
+namespace mmiotrace::agent {
+
+namespace {
+
+using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+SigactionFn g_real_sigaction = nullptr;
+
+struct SavedAction {
+  std::atomic<uint32_t> gen{0};
+  struct sigaction act;  // what the program believes is installed
+};
+SavedAction g_saved[2];  // [0] SIGSEGV, [1] SIGBUS
+std::atomic<bool> g_saved_lock{false};
+
+SavedAction* saved_for(int sig) {
+  if (sig == SIGSEGV) return &g_saved[0];
+  if (sig == SIGBUS) return &g_saved[1];
+  return nullptr;
+}
+
+struct sigaction load_saved(SavedAction* s) {
+  for (;;) {
+    uint32_t g = s->gen.load(std::memory_order_acquire);
+    if (g & 1u) continue;
+    struct sigaction copy;
+    memcpy(&copy, &s->act, sizeof(copy));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s->gen.load(std::memory_order_relaxed) == g) return copy;
+  }
+}
+
+void store_saved(SavedAction* s, const struct sigaction& act) {
+  while (g_saved_lock.exchange(true, std::memory_order_acquire)) __builtin_ia32_pause();
+  s->gen.fetch_add(1, std::memory_order_acq_rel);
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(&s->act, &act, sizeof(act));
+  s->gen.fetch_add(1, std::memory_order_release);
+  g_saved_lock.store(false, std::memory_order_release);
+}
+
+bool is_default_or_ignore(const struct sigaction& a) {
+  return !(a.sa_flags & SA_SIGINFO) && (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN);
+}
+
+// Makes the process die by `sig` now, as the kernel's default action would.
+void die_by(int sig, siginfo_t* info, bool reraise) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  g_real_sigaction(sig, &dfl, nullptr);
+  if (!reraise) return;  // the faulting instruction re-runs and faults again
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  info->si_signo = sig;
+  syscall(SYS_rt_tgsigqueueinfo, getpid(), static_cast<pid_t>(current_tid()), sig, info);
+}
+
+}  // namespace
+
+int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  return g_real_sigaction(sig, act, old);
+}
+
+bool is_owned_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
+
+void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic) {
+  SavedAction* s = saved_for(sig);
+  struct sigaction a = load_saved(s);
+  // A signal someone sent (kill, sigqueue, raise) is not raised again by
+  // re-running the instruction.
+  const bool sent = info->si_code <= 0;
+  if (is_default_or_ignore(a)) {
+    if (a.sa_handler == SIG_IGN && sent) return;  // an ignored sent signal is dropped
+    // A fault with SIGSEGV/SIGBUS ignored kills the process all the same (the
+    // kernel's force_sig_fault), so both end here.
+    die_by(sig, info, synthetic || sent);
+    return;
+  }
+  sigset_t mask = uc->uc_sigmask;
+  sigorset(&mask, &mask, &a.sa_mask);
+  if (!(a.sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
+  // The tracer's own signals stay deliverable, so that the program's handler
+  // can touch device memory.
+  sigdelset(&mask, SIGSEGV);
+  sigdelset(&mask, SIGBUS);
+  if (a.sa_flags & SA_RESETHAND) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    store_saved(s, dfl);
+  }
+  sigset_t before;
+  pthread_sigmask(SIG_SETMASK, &mask, &before);
+  if (a.sa_flags & SA_SIGINFO) {
+    a.sa_sigaction(sig, info, uc);
+  } else {
+    a.sa_handler(sig);
+  }
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+void init_signal_interposition() {
+  g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+  if (g_real_sigaction == nullptr) g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_DEFAULT, "__sigaction"));
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction cur;
+    memset(&cur, 0, sizeof(cur));
+    g_real_sigaction(sig, nullptr, &cur);
+    store_saved(saved_for(sig), cur);
+  }
+}
+
+}  // namespace mmiotrace::agent
+
+using mmiotrace::agent::attached;
+using mmiotrace::agent::g_real_sigaction;
+
+extern "C" {
+
+__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction* act,
+                                                     struct sigaction* old) {
+  using namespace mmiotrace::agent;
+  if (g_real_sigaction == nullptr) init_signal_interposition();
+  if (!attached() || !is_owned_signal(sig)) return g_real_sigaction(sig, act, old);
+  SavedAction* s = saved_for(sig);
+  if (old != nullptr) *old = load_saved(s);
+  if (act != nullptr) store_saved(s, *act);
+  return 0;
+}
+
+__attribute__((visibility("default"))) sighandler_t signal(int sig, sighandler_t handler) {
+  // glibc's signal() has BSD semantics: SA_RESTART, handler stays installed.
+  struct sigaction act, old;
+  memset(&act, 0, sizeof(act));
+  act.sa_handler = handler;
+  act.sa_flags = SA_RESTART;
+  sigemptyset(&act.sa_mask);
+  sigaddset(&act.sa_mask, sig);
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+
+__attribute__((visibility("default"))) sighandler_t bsd_signal(int sig, sighandler_t handler) {
+  return signal(sig, handler);
+}
+
+__attribute__((visibility("default"))) sighandler_t sysv_signal(int sig, sighandler_t handler) {
+  struct sigaction act, old;
+  memset(&act, 0, sizeof(act));
+  act.sa_handler = handler;
+  act.sa_flags = SA_RESETHAND | SA_NODEFER;
+  sigemptyset(&act.sa_mask);
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+
+}  // extern "C"

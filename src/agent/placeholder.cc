@@ -1,1 +1,0 @@
-void mt_agent_placeholder() {}

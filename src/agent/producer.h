@@ -1,0 +1,35 @@
+// The agent's side of the channel (trace/channel.h): the order lock that
+// stamps records with a global seq, and the per-thread rings records go into.
+// Async-signal-safe: no allocation; the only lock is the order lock, which is
+// held with every signal but SIGSEGV/SIGBUS blocked and never across a call
+// into the program.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mmiotrace::agent {
+
+// Order lock: the device access, the seq and the timestamp happen inside it.
+void order_lock();
+void order_unlock();
+// Under the order lock: the next seq. Outside: use stamp_record().
+uint64_t take_seq_locked();
+uint64_t monotonic_ns();
+
+// Fills seq and time of a record header under the order lock (for records
+// that are not device accesses: MAP, UNMAP, MARK, ...).
+void stamp_record(void* record);
+
+// Copies one complete record into the calling thread's ring, waiting while
+// the ring is full. Never drops.
+void push_record(const void* record, size_t size);
+
+uint32_t current_tid();
+
+// Thread exit (pthread key destructor) and fork (child side).
+void release_thread_ring(void* value);
+void producer_after_fork_child();
+void producer_init();
+
+}  // namespace mmiotrace::agent

@@ -1,0 +1,162 @@
+// Async-signal-safe: find() and next_start_after() run in the traced program's
+// signal handler; no allocation, no locks (seqlock readers).
+#include "agent/region_table.h"
+
+#include <cstdint>
+
+namespace mmiotrace::agent {
+
+bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
+  for (;;) {
+    uint32_t g1 = e.gen.load(std::memory_order_acquire);
+    if (g1 & 1u) continue;  // a writer is in the middle of it
+    bool live = e.live.load(std::memory_order_relaxed) != 0;
+    RegionInfo copy = e.info;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (e.gen.load(std::memory_order_relaxed) == g1) {
+      *out = copy;
+      return live;
+    }
+  }
+}
+
+void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
+  e.gen.fetch_add(1, std::memory_order_acq_rel);  // odd: readers retry
+  std::atomic_thread_fence(std::memory_order_release);
+  e.info = info;
+  e.live.store(live ? 1 : 0, std::memory_order_relaxed);
+  e.gen.fetch_add(1, std::memory_order_release);
+}
+
+bool RegionTable::find(uint64_t addr, RegionInfo* out) const {
+  uint32_t n = used_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (read_entry(entries_[i], &r) && addr >= r.start && addr < r.end) {
+      *out = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t RegionTable::next_start_after(uint64_t addr) const {
+  uint64_t best = UINT64_MAX;
+  uint32_t n = used_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (read_entry(entries_[i], &r) && r.start > addr && r.start < best) best = r.start;
+  }
+  return best;
+}
+
+bool RegionTable::overlaps(uint64_t start, uint64_t end) const {
+  uint32_t n = used_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (read_entry(entries_[i], &r) && r.start < end && start < r.end) return true;
+  }
+  return false;
+}
+
+void RegionTable::lock() {
+  while (writer_lock_.exchange(true, std::memory_order_acquire)) {
+    __builtin_ia32_pause();
+  }
+}
+
+void RegionTable::unlock() { writer_lock_.store(false, std::memory_order_release); }
+
+int RegionTable::free_slot() {
+  uint32_t n = used_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (entries_[i].live.load(std::memory_order_relaxed) == 0) return static_cast<int>(i);
+  }
+  if (n == kCapacity) return -1;
+  used_.store(n + 1, std::memory_order_release);
+  return static_cast<int>(n);
+}
+
+bool RegionTable::add(const RegionInfo& r) {
+  lock();
+  int slot = free_slot();
+  if (slot >= 0) write_entry(entries_[slot], r, true);
+  unlock();
+  return slot >= 0;
+}
+
+void RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*),
+                               void* ctx) {
+  lock();
+  uint32_t n = used_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (!read_entry(entries_[i], &r) || r.end <= start || end <= r.start) continue;
+    uint64_t cut_start = start > r.start ? start : r.start;
+    uint64_t cut_end = end < r.end ? end : r.end;
+    RegionInfo piece = r;
+    piece.start = cut_start;
+    piece.end = cut_end;
+    piece.real = r.real + (cut_start - r.start);
+    piece.phys = r.phys + (cut_start - r.start);
+    if (cut_start > r.start && cut_end < r.end) {
+      // A hole in the middle: keep the head here, the tail in a new entry.
+      RegionInfo tail = r;
+      tail.start = cut_end;
+      tail.real = r.real + (cut_end - r.start);
+      tail.phys = r.phys + (cut_end - r.start);
+      int slot = free_slot();
+      if (slot >= 0) write_entry(entries_[slot], tail, true);
+      r.end = cut_start;
+      write_entry(entries_[i], r, true);
+    } else if (cut_start > r.start) {
+      r.end = cut_start;
+      write_entry(entries_[i], r, true);
+    } else if (cut_end < r.end) {
+      r.real += cut_end - r.start;
+      r.phys += cut_end - r.start;
+      r.start = cut_end;
+      write_entry(entries_[i], r, true);
+    } else {
+      write_entry(entries_[i], r, false);
+    }
+    removed(piece, ctx);
+  }
+  unlock();
+}
+
+void RegionTable::protect_range(uint64_t start, uint64_t end, int prot,
+                                void (*changed)(const RegionInfo&, void*), void* ctx) {
+  lock();
+  uint32_t n = used_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (!read_entry(entries_[i], &r) || r.end <= start || end <= r.start) continue;
+    uint64_t cut_start = start > r.start ? start : r.start;
+    uint64_t cut_end = end < r.end ? end : r.end;
+    // Split so that [cut_start, cut_end) is an entry of its own.
+    RegionInfo parts[3] = {r, r, r};
+    parts[0].end = cut_start;
+    parts[1].start = cut_start;
+    parts[1].end = cut_end;
+    parts[1].prot = prot;
+    parts[2].start = cut_end;
+    for (RegionInfo& p : parts) {
+      p.real = r.real + (p.start - r.start);
+      p.phys = r.phys + (p.start - r.start);
+    }
+    // Add the untouched pieces before shrinking the entry, so that no address
+    // of the region is missing from the table at any moment.
+    for (int k : {0, 2}) {
+      if (parts[k].start < parts[k].end) {
+        int slot = free_slot();
+        if (slot >= 0) write_entry(entries_[slot], parts[k], true);
+      }
+    }
+    write_entry(entries_[i], parts[1], true);
+    changed(parts[1], ctx);
+  }
+  unlock();
+}
+
+}  // namespace mmiotrace::agent

@@ -1,0 +1,64 @@
+// RegionTable: the device mappings the agent has armed. Each entry maps a
+// program address range (which always faults) to the agent's real mapping of
+// the same device bytes and to their physical address.
+//
+// Readers run in the signal handler and take no lock: each entry is a seqlock
+// (odd `gen` while a writer changes it) and a reader copies the entry out,
+// retrying if it changed underneath. Writers are the mmap/munmap/mprotect
+// interposers, serialized by a spinlock among themselves.
+//
+// Async-signal-safe (find, next_start_after): no allocation, no locks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace mmiotrace::agent {
+
+struct RegionInfo {
+  uint64_t start = 0;  // program address, page aligned
+  uint64_t end = 0;    // exclusive, page aligned
+  uint64_t real = 0;   // agent's mapping of `start`
+  uint64_t phys = 0;   // physical address of `start`
+  uint32_t map_id = 0;
+  int prot = 0;        // PROT_* the program has on the range
+};
+
+class RegionTable {
+ public:
+  static constexpr unsigned kCapacity = 512;
+
+  // Copies the region containing `addr` into *out.
+  bool find(uint64_t addr, RegionInfo* out) const;
+  // The lowest region start above `addr`, or UINT64_MAX.
+  uint64_t next_start_after(uint64_t addr) const;
+
+  // Writers. add() returns false when the table is full.
+  bool add(const RegionInfo& r);
+  // Removes [start, end) from every region it overlaps, calling
+  // `removed(piece, ctx)` for each removed piece (with its real address).
+  void remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*), void* ctx);
+  // Sets the program protection of [start, end) where it overlaps regions,
+  // calling `changed(piece, ctx)` for each piece.
+  void protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*),
+                     void* ctx);
+  bool overlaps(uint64_t start, uint64_t end) const;
+
+ private:
+  struct Entry {
+    std::atomic<uint32_t> gen{0};
+    std::atomic<uint32_t> live{0};
+    RegionInfo info;
+  };
+  bool read_entry(const Entry& e, RegionInfo* out) const;
+  void write_entry(Entry& e, const RegionInfo& info, bool live);
+  int free_slot();
+  void lock();
+  void unlock();
+
+  Entry entries_[kCapacity];
+  std::atomic<uint32_t> used_{0};  // entries [0, used_) have ever been live
+  std::atomic<bool> writer_lock_{false};
+};
+
+}  // namespace mmiotrace::agent

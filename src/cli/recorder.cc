@@ -1,0 +1,203 @@
+#include "cli/recorder.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace mmiotrace::cli {
+
+using trace::ChannelHeader;
+using trace::RecordHeader;
+using trace::RecordType;
+using trace::RingState;
+
+Result<Channel> Channel::create(const RecordOptions& options, uint64_t start_monotonic_ns) {
+  const size_t size = trace::channel_size(trace::kRingCount, trace::kRingBytes);
+  int fd = memfd_create("mmiotrace-channel", MFD_CLOEXEC);
+  if (fd < 0) return make_error(fmt::format("cannot create the shared channel: {}", strerror(errno)));
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    int e = errno;
+    close(fd);
+    return make_error(fmt::format("cannot size the shared channel ({} MiB): {}", size >> 20, strerror(e)));
+  }
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    close(fd);
+    return make_error(fmt::format("cannot map the shared channel: {}", strerror(e)));
+  }
+  auto* h = static_cast<ChannelHeader*>(p);  // the memfd is zero-filled
+  memcpy(h->magic, trace::kChannelMagic, sizeof(h->magic));
+  h->version = trace::kChannelVersion;
+  h->ring_count = trace::kRingCount;
+  h->ring_bytes = trace::kRingBytes;
+  h->total_size = size;
+  h->start_monotonic_ns = start_monotonic_ns;
+  h->recorder_pid = static_cast<uint32_t>(getpid());
+  h->next_map_id.store(1);
+  size_t pos = 0;
+  for (const std::string& g : options.device_globs) {
+    if (pos + g.size() + 2 > sizeof(h->device_globs)) {
+      munmap(p, size);
+      close(fd);
+      return make_error("too many --device patterns (at most 4 KiB of them in all)");
+    }
+    memcpy(h->device_globs + pos, g.c_str(), g.size() + 1);
+    pos += g.size() + 1;
+  }
+  if (options.sysroot.size() >= sizeof(h->sysroot)) {
+    munmap(p, size);
+    close(fd);
+    return make_error("--sysroot path is too long");
+  }
+  memcpy(h->sysroot, options.sysroot.c_str(), options.sysroot.size() + 1);
+  return Channel(fd, h);
+}
+
+Channel::Channel(Channel&& other) noexcept : fd_(other.fd_), header_(other.header_) {
+  other.fd_ = -1;
+  other.header_ = nullptr;
+}
+
+Channel::~Channel() {
+  if (header_ != nullptr) munmap(header_, header_->total_size);
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string Channel::agent_path() const { return fmt::format("/proc/{}/fd/{}", getpid(), fd_); }
+
+// The record at the ring's tail, skipping a PAD. False if the ring is empty
+// or broken.
+bool Consumer::peek(uint32_t ring, const RecordHeader** out) {
+  trace::RingControl& rc = trace::ring_controls(ch_)[ring];
+  uint8_t* data = trace::ring_data(ch_, ring);
+  const uint64_t ring_bytes = ch_->ring_bytes;
+  for (;;) {
+    uint64_t head = rc.head.load(std::memory_order_acquire);
+    uint64_t tail = rc.tail.load(std::memory_order_relaxed);
+    if (head == tail) return false;
+    uint64_t off = tail & (ring_bytes - 1);
+    auto* h = reinterpret_cast<const RecordHeader*>(data + off);
+    if (h->type == static_cast<uint16_t>(RecordType::PAD)) {
+      rc.tail.store(tail + (ring_bytes - off), std::memory_order_release);
+      continue;
+    }
+    if (h->size < sizeof(RecordHeader) || h->size % 8 != 0 || off + h->size > ring_bytes ||
+        tail + h->size > head) {
+      channel_error_ = fmt::format(
+          "thread {}'s buffer holds an invalid record (type {}, size {}); the program may have overwritten "
+          "the tracer's shared memory, so that thread's later events are missing",
+          rc.owner_tid.load(), h->type, h->size);
+      broken_rings_.insert(ring);
+      return false;
+    }
+    *out = h;
+    return true;
+  }
+}
+
+void Consumer::emit(const RecordHeader* rec) {
+  switch (static_cast<RecordType>(rec->type)) {
+    case RecordType::ACCESS: {
+      auto* a = reinterpret_cast<const trace::AccessRecord*>(rec);
+      (a->op == static_cast<uint8_t>(trace::AccessOp::WRITE) ? stats_.writes : stats_.reads)++;
+      stats_.threads.insert(rec->tid);
+      stats_.processes.insert(a->pid);
+      break;
+    }
+    case RecordType::MAP:
+      stats_.maps++;
+      stats_.processes.insert(reinterpret_cast<const trace::MapRecord*>(rec)->pid);
+      break;
+    case RecordType::UNKNOWN:
+      stats_.unknown++;
+      break;
+    case RecordType::PCIDEV:
+      // Each process that maps a device reports it; the trace lists it once.
+      if (!pci_devices_.insert(reinterpret_cast<const trace::PciDevRecord*>(rec)->busdevfn).second) return;
+      break;
+    default:
+      break;
+  }
+  if (!write_error_.empty()) return;
+  Result<void> r = writer_->append(rec, rec->size);
+  if (!r) write_error_ = r.error();
+}
+
+bool Consumer::drain(bool final) {
+  bool progress = false;
+  for (;;) {
+    const uint32_t rings = ch_->ring_high_water.load(std::memory_order_acquire);
+    int best = -1;
+    const RecordHeader* best_rec = nullptr;
+    for (uint32_t i = 0; i < rings; ++i) {
+      const RecordHeader* h;
+      if (broken_rings_.count(i) != 0 || !peek(i, &h)) continue;
+      if (best_rec == nullptr || h->seq < best_rec->seq) {
+        best = static_cast<int>(i);
+        best_rec = h;
+      }
+    }
+    if (best_rec == nullptr) break;
+    if (best_rec->seq != expected_seq_) {
+      // A thread holds seq `expected_seq_` and has not published it yet.
+      if (!final) break;
+      if (best_rec->seq > expected_seq_) stats_.lost += best_rec->seq - expected_seq_;
+    }
+    trace::RingControl& rc = trace::ring_controls(ch_)[best];
+    // Take this ring's consecutive records while they are next in order.
+    do {
+      expected_seq_ = best_rec->seq + 1;
+      emit(best_rec);
+      rc.tail.store(rc.tail.load(std::memory_order_relaxed) + best_rec->size, std::memory_order_release);
+      progress = true;
+    } while (peek(static_cast<uint32_t>(best), &best_rec) && best_rec->seq == expected_seq_);
+  }
+  free_retired_rings();
+  return progress;
+}
+
+void Consumer::free_retired_rings() {
+  const uint32_t rings = ch_->ring_high_water.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < rings; ++i) {
+    trace::RingControl& rc = trace::ring_controls(ch_)[i];
+    uint32_t retired = static_cast<uint32_t>(RingState::RETIRED);
+    if (rc.state.load(std::memory_order_acquire) != retired) continue;
+    if (rc.head.load(std::memory_order_acquire) != rc.tail.load(std::memory_order_relaxed)) continue;
+    rc.state.compare_exchange_strong(retired, static_cast<uint32_t>(RingState::FREE));
+  }
+}
+
+void Consumer::wait(int timeout_ms) {
+  uint32_t bell = ch_->doorbell.load(std::memory_order_seq_cst);
+  ch_->recorder_waiting.store(1, std::memory_order_seq_cst);
+  // Re-check after announcing: a producer that published before seeing the
+  // flag did not ring.
+  bool pending = false;
+  const uint32_t rings = ch_->ring_high_water.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < rings && !pending; ++i) {
+    trace::RingControl& rc = trace::ring_controls(ch_)[i];
+    pending = broken_rings_.count(i) == 0 &&
+              rc.head.load(std::memory_order_seq_cst) != rc.tail.load(std::memory_order_relaxed);
+  }
+  if (!pending) {
+    struct timespec ts = {0, static_cast<long>(timeout_ms) * 1000000L};
+    syscall(SYS_futex, &ch_->doorbell, FUTEX_WAIT, bell, &ts, nullptr, 0);
+  } else {
+    // Records are there but not yet in order: give the thread holding the
+    // missing seq a moment to publish it.
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, nullptr);
+  }
+  ch_->recorder_waiting.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace mmiotrace::cli

@@ -1,0 +1,88 @@
+// Recorder: the `record` side of the channel (trace/channel.h). It creates the
+// shared memory the agent attaches to, runs the program with the agent
+// preloaded, merges the threads' rings by seq into the trace file while the
+// program runs, and drains them completely once it has ended, however it ended.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "trace/channel.h"
+#include "trace/writer.h"
+
+namespace mmiotrace::cli {
+
+struct RecordOptions {
+  std::string output = "trace.mmio";
+  std::vector<std::string> device_globs;
+  std::string sysroot;  // tests only: a fake /sys and /dev tree
+  std::vector<std::string> command;
+};
+
+struct RecordStats {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t maps = 0;
+  uint64_t unknown = 0;
+  uint64_t lost = 0;
+  std::set<uint32_t> threads;
+  std::set<uint32_t> processes;
+};
+
+// The shared-memory channel, created and owned by the recorder.
+class Channel {
+ public:
+  static Result<Channel> create(const RecordOptions& options, uint64_t start_monotonic_ns);
+  Channel(Channel&& other) noexcept;
+  Channel(const Channel&) = delete;
+  ~Channel();
+  trace::ChannelHeader* header() const { return header_; }
+  // The path the agent opens (see trace::kChannelEnv).
+  std::string agent_path() const;
+
+ private:
+  Channel(int fd, trace::ChannelHeader* header) : fd_(fd), header_(header) {}
+  int fd_ = -1;
+  trace::ChannelHeader* header_ = nullptr;
+};
+
+// Merges the rings into the writer in seq order.
+class Consumer {
+ public:
+  Consumer(trace::ChannelHeader* channel, trace::TraceWriter* writer) : ch_(channel), writer_(writer) {}
+  // Moves every record that can be placed in order. With `final`, the program
+  // has ended: a seq that never arrived (a thread killed between taking it and
+  // publishing it) is counted lost instead of waited for. Returns whether
+  // anything was consumed.
+  bool drain(bool final);
+  // Sleeps until a producer rings the doorbell or `timeout_ms` passes.
+  void wait(int timeout_ms);
+  const RecordStats& stats() const { return stats_; }
+  // The first write error, if the trace file could not be written (the
+  // consumer keeps draining so the program never blocks, but drops records).
+  const std::string& write_error() const { return write_error_; }
+  // A ring whose content is not a valid record (the program overwrote the
+  // shared memory): the ring is abandoned and this says why.
+  const std::string& channel_error() const { return channel_error_; }
+
+ private:
+  bool peek(uint32_t ring, const trace::RecordHeader** out);
+  void emit(const trace::RecordHeader* rec);
+  void free_retired_rings();
+
+  trace::ChannelHeader* ch_;
+  trace::TraceWriter* writer_;
+  uint64_t expected_seq_ = 0;
+  RecordStats stats_;
+  std::set<uint32_t> pci_devices_;
+  std::set<uint32_t> broken_rings_;
+  std::string write_error_;
+  std::string channel_error_;
+};
+
+}  // namespace mmiotrace::cli

@@ -1,0 +1,94 @@
+// The channel between the agent (in the traced program) and the recorder: one
+// shared-memory file (a memfd the recorder creates) holding a header and a set
+// of single-producer/single-consumer byte rings.
+//
+// Each thread of the traced program claims a ring on its first event and
+// writes whole trace records (format.h) into it; the recorder is the only
+// consumer, merges the rings by record seq and writes the trace file. Because
+// the records live in memory the recorder shares, everything a thread has
+// published survives the traced program's death, whatever kills it.
+//
+// A record's seq is taken under `order_lock`, held across the device access
+// itself, so the global order is the order in which the device saw the
+// accesses, across threads and processes.
+//
+// Async-signal-safe: plain layout and std::atomic on lock-free integers only.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace mmiotrace::trace {
+
+inline constexpr char kChannelMagic[8] = {'M', 'T', 'C', 'H', 'A', 'N', '0', '1'};
+inline constexpr uint32_t kChannelVersion = 1;
+inline constexpr uint32_t kRingCount = 256;          // threads that can trace at once
+inline constexpr uint64_t kRingBytes = 256 * 1024;   // per ring; a power of two
+inline constexpr size_t kMaxDeviceGlobs = 4096;      // bytes for the NUL-separated globs
+inline constexpr size_t kMaxSysroot = 256;
+
+enum class RingState : uint32_t {
+  FREE = 0,     // no owner; the recorder has consumed everything in it
+  OWNED = 1,    // a live thread writes into it
+  RETIRED = 2,  // its thread has exited; the recorder frees it once drained
+};
+
+struct alignas(64) RingControl {
+  std::atomic<uint32_t> state;     // RingState
+  std::atomic<uint32_t> owner_pid;
+  std::atomic<uint32_t> owner_tid;
+  uint32_t reserved;
+  alignas(64) std::atomic<uint64_t> head;  // bytes ever written (producer)
+  alignas(64) std::atomic<uint64_t> tail;  // bytes ever consumed (recorder)
+};
+static_assert(sizeof(RingControl) == 192);
+
+// Channel flags (ChannelHeader.flags), set by the recorder.
+inline constexpr uint32_t kChannelVerbose = 1u << 0;
+
+struct ChannelHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t ring_count;
+  uint64_t ring_bytes;
+  uint64_t total_size;
+  uint64_t start_monotonic_ns;
+  uint32_t flags;
+  uint32_t recorder_pid;
+  char device_globs[kMaxDeviceGlobs];  // "glob\0glob\0\0": stand-in devices (record --device)
+  char sysroot[kMaxSysroot];           // prefix for /sys and /dev paths ("" in real use; tests fake a tree)
+
+  alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time
+  uint32_t reserved0;
+  uint64_t next_seq;                             // guarded by order_lock
+
+  alignas(64) std::atomic<uint32_t> next_map_id;      // map ids start at 1
+  std::atomic<uint32_t> ring_high_water;             // rings [0, high water) have ever been claimed
+  std::atomic<uint32_t> processes_attached;          // agents that have attached (for the summary)
+  std::atomic<uint32_t> refused;                      // instructions refused (for the summary)
+
+  alignas(64) std::atomic<uint32_t> doorbell;          // futex: producers wake a waiting recorder
+  std::atomic<uint32_t> recorder_waiting;
+};
+
+inline constexpr size_t kChannelHeaderBytes = (sizeof(ChannelHeader) + 4095) & ~size_t{4095};
+
+inline RingControl* ring_controls(ChannelHeader* h) {
+  return reinterpret_cast<RingControl*>(reinterpret_cast<char*>(h) + kChannelHeaderBytes);
+}
+inline uint8_t* ring_data(ChannelHeader* h, uint32_t ring) {
+  size_t controls = (sizeof(RingControl) * h->ring_count + 4095) & ~size_t{4095};
+  return reinterpret_cast<uint8_t*>(h) + kChannelHeaderBytes + controls + size_t{ring} * h->ring_bytes;
+}
+inline size_t channel_size(uint32_t ring_count, uint64_t ring_bytes) {
+  size_t controls = (sizeof(RingControl) * ring_count + 4095) & ~size_t{4095};
+  return kChannelHeaderBytes + controls + ring_count * ring_bytes;
+}
+
+// Environment variable through which `record` hands the channel to the agent:
+// a path the agent opens (/proc/<recorder pid>/fd/<n>), so that the program
+// closing its inherited descriptors cannot cut the agent off.
+inline constexpr const char* kChannelEnv = "MMIOTRACE_CHANNEL";
+
+}  // namespace mmiotrace::trace
