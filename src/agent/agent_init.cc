@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/exit_barrier.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
 #include "emu/xsave_area.h"
@@ -86,6 +87,25 @@ __attribute__((constructor(101))) void agent_init() {
   g_agent.channel = ch;  // from here on, device mmaps are traced
 }
 
+// exit() and returning from main end here, after the program's own atexit
+// handlers and destructors: the preloaded agent was initialized first, so it
+// is finalized last.
+__attribute__((destructor(101))) void agent_fini() {
+  if (attached()) exit_barrier();
+}
+
 }  // namespace
 
 }  // namespace mmiotrace::agent
+
+extern "C" {
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status) {
+  if (mmiotrace::agent::attached()) mmiotrace::agent::exit_barrier();
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status) { _exit(status); }
+
+}  // extern "C"

@@ -148,11 +148,14 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
     order_unlock();
     return fault_from_safe();
   }
+  // The record is published before the lock is released, so that a process
+  // exit (which waits for in-flight accesses, see exit_barrier.h) never finds
+  // an access done but not recorded, and seqs reach the rings in order.
   uint64_t seq = take_seq_locked();
   uint64_t now = monotonic_ns();
+  record(r, addr, size, buf, mask, masked, write, split, seq, now);
   order_unlock();
   ++device_accesses_;
-  record(r, addr, size, buf, mask, masked, write, split, seq, now);
   return {};
 }
 

@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "agent/device_memory.h"
+#include "agent/exit_barrier.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "agent/safe_format.h"
@@ -50,8 +51,7 @@ void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr)
   u.map_id = r.map_id;
   u.insn_len = ctx.insn_len;
   memcpy(u.insn, ctx.insn, sizeof(u.insn));
-  stamp_record(&u);
-  push_record(&u, sizeof(u));
+  stamp_and_push(&u, sizeof(u));
 }
 
 void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status) {
@@ -75,6 +75,7 @@ void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr,
 // The program dies by SIGSEGV at the faulting instruction, as the kernel would
 // kill it: the default action is restored and the instruction re-runs.
 void die_at_instruction() {
+  exit_barrier();
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
@@ -92,8 +93,10 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
   cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &cpu);
   DeviceMemory mem(ctx);
   const bool executing_device = ctx.pc >= region.start && ctx.pc < region.end;
+  enter_access();
   emu::EmuResult res = executing_device ? emu::EmuResult{emu::EmuStatus::UNSUPPORTED, {}, 0}
                                         : emu::emulate(cpu, ctx.insn, ctx.insn_len, mem);
+  leave_access();
   switch (res.status) {
     case emu::EmuStatus::OK:
       cpu_to_ucontext(cpu, uc);

@@ -36,8 +36,7 @@ void emit(void* record, size_t size) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  stamp_record(record);
-  push_record(record, size);
+  stamp_and_push(record, size);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/exit_barrier.h"
 #include "agent/producer.h"
 
 namespace mmiotrace::agent {
@@ -66,6 +67,7 @@ bool is_default_or_ignore(const struct sigaction& a) {
 
 // Makes the process die by `sig` now, as the kernel's default action would.
 void die_by(int sig, siginfo_t* info, bool reraise) {
+  exit_barrier();
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;

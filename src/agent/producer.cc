@@ -102,11 +102,12 @@ void order_unlock() { g_agent.channel->order_lock.store(0, std::memory_order_rel
 
 uint64_t take_seq_locked() { return g_agent.channel->next_seq++; }
 
-void stamp_record(void* record) {
+void stamp_and_push(void* record, size_t size) {
   auto* h = static_cast<trace::RecordHeader*>(record);
   order_lock();
   h->seq = take_seq_locked();
   h->time_ns = monotonic_ns();
+  push_record(record, size);
   order_unlock();
 }
 

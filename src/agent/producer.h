@@ -17,12 +17,13 @@ void order_unlock();
 uint64_t take_seq_locked();
 uint64_t monotonic_ns();
 
-// Fills seq and time of a record header under the order lock (for records
-// that are not device accesses: MAP, UNMAP, MARK, ...).
-void stamp_record(void* record);
+// Fills seq and time of a record header and pushes it, under the order lock
+// (for records that are not device accesses: MAP, UNMAP, MARK, ...).
+void stamp_and_push(void* record, size_t size);
 
 // Copies one complete record into the calling thread's ring, waiting while
-// the ring is full. Never drops.
+// the ring is full. Never drops. Called with the order lock held, so that
+// records enter the rings in seq order.
 void push_record(const void* record, size_t size);
 
 uint32_t current_tid();

@@ -1,0 +1,55 @@
+// Async-signal-safe: enter_access/leave_access run in the traced program's
+// signal handler; exit_barrier runs on exit paths. Atomics and raw system
+// calls only.
+#include "agent/exit_barrier.h"
+
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "agent/agent.h"
+#include "agent/producer.h"
+
+namespace mmiotrace::agent {
+
+namespace {
+std::atomic<uint32_t> g_in_flight{0};
+std::atomic<uint32_t> g_exiting_tid{0};  // 0: not exiting
+
+[[noreturn]] void park_forever() {
+  for (;;) pause();  // every signal but the agent's is blocked: wait for the process to end
+}
+}  // namespace
+
+void enter_access() {
+  g_in_flight.fetch_add(1, std::memory_order_seq_cst);
+  uint32_t exiting = g_exiting_tid.load(std::memory_order_seq_cst);
+  if (exiting != 0 && exiting != current_tid()) {
+    g_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+    park_forever();
+  }
+}
+
+void leave_access() { g_in_flight.fetch_sub(1, std::memory_order_seq_cst); }
+
+void exit_barrier() {
+  // A vfork child shares this memory with its parent, which lives on: it must
+  // not stop the parent's threads.
+  if (static_cast<uint32_t>(getpid()) != g_agent.pid) return;
+  uint32_t self = current_tid();
+  uint32_t expected = 0;
+  if (!g_exiting_tid.compare_exchange_strong(expected, self, std::memory_order_seq_cst) && expected != self) {
+    return;  // another thread is already ending the process
+  }
+  // Wait for accesses in flight on other threads; bounded, in case one of
+  // them is stuck (for instance waiting on a recorder that died).
+  for (int i = 0; i < 100000 && g_in_flight.load(std::memory_order_seq_cst) != 0; ++i) {
+    struct timespec ts = {0, 10000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+}  // namespace mmiotrace::agent

@@ -1,0 +1,22 @@
+// The exit barrier: when the process ends by exit(), _exit() or a fatal
+// fault, the thread that ends it first waits until no other thread is in the
+// middle of a device access, and stops the others from starting one. So every
+// device access the program made is in the trace: none is cut off between the
+// access itself and its record.
+//
+// Async-signal-safe: atomics and raw system calls only. Per process, never
+// shared through the channel (a forked child's exit must not stop its parent).
+#pragma once
+
+namespace mmiotrace::agent {
+
+// Around the emulation of one instruction in the fault handler. If the
+// process is exiting, enter_access() does not return: the thread waits to be
+// ended with the rest of the process.
+void enter_access();
+void leave_access();
+
+// Called by the thread that ends the process, before it does.
+void exit_barrier();
+
+}  // namespace mmiotrace::agent
