@@ -196,12 +196,12 @@ int run_record(const RecordOptions& in) {
   Consumer consumer(channel->header(), &*writer);
   int status = 0;
   for (;;) {
-    bool progress = consumer.drain(false);
+    bool progress = consumer.drain();
     pid_t w = waitpid(*pid, &status, WNOHANG);
     if (w == *pid) break;
     if (!progress) consumer.wait(10);
   }
-  consumer.drain(true);
+  consumer.drain();
   Result<void> closed = writer->close();
   std::string error = consumer.write_error();
   if (error.empty() && !closed) error = closed.error();

@@ -132,8 +132,9 @@ void Consumer::emit(const RecordHeader* rec) {
   if (!r) write_error_ = r.error();
 }
 
-bool Consumer::drain(bool final) {
+bool Consumer::drain() {
   bool progress = false;
+  bool rescanned = false;
   for (;;) {
     const uint32_t rings = ch_->ring_high_water.load(std::memory_order_acquire);
     int best = -1;
@@ -148,10 +149,21 @@ bool Consumer::drain(bool final) {
     }
     if (best_rec == nullptr) break;
     if (best_rec->seq != expected_seq_) {
-      // A thread holds seq `expected_seq_` and has not published it yet.
-      if (!final) break;
-      if (best_rec->seq > expected_seq_) stats_.lost += best_rec->seq - expected_seq_;
+      // Producers publish under the order lock, so a record with a later seq
+      // is published only after the expected one was. Look once more, in case
+      // this scan read the expected one's ring before it was published; if it
+      // is still missing, its thread died between taking the seq and
+      // publishing (killed mid-access): count it lost rather than wait forever.
+      if (!rescanned) {
+        rescanned = true;
+        continue;
+      }
+      if (best_rec->seq > expected_seq_) {
+        stats_.lost += best_rec->seq - expected_seq_;
+        emit_lost(best_rec->seq - expected_seq_, best_rec->time_ns);
+      }
     }
+    rescanned = false;
     trace::RingControl& rc = trace::ring_controls(ch_)[best];
     // Take this ring's consecutive records while they are next in order.
     do {
@@ -163,6 +175,17 @@ bool Consumer::drain(bool final) {
   }
   free_retired_rings();
   return progress;
+}
+
+void Consumer::emit_lost(uint64_t count, uint64_t time_ns) {
+  trace::LostRecord lost;
+  memset(&lost, 0, sizeof(lost));
+  lost.h.type = static_cast<uint16_t>(RecordType::LOST);
+  lost.h.size = sizeof(lost);
+  lost.h.seq = expected_seq_;  // the first seq missing
+  lost.h.time_ns = time_ns;
+  lost.count = count;
+  emit(&lost.h);
 }
 
 void Consumer::free_retired_rings() {

@@ -55,11 +55,10 @@ class Channel {
 class Consumer {
  public:
   Consumer(trace::ChannelHeader* channel, trace::TraceWriter* writer) : ch_(channel), writer_(writer) {}
-  // Moves every record that can be placed in order. With `final`, the program
-  // has ended: a seq that never arrived (a thread killed between taking it and
-  // publishing it) is counted lost instead of waited for. Returns whether
-  // anything was consumed.
-  bool drain(bool final);
+  // Moves every record that is there into the trace, in seq order. A seq that
+  // never arrives (its thread was killed between taking it and publishing
+  // it) becomes a LOST record. Returns whether anything was consumed.
+  bool drain();
   // Sleeps until a producer rings the doorbell or `timeout_ms` passes.
   void wait(int timeout_ms);
   const RecordStats& stats() const { return stats_; }
@@ -73,6 +72,7 @@ class Consumer {
  private:
   bool peek(uint32_t ring, const trace::RecordHeader** out);
   void emit(const trace::RecordHeader* rec);
+  void emit_lost(uint64_t count, uint64_t time_ns);
   void free_retired_rings();
 
   trace::ChannelHeader* ch_;

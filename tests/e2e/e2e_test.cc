@@ -1,0 +1,162 @@
+// End-to-end tests: small C "drivers" (tests/e2e/programs) run under
+// `mmiotrace record` against a stand-in device file, each built at -O0 and
+// -O2. Each test checks the printed trace against what the program says it
+// did, access for access, and against the device's own contents.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <list>
+#include <map>
+#include <string>
+
+#include "harness.h"
+
+namespace mmiotrace::e2e {
+namespace {
+
+class E2E : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string program(const std::string& name) const { return program_path(name, GetParam()); }
+  std::string test_name() const {
+    std::string n = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : n) {
+      if (c == '/') c = '_';
+    }
+    return n;
+  }
+  // On failure, say where the files are and how to reproduce.
+  void TearDown() override {
+    if (HasFailure() && last_ != nullptr) {
+      std::cerr << "work folder kept: " << last_->dir << "\nreproduce: " << last_->repro << "\nstderr:\n"
+                << last_->err << "\n";
+    }
+  }
+  const TracedRun& keep(TracedRun&& run) {
+    runs_.push_back(std::move(run));
+    last_ = &runs_.back();
+    return *last_;
+  }
+  std::list<TracedRun> runs_;
+  const TracedRun* last_ = nullptr;
+};
+
+void expect_exact(const TracedRun& run, int map_id = 0) {
+  std::vector<Access> want = expected_accesses(run);
+  std::vector<Access> got;
+  for (const Access& a : run.accesses) {
+    if (map_id == 0 || a.map_id == map_id) got.push_back(a);
+  }
+  ASSERT_FALSE(want.empty()) << "the program printed no EXPECT lines:\n" << run.out;
+  ASSERT_EQ(got.size(), want.size()) << "trace:\n" << run.trace_text << "\nprogram:\n" << run.out;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(describe(got[i]), describe(want[i])) << "access #" << i << ": " << got[i].line;
+  }
+}
+
+TEST_P(E2E, MovWidthsAndAddressingModes) {
+  const TracedRun& run = keep(run_traced(test_name(), program("mov_widths"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+  ASSERT_GE(run.lines.size(), 2u);
+  EXPECT_EQ(run.lines[0], "VERSION 20070824");
+  EXPECT_EQ(run.lines[1].rfind("MAP ", 0), 0u) << run.lines[1];
+  for (const Access& a : run.accesses) {
+    EXPECT_EQ(a.map_id, 1);
+    EXPECT_NE(a.pc, 0u) << a.line;
+  }
+}
+
+TEST_P(E2E, MemcpyAndMemsetEverySizeAndAlignment) {
+  const TracedRun& run = keep(run_traced(test_name(), program("memcpy_memset"), {}, 64 * 1024));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("DONE rounds=365"), std::string::npos) << run.out;
+  EXPECT_EQ(replay_mismatch(run), "");
+  EXPECT_GT(run.accesses.size(), 10000u);
+}
+
+TEST_P(E2E, FourThreadsLoseNothing) {
+  const TracedRun& run = keep(run_traced(test_name(), program("threads"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  constexpr int kThreads = 4, kIterations = 20000;
+  ASSERT_EQ(run.accesses.size(), size_t{kThreads} * kIterations * 2);
+  // Per register: W i, R i, W i+1, R i+1, ... from one thread, in order.
+  std::map<uint64_t, std::vector<const Access*>> by_reg;
+  for (const Access& a : run.accesses) by_reg[a.phys].push_back(&a);
+  ASSERT_EQ(by_reg.size(), size_t{kThreads});
+  for (auto& [reg, list] : by_reg) {
+    const uint32_t t = static_cast<uint32_t>(reg / 0x100);
+    ASSERT_EQ(list.size(), size_t{kIterations} * 2);
+    for (size_t i = 0; i < list.size(); ++i) {
+      const uint64_t want = (uint64_t{t} << 24) | (i / 2);
+      ASSERT_EQ(list[i]->op, i % 2 == 0 ? 'W' : 'R') << list[i]->line;
+      ASSERT_EQ(list[i]->value, want) << list[i]->line;
+      ASSERT_EQ(list[i]->tid, list[0]->tid) << list[i]->line;
+    }
+  }
+  EXPECT_EQ(replay_mismatch(run), "");
+  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
+}
+
+TEST_P(E2E, ProgramsOwnSigsegvHandlerSeesItsOwnFaults) {
+  const TracedRun& run = keep(run_traced(test_name(), program("own_sigsegv"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);
+}
+
+TEST_P(E2E, NullDereferenceStillKillsWithSigsegvAndKeepsTheTrace) {
+  const TracedRun& run = keep(run_traced(test_name(), program("null_deref"), {}, 4096));
+  EXPECT_EQ(run.term_signal, SIGSEGV) << "exit code " << run.exit_code << "\n" << run.err;
+  EXPECT_EQ(run.out.find("NOT REACHED"), std::string::npos);
+  expect_exact(run);
+}
+
+TEST_P(E2E, ExitFromAThreadWhileOthersRun) {
+  const TracedRun& run = keep(run_traced(test_name(), program("thread_exit"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 7) << run.out << run.err;
+  // Each worker's values run 0, 1, 2, ... without a gap, and there are at
+  // least the 2000 the exiting thread waited for.
+  std::map<uint64_t, uint32_t> next;
+  for (const Access& a : run.accesses) {
+    ASSERT_EQ(a.op, 'W') << a.line;
+    uint32_t& n = next[a.phys];
+    ASSERT_EQ(a.value, ((a.phys / 0x40) << 24) | n) << a.line;
+    ++n;
+  }
+  ASSERT_EQ(next.size(), 3u);
+  for (auto& [reg, n] : next) EXPECT_GE(n, 2000u) << "register " << reg;
+  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
+TEST_P(E2E, StraddlingAccesses) {
+  const TracedRun& run = keep(run_traced(test_name(), program("straddle"), {}, 8192));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);
+  // The two halves of the last store went to two mappings.
+  ASSERT_GE(run.accesses.size(), 2u);
+  const Access& a = run.accesses[run.accesses.size() - 2];
+  const Access& b = run.accesses.back();
+  EXPECT_NE(a.map_id, b.map_id);
+  EXPECT_EQ(a.pc, b.pc);
+}
+
+TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
+  for (const std::string which : {"exec", "gather"}) {
+    const TracedRun& run = keep(run_traced(test_name() + "_" + which, program("refused"), {which}, 4096));
+    EXPECT_EQ(run.term_signal, SIGSEGV) << which << ": exit code " << run.exit_code << "\n" << run.err;
+    EXPECT_NE(run.err.find("mmiotrace: cannot emulate the instruction at 0x"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find(which == "exec" ? "executing code from device memory" : "vpgatherdd"),
+              std::string::npos)
+        << run.err;
+    expect_exact(run);
+    ASSERT_FALSE(run.lines.empty());
+    EXPECT_EQ(run.lines.back().rfind("UNKNOWN ", 0), 0u) << run.trace_text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Opt, E2E, ::testing::Values("O0", "O2"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace mmiotrace::e2e

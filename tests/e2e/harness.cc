@@ -1,0 +1,188 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "programs/e2e.h"
+
+namespace mmiotrace::e2e {
+
+namespace fs = std::filesystem;
+
+std::string program_path(const std::string& name, const std::string& opt) {
+  return std::string(E2E_PROGRAM_DIR) + "/e2e_" + name + "_" + opt;
+}
+
+std::string mmiotrace_path() { return MMIOTRACE_BIN; }
+
+namespace {
+
+std::string read_fd(int fd) {
+  std::string s;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, static_cast<size_t>(n));
+  return s;
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string shell_quote(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const std::string& a : argv) {
+    if (!s.empty()) s += ' ';
+    s += "'" + a + "'";
+  }
+  return s;
+}
+
+bool parse_access(const std::string& line, Access* a) {
+  char op;
+  int width, map_id, tid;
+  unsigned long sec, usec;
+  unsigned long long phys, value, pc;
+  if (sscanf(line.c_str(), "%c %d %lu.%lu %d 0x%llx 0x%llx 0x%llx %d", &op, &width, &sec, &usec, &map_id, &phys,
+             &value, &pc, &tid) != 9 ||
+      (op != 'R' && op != 'W') || line[1] != ' ') {
+    return false;
+  }
+  *a = Access{op, width, map_id, phys, value, pc, tid, line};
+  return true;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err) {
+  // Unnamed temporary files, not pipes: a child that fills one pipe while we
+  // read the other would deadlock.
+  FILE* out_file = tmpfile();
+  FILE* err_file = tmpfile();
+  if (out_file == nullptr || err_file == nullptr) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fileno(out_file), 1);
+    dup2(fileno(err_file), 2);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  for (auto [file, dest] : {std::pair{out_file, out}, std::pair{err_file, err}}) {
+    lseek(fileno(file), 0, SEEK_SET);
+    std::string s = read_fd(fileno(file));
+    if (dest != nullptr) *dest = std::move(s);
+    fclose(file);
+  }
+  return status;
+}
+
+TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
+               size_t device_size, const std::vector<std::string>& extra_record_args) {
+  TracedRun run;
+  run.dir = std::string(E2E_WORK_DIR) + "/" + test_name;
+  fs::remove_all(run.dir);
+  fs::create_directories(run.dir);
+  run.device = run.dir + "/dev";
+  run.device_before.resize(device_size);
+  for (size_t i = 0; i < device_size; ++i) run.device_before[i] = e2e_pattern(i);
+  {
+    std::ofstream dev(run.device, std::ios::binary);
+    dev.write(reinterpret_cast<const char*>(run.device_before.data()), static_cast<std::streamsize>(device_size));
+  }
+  const std::string trace = run.dir + "/trace.mmio";
+  std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", run.dir + "/dev*"};
+  cmd.insert(cmd.end(), extra_record_args.begin(), extra_record_args.end());
+  cmd.push_back("--");
+  cmd.push_back(program);
+  cmd.push_back(run.device);
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  run.repro = shell_quote(cmd) + " && " + shell_quote({mmiotrace_path(), "print", trace});
+  int status = run_command(cmd, &run.out, &run.err);
+  if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) run.term_signal = WTERMSIG(status);
+  std::string print_err;
+  run_command({mmiotrace_path(), "print", trace}, &run.trace_text, &print_err);
+  run.err += print_err;
+  std::istringstream in(run.trace_text);
+  std::string line;
+  while (std::getline(in, line)) {
+    run.lines.push_back(line);
+    Access a;
+    if (parse_access(line, &a)) run.accesses.push_back(a);
+  }
+  run.device_after = read_file(run.device);
+  return run;
+}
+
+std::vector<Access> expected_accesses(const TracedRun& run) {
+  std::vector<Access> v;
+  std::istringstream in(run.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    char op;
+    int width;
+    unsigned long long off, value;
+    if (sscanf(line.c_str(), "EXPECT %c %d 0x%llx 0x%llx", &op, &width, &off, &value) == 4) {
+      Access a;
+      a.op = op;
+      a.width = width;
+      a.phys = off;
+      a.value = value;
+      v.push_back(a);
+    }
+  }
+  return v;
+}
+
+std::string replay_mismatch(const TracedRun& run, int map_id) {
+  std::vector<uint8_t> shadow = run.device_before;
+  for (const Access& a : run.accesses) {
+    if (a.map_id != map_id) continue;
+    if (a.phys + static_cast<uint64_t>(a.width) > shadow.size()) return "access outside the device: " + a.line;
+    if (a.op == 'W') {
+      for (int i = 0; i < a.width; ++i) shadow[a.phys + static_cast<uint64_t>(i)] = static_cast<uint8_t>(a.value >> (8 * i));
+    } else {
+      uint64_t v = 0;
+      for (int i = a.width - 1; i >= 0; --i) v = (v << 8) | shadow[a.phys + static_cast<uint64_t>(i)];
+      if (v != a.value) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), " (the device held 0x%llx)", static_cast<unsigned long long>(v));
+        return "read value disagrees with the writes before it: " + a.line + buf;
+      }
+    }
+  }
+  if (shadow.size() <= run.device_after.size() &&
+      !std::equal(shadow.begin(), shadow.end(), run.device_after.begin())) {
+    for (size_t i = 0; i < shadow.size(); ++i) {
+      if (shadow[i] != run.device_after[i]) {
+        char buf[160];
+        snprintf(buf, sizeof(buf), "replaying the trace's writes gives 0x%02x at offset 0x%zx, the device holds 0x%02x",
+                 shadow[i], i, run.device_after[i]);
+        return buf;
+      }
+    }
+  }
+  return "";
+}
+
+std::string describe(const Access& a) {
+  char buf[96];
+  snprintf(buf, sizeof(buf), "%c %d 0x%llx 0x%llx", a.op, a.width, static_cast<unsigned long long>(a.phys),
+           static_cast<unsigned long long>(a.value));
+  return buf;
+}
+
+}  // namespace mmiotrace::e2e

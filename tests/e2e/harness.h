@@ -1,0 +1,62 @@
+// End-to-end harness: runs a test program under `mmiotrace record` against a
+// stand-in device file, prints the trace with `mmiotrace print`, and parses
+// what came out. A failing test keeps its work folder and prints the command
+// that reproduces it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mmiotrace::e2e {
+
+struct Access {
+  char op = 0;  // 'R' or 'W'
+  int width = 0;
+  int map_id = 0;
+  uint64_t phys = 0;
+  uint64_t value = 0;
+  uint64_t pc = 0;
+  int tid = 0;
+  std::string line;
+};
+
+struct TracedRun {
+  std::string dir;           // work folder (kept for a failing test)
+  std::string device;        // the stand-in device file
+  std::string repro;         // the command that reproduces the run
+  int exit_code = -1;        // of `record` (the program's own status)
+  int term_signal = 0;       // signal that ended `record`, 0 if it exited
+  std::string out;           // program's stdout
+  std::string err;           // record's and program's stderr
+  std::string trace_text;    // `mmiotrace print` output
+  std::vector<Access> accesses;
+  std::vector<std::string> lines;     // every line of trace_text
+  std::vector<uint8_t> device_before; // device content the program started with
+  std::vector<uint8_t> device_after;
+};
+
+std::string program_path(const std::string& name, const std::string& opt);  // opt: "O0" or "O2"
+std::string mmiotrace_path();
+
+// Runs `program args...` (the device path is passed as the first argument)
+// under the tracer with a `device_size`-byte device filled with the e2e
+// pattern. `extra_record_args` go before `--`.
+TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
+               size_t device_size, const std::vector<std::string>& extra_record_args = {});
+
+// Runs a command, capturing stdout/stderr; returns the wait status.
+int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err);
+
+// The EXPECT lines the program printed, as accesses.
+std::vector<Access> expected_accesses(const TracedRun& run);
+
+// Replays the trace's accesses to the first mapping on a copy of the initial
+// device content: every read must return what the device held at that point,
+// and the end result must equal the device's final content. Returns "" or a
+// description of the first disagreement.
+std::string replay_mismatch(const TracedRun& run, int map_id = 1);
+
+std::string describe(const Access& a);
+
+}  // namespace mmiotrace::e2e
