@@ -41,6 +41,10 @@ class XsaveArea {
 
   bool valid() const { return area_ != nullptr; }
   bool has(XComponent c) const;  // the buffer can hold component c
+  // The buffer can hold the low `bytes` (16, 32 or 64) of vector register `reg`
+  // (0-31): read_vector/write_vector with these arguments will succeed. Lets a
+  // caller decide before it has side effects (the emulator, before any access).
+  bool holds_vector(unsigned reg, unsigned bytes) const;
 
   // Vector register `reg` (0-31), low `bytes` (16, 32 or 64) bytes. Returns false
   // if the buffer cannot hold that register (e.g. ZMM16 without AVX-512).
@@ -58,6 +62,7 @@ class XsaveArea {
 
  private:
   uint8_t* component(XComponent c, bool for_write) const;
+  void clear_part(XComponent c, uint32_t off, unsigned n);
 
   uint8_t* area_ = nullptr;
   uint64_t features_ = 0;
