@@ -1,0 +1,201 @@
+// Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
+//
+// SSE, AVX and AVX-512 moves between a vector register and memory (no
+// arithmetic): MOVUPS/MOVAPS/MOVUPD/MOVAPD/MOVDQU/MOVDQA, MOVD/MOVQ, the
+// non-temporal MOVNT* forms, their VEX forms, and the EVEX forms with opmask
+// merge/zero masking. Registers are read and written through cpu.xsave.
+//
+// Register effects (SDM Vol. 1, 15.5 "Accessing XMM, YMM and ZMM Registers";
+// SDM Vol. 2, 2.3.10.1 on vector length transitions):
+//   legacy SSE load: writes the low 128 bits, bits above are kept;
+//   VEX/EVEX load:   writes the destination width, bits above up to the widest
+//                    register are zeroed;
+//   MOVD/MOVQ load:  the rest of the XMM register is zeroed.
+// Masked EVEX accesses touch only the selected elements, and unselected ones
+// cannot fault (SDM Vol. 1, ch. 15, memory fault suppression): the byte mask
+// goes to Memory::read_masked/write_masked, which honour it.
+#include <Zydis/Zydis.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "emu/emulate_internal.h"
+
+#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+
+namespace mmiotrace::emu::detail {
+namespace {
+
+struct VectorForm {
+  ZydisMnemonic mnemonic;
+  bool aligned;        // #GP on a memory operand not aligned to its size (legacy: 16)
+  uint8_t mask_elem;   // element bytes for EVEX masking; 0: no masked form
+};
+
+// The closed table (docs/emulated-instructions.md). Alignment rules: SDM Vol. 2
+// "MOVAPS", "MOVDQA,VMOVDQA32/64", "MOVNTDQ", "MOVNTDQA", "MOVNTPS", "MOVNTPD".
+constexpr VectorForm kForms[] = {
+    {ZYDIS_MNEMONIC_MOVUPS, false, 0},     {ZYDIS_MNEMONIC_MOVUPD, false, 0},
+    {ZYDIS_MNEMONIC_MOVAPS, true, 0},      {ZYDIS_MNEMONIC_MOVAPD, true, 0},
+    {ZYDIS_MNEMONIC_MOVDQU, false, 0},     {ZYDIS_MNEMONIC_MOVDQA, true, 0},
+    {ZYDIS_MNEMONIC_MOVD, false, 0},       {ZYDIS_MNEMONIC_MOVQ, false, 0},
+    {ZYDIS_MNEMONIC_MOVNTDQ, true, 0},     {ZYDIS_MNEMONIC_MOVNTPS, true, 0},
+    {ZYDIS_MNEMONIC_MOVNTPD, true, 0},     {ZYDIS_MNEMONIC_MOVNTDQA, true, 0},
+    {ZYDIS_MNEMONIC_VMOVUPS, false, 4},    {ZYDIS_MNEMONIC_VMOVUPD, false, 8},
+    {ZYDIS_MNEMONIC_VMOVAPS, true, 4},     {ZYDIS_MNEMONIC_VMOVAPD, true, 8},
+    {ZYDIS_MNEMONIC_VMOVDQU, false, 0},    {ZYDIS_MNEMONIC_VMOVDQA, true, 0},
+    {ZYDIS_MNEMONIC_VMOVD, false, 0},      {ZYDIS_MNEMONIC_VMOVQ, false, 0},
+    {ZYDIS_MNEMONIC_VMOVNTDQ, true, 0},    {ZYDIS_MNEMONIC_VMOVNTPS, true, 0},
+    {ZYDIS_MNEMONIC_VMOVNTPD, true, 0},    {ZYDIS_MNEMONIC_VMOVNTDQA, true, 0},
+    {ZYDIS_MNEMONIC_VMOVDQU8, false, 1},   {ZYDIS_MNEMONIC_VMOVDQU16, false, 2},
+    {ZYDIS_MNEMONIC_VMOVDQU32, false, 4},  {ZYDIS_MNEMONIC_VMOVDQU64, false, 8},
+    {ZYDIS_MNEMONIC_VMOVDQA32, true, 4},   {ZYDIS_MNEMONIC_VMOVDQA64, true, 8},
+};
+
+const VectorForm* find_form(ZydisMnemonic m) {
+  for (const VectorForm& f : kForms) {
+    if (f.mnemonic == m) return &f;
+  }
+  return nullptr;
+}
+
+// Everything the accesses need, settled before the first one.
+struct VectorPlan {
+  const VectorForm* form = nullptr;
+  const ZydisDecodedOperand* mem_op = nullptr;
+  unsigned reg = 0;        // vector register number, 0-31
+  unsigned reg_bytes = 0;  // 16, 32, 64: the register width the instruction writes or reads
+  unsigned mem_bytes = 0;  // 4, 8, 16, 32, 64
+  bool store = false;
+  bool legacy = false;     // legacy SSE encoding: upper bits kept on a load
+  unsigned mask_k = 0;     // 1-7 when masked, else 0
+  bool zeroing = false;    // {z}
+};
+
+unsigned vector_reg_bytes(ZydisRegister r) {
+  switch (ZydisRegisterGetClass(r)) {
+    case ZYDIS_REGCLASS_XMM: return 16;
+    case ZYDIS_REGCLASS_YMM: return 32;
+    case ZYDIS_REGCLASS_ZMM: return 64;
+    default: return 0;
+  }
+}
+
+// Finds the memory operand and the vector register among the visible
+// operands; anything else there (other than EVEX's opmask) is refused.
+bool find_operands(const Insn& insn, VectorPlan& p) {
+  for (unsigned i = 0; i < insn.in.operand_count_visible; ++i) {
+    const ZydisDecodedOperand& op = insn.ops[i];
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+      if (p.mem_op != nullptr || !is_plain_memory(op)) return false;
+      p.mem_op = &op;
+      p.mem_bytes = op.size / 8;
+      p.store = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && vector_reg_bytes(op.reg.value) != 0) {
+      if (p.reg_bytes != 0) return false;
+      p.reg_bytes = vector_reg_bytes(op.reg.value);
+      p.reg = ZydisRegisterGetId(op.reg.value);
+    } else if (!(op.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                 ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_MASK)) {
+      return false;  // a general register (MOVD r32, xmm), an MMX register, an immediate...
+    }
+  }
+  const unsigned m = p.mem_bytes;
+  const bool size_ok = m == 4 || m == 8 || m == 16 || m == 32 || m == 64;
+  return p.mem_op != nullptr && p.reg_bytes != 0 && size_ok && m <= p.reg_bytes;
+}
+
+// Opmask use: none for legacy/VEX and for EVEX with k0; k1-k7 merge or zero.
+bool plan_mask(const ZydisDecodedInstruction& in, VectorPlan& p) {
+  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_EVEX) return true;
+  if (in.avx.broadcast.mode != ZYDIS_BROADCAST_MODE_INVALID) return false;
+  switch (in.avx.mask.mode) {
+    case ZYDIS_MASK_MODE_DISABLED:
+      return true;
+    case ZYDIS_MASK_MODE_MERGING:
+    case ZYDIS_MASK_MODE_ZEROING:
+      break;
+    default:
+      return false;
+  }
+  p.mask_k = ZydisRegisterGetId(in.avx.mask.reg);
+  p.zeroing = in.avx.mask.mode == ZYDIS_MASK_MODE_ZEROING;
+  // A zeroing-masked store is #UD (Zydis already refuses it); k0 means "no mask".
+  if (p.mask_k == 0) return !p.zeroing;
+  return p.mask_k <= 7 && p.form->mask_elem != 0 && !(p.store && p.zeroing);
+}
+
+bool plan_vector(const CpuState& cpu, const Insn& insn, VectorPlan& p) {
+  const ZydisDecodedInstruction& in = insn.in;
+  p.form = find_form(in.mnemonic);
+  if (p.form == nullptr || (in.attributes & ZYDIS_ATTRIB_HAS_LOCK)) return false;
+  p.legacy = in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY;
+  if (!p.legacy && in.encoding != ZYDIS_INSTRUCTION_ENCODING_VEX &&
+      in.encoding != ZYDIS_INSTRUCTION_ENCODING_EVEX) {
+    return false;
+  }
+  if (!find_operands(insn, p) || !plan_mask(in, p)) return false;
+  const XsaveArea& x = cpu.xsave;
+  if (!x.valid() || !x.holds_vector(p.reg, p.reg_bytes)) return false;
+  return p.mask_k == 0 || x.has(XComponent::OPMASK);
+}
+
+// Byte mask of the selected elements (bit i = byte i of the access).
+uint64_t byte_mask(uint64_t k, unsigned elem, unsigned bytes) {
+  uint64_t m = 0;
+  for (unsigned e = 0; e < bytes / elem; ++e) {
+    if ((k >> e) & 1) m |= truncate_bits(~uint64_t{0}, elem) << (e * elem);
+  }
+  return m;
+}
+
+MemFault do_store(const VectorPlan& p, uint64_t addr, uint64_t mask, const uint8_t* data,
+                  Memory& mem) {
+  const uint64_t all = truncate_bits(~uint64_t{0}, p.mem_bytes);
+  if (p.mask_k == 0 || mask == all) return mem.write(addr, p.mem_bytes, data);
+  if (mask == 0) return {};  // no element selected: no access at all
+  return mem.write_masked(addr, p.mem_bytes, mask, data);
+}
+
+MemFault do_load(const VectorPlan& p, uint64_t addr, uint64_t mask, uint8_t* data, Memory& mem) {
+  const uint64_t all = truncate_bits(~uint64_t{0}, p.mem_bytes);
+  if (p.mask_k == 0 || mask == all) return mem.read(addr, p.mem_bytes, data);
+  if (mask == 0) return {};
+  return mem.read_masked(addr, p.mem_bytes, mask, data);
+}
+
+}  // namespace
+
+bool is_vector_move(const Insn& insn) { return find_form(insn.in.mnemonic) != nullptr; }
+
+Outcome emulate_vector(CpuState& cpu, const Insn& insn, Memory& mem) {
+  VectorPlan p;
+  if (!plan_vector(cpu, insn, p)) return outcome_unsupported();
+  const uint64_t addr = effective_address(cpu, insn, *p.mem_op);
+  const unsigned align = p.legacy ? 16 : p.mem_bytes;
+  if (p.form->aligned && (addr & (align - 1)) != 0) {
+    // #GP(0), checked before any access. Linux delivers it as SIGSEGV with
+    // si_code SI_KERNEL and si_addr 0 (arch/x86/kernel/traps.c, exc_general_protection).
+    return outcome_fault(MemFault{SIGSEGV, SI_KERNEL, 0});
+  }
+  uint64_t mask = 0;
+  if (p.mask_k != 0) {
+    mask = byte_mask(cpu.xsave.read_opmask(p.mask_k), p.form->mask_elem, p.mem_bytes);
+  }
+  uint8_t data[64] = {};
+  if (p.store) {
+    cpu.xsave.read_vector(p.reg, p.reg_bytes, data);
+    const MemFault f = do_store(p, addr, mask, data, mem);
+    return f.ok() ? outcome_done() : outcome_fault(f);
+  }
+  // Merge masking keeps the unselected elements; zero masking (and the
+  // unmasked forms, where everything not loaded is zeroed) starts from zeros.
+  if (p.mask_k != 0 && !p.zeroing) cpu.xsave.read_vector(p.reg, p.reg_bytes, data);
+  const MemFault f = do_load(p, addr, mask, data, mem);
+  if (!f.ok()) return outcome_fault(f);
+  // Legacy SSE writes 128 bits and keeps the rest; VEX/EVEX zero above the width.
+  cpu.xsave.write_vector(p.reg, p.legacy ? 16 : p.reg_bytes, data, !p.legacy);
+  return outcome_done();
+}
+
+}  // namespace mmiotrace::emu::detail
