@@ -1,0 +1,115 @@
+// Cost of one traced access next to its floor and its baseline, in one run:
+//   Untraced/*   a volatile load/store to ordinary memory (no fault at all)
+//   BareSignal/* a load from a PROT_NONE page whose SIGSEGV handler only
+//                skips the instruction: the kernel's fault-and-signal round
+//                trip, the floor of any fault-based tracer
+//   Traced/*     a load/store to a stand-in device under `mmiotrace record`
+// scripts/bench.sh runs the first two natively and Traced/* under the tracer
+// (the device file is named by MMIOTRACE_BENCH_DEVICE), and docs/benchmarks.md
+// holds the figures.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+constexpr size_t kPage = 4096;
+
+// One 4-byte load / store with a known encoding, so that the bare handler
+// knows how far to skip: 8b 07 = mov (%rdi),%eax; 89 37 = mov %esi,(%rdi).
+inline uint32_t load32(volatile void* p) {
+  uint32_t v;
+  asm volatile("movl (%1), %0" : "=a"(v) : "D"(p) : "memory");
+  return v;
+}
+inline void store32(volatile void* p, uint32_t v) { asm volatile("movl %1, (%0)" : : "D"(p), "S"(v) : "memory"); }
+
+alignas(64) uint32_t g_ordinary[64];
+
+void Untraced_Read(benchmark::State& state) {
+  volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
+  for (auto _ : state) benchmark::DoNotOptimize(load32(p));
+}
+void Untraced_Write(benchmark::State& state) {
+  volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
+  uint32_t i = 0;
+  for (auto _ : state) store32(p, ++i);
+}
+
+void skip_two_bytes(int, siginfo_t*, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  uc->uc_mcontext.gregs[REG_RIP] += 2;
+}
+
+void* guard_page() {
+  static void* page = [] {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = skip_two_bytes;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, nullptr);
+    return mmap(nullptr, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  }();
+  return page;
+}
+
+void BareSignal_Read(benchmark::State& state) {
+  volatile void* p = guard_page();
+  for (auto _ : state) benchmark::DoNotOptimize(load32(p));
+}
+void BareSignal_Write(benchmark::State& state) {
+  volatile void* p = guard_page();
+  for (auto _ : state) store32(p, 1);
+}
+
+volatile uint8_t* device() {
+  static volatile uint8_t* dev = []() -> volatile uint8_t* {
+    const char* path = getenv("MMIOTRACE_BENCH_DEVICE");
+    if (path == nullptr) return nullptr;
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return nullptr;
+    void* p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return p == MAP_FAILED ? nullptr : static_cast<volatile uint8_t*>(p);
+  }();
+  return dev;
+}
+
+void Traced_Read(benchmark::State& state) {
+  volatile uint8_t* dev = device();
+  if (dev == nullptr) {
+    state.SkipWithError("set MMIOTRACE_BENCH_DEVICE and run under mmiotrace record (scripts/bench.sh)");
+    return;
+  }
+  volatile void* p = dev + 64 * state.thread_index();
+  for (auto _ : state) benchmark::DoNotOptimize(load32(p));
+}
+void Traced_Write(benchmark::State& state) {
+  volatile uint8_t* dev = device();
+  if (dev == nullptr) {
+    state.SkipWithError("set MMIOTRACE_BENCH_DEVICE and run under mmiotrace record (scripts/bench.sh)");
+    return;
+  }
+  volatile void* p = dev + 64 * state.thread_index();
+  uint32_t i = 0;
+  for (auto _ : state) store32(p, ++i);
+}
+
+#define MT_BENCH(fn) BENCHMARK(fn)->Threads(1)->Threads(2)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true)
+MT_BENCH(Untraced_Read);
+MT_BENCH(Untraced_Write);
+MT_BENCH(BareSignal_Read);
+MT_BENCH(BareSignal_Write);
+MT_BENCH(Traced_Read);
+MT_BENCH(Traced_Write);
+
+}  // namespace
+
+BENCHMARK_MAIN();
