@@ -73,6 +73,14 @@ emu::MemFault DeviceMemory::write_masked(uint64_t addr, unsigned size, uint64_t 
   return access(addr, size, buf, byte_mask & low_mask(size), true, true);
 }
 
+void DeviceMemory::instruction_decoded(unsigned length) {
+  // Keep only the instruction's own bytes in the records.
+  if (length < ctx_.insn_len) {
+    memset(ctx_.insn + length, 0, sizeof(ctx_.insn) - length);
+    ctx_.insn_len = static_cast<uint8_t>(length);
+  }
+}
+
 emu::MemFault DeviceMemory::access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
                                    bool write) {
   if (size == 0 || size > trace::kMaxAccessWidth) return emu::MemFault{SIGSEGV, SI_KERNEL, 0};

@@ -24,12 +24,13 @@ struct FaultContext {
 
 class DeviceMemory final : public emu::Memory {
  public:
-  explicit DeviceMemory(const FaultContext& ctx) : ctx_(ctx) {}
+  explicit DeviceMemory(FaultContext& ctx) : ctx_(ctx) {}
 
   emu::MemFault read(uint64_t addr, unsigned size, void* out) override;
   emu::MemFault write(uint64_t addr, unsigned size, const void* in) override;
   emu::MemFault read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) override;
   emu::MemFault write_masked(uint64_t addr, unsigned size, uint64_t byte_mask, const void* in) override;
+  void instruction_decoded(unsigned length) override;
 
   unsigned device_accesses() const { return device_accesses_; }
 
@@ -42,7 +43,7 @@ class DeviceMemory final : public emu::Memory {
   void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask,
               bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns);
 
-  const FaultContext& ctx_;
+  FaultContext& ctx_;
   unsigned device_accesses_ = 0;
 };
 

@@ -86,6 +86,7 @@ EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem,
     return result;
   }
   result.insn_len = insn.in.length;
+  mem.instruction_decoded(insn.in.length);
   const detail::Outcome o = dispatch(cpu, insn, mem, options);
   result.status = o.status;
   result.fault = o.fault;

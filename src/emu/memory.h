@@ -32,6 +32,9 @@ class Memory {
   // able to fault (SDM Vol. 1, 15.6.1). `out` bytes not selected are left unchanged.
   virtual MemFault read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) = 0;
   virtual MemFault write_masked(uint64_t addr, unsigned size, uint64_t byte_mask, const void* in) = 0;
+  // Called once the instruction is decoded, before any access: its length
+  // (the agent records exactly the instruction's bytes with each access).
+  virtual void instruction_decoded(unsigned length) { (void)length; }
 
  protected:
   ~Memory() = default;
