@@ -1,0 +1,149 @@
+// TraceReader: reads a trace file record by record, checking as it goes.
+// It streams through a 1 MiB window (files of many GB need no more memory) and
+// works on anything read(2) can read, pipes included.
+//
+// What it checks, and what it does with records of a type it does not know, is
+// part of the format's definition: docs/trace-format.md, "Readers".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "common/check.h"
+#include "common/result.h"
+#include "trace/format.h"
+
+namespace mmiotrace::trace {
+
+// "ACCESS", "MAP", ...; "type N" for a type this version does not know.
+std::string to_string(RecordType type);
+
+// Why open() or next() failed; the CLI picks its exit code from it.
+enum class TraceFailure : uint8_t {
+  NONE = 0,
+  UNREADABLE,   // open(2) or read(2) failed: missing file, no permission, I/O error
+  NOT_A_TRACE,  // empty, someone else's file, a kernel text log, a newer major version
+  CORRUPT,      // a corrupt header or record, or the file ends inside one
+};
+
+template <typename T>
+constexpr RecordType record_type_of() {
+  if constexpr (std::is_same_v<T, AccessRecord>) {
+    return RecordType::ACCESS;
+  } else if constexpr (std::is_same_v<T, MapRecord>) {
+    return RecordType::MAP;
+  } else if constexpr (std::is_same_v<T, UnmapRecord>) {
+    return RecordType::UNMAP;
+  } else if constexpr (std::is_same_v<T, MarkRecord>) {
+    return RecordType::MARK;
+  } else if constexpr (std::is_same_v<T, PciDevRecord>) {
+    return RecordType::PCIDEV;
+  } else if constexpr (std::is_same_v<T, UnknownRecord>) {
+    return RecordType::UNKNOWN;
+  } else {
+    static_assert(std::is_same_v<T, LostRecord>, "not a record struct of format.h");
+    return RecordType::LOST;
+  }
+}
+
+// One record as read from the file. It points into the reader's buffer: it is
+// valid until the reader's next call to next() (or the reader's destruction).
+// Every record a reader delivers has passed its checks, so the accessors below
+// can trust sizes and lengths.
+class RecordView {
+ public:
+  RecordView() = default;
+
+  RecordType type() const { return static_cast<RecordType>(header().type); }
+  RecordHeader header() const { return as_unchecked<RecordHeader>(); }
+  uint64_t offset() const { return offset_; }  // byte offset of the record in the file
+  size_t size() const { return size_; }
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+
+  // The fixed part of the record, copied out (so no alignment is assumed). The
+  // record must be of T's type.
+  template <typename T>
+  T as() const {
+    MT_CHECK_MSG(type() == record_type_of<T>(), "RecordView::as<T>() on a record of another type");
+    return as_unchecked<T>();
+  }
+
+  std::span<const uint8_t> access_value() const;  // ACCESS: `width` bytes, memory order
+  std::string_view map_path() const;              // MAP
+  std::string_view mark_text() const;             // MARK
+  std::string_view pcidev_driver() const;         // PCIDEV: empty if no driver
+
+ private:
+  friend class TraceReader;
+  template <typename T>
+  T as_unchecked() const {
+    MT_CHECK(size_ >= sizeof(T));
+    T t;
+    std::memcpy(&t, data_, sizeof t);
+    return t;
+  }
+  std::string_view payload(size_t fixed, size_t len) const;
+
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  uint64_t offset_ = 0;
+};
+
+class TraceReader {
+ public:
+  static constexpr size_t kBufferSize = size_t{1} << 20;
+  static constexpr uint32_t kMaxHeaderSize = 4096;  // later minor versions may grow the header up to this
+
+  // Opens `path` and checks its file header. On failure, `*failure` (if given)
+  // says which kind of failure it was.
+  static Result<TraceReader> open(const std::string& path, TraceFailure* failure = nullptr);
+
+  TraceReader(TraceReader&& other) noexcept;
+  TraceReader& operator=(TraceReader&& other) noexcept;
+  TraceReader(const TraceReader&) = delete;
+  TraceReader& operator=(const TraceReader&) = delete;
+  ~TraceReader();
+
+  // true and the next record in `out`; false at a clean end of the file; an
+  // error (with failure() set) for a corrupt or truncated record or a failed
+  // read. Records of a type this version does not know are skipped by their
+  // size. After an error, every call returns the same error.
+  Result<bool> next(RecordView& out);
+
+  const FileHeader& header() const { return header_; }
+  const std::string& path() const { return path_; }
+  uint64_t records_read() const { return records_read_; }        // intact records so far, skipped ones included
+  uint64_t records_skipped() const { return records_skipped_; }  // of a type this version does not know
+  TraceFailure failure() const { return failure_; }
+
+ private:
+  TraceReader(int fd, std::string path);
+  Result<void> read_file_header();
+  Result<size_t> fill(size_t need);
+  Error fail(TraceFailure kind, std::string message);
+  Error corrupt(uint64_t offset, const std::string& why);
+  Error truncated(uint64_t offset, const std::string& what);
+  void release();
+
+  int fd_ = -1;
+  std::string path_;
+  FileHeader header_{};
+  std::unique_ptr<uint8_t[]> buffer_;
+  size_t pos_ = 0;            // next unread byte in buffer_
+  size_t end_ = 0;            // end of the valid bytes in buffer_
+  bool eof_ = false;          // read(2) returned 0
+  uint64_t file_offset_ = 0;  // offset in the file of buffer_[pos_]
+  uint64_t records_read_ = 0;
+  uint64_t records_skipped_ = 0;
+  uint64_t last_seq_ = 0;
+  TraceFailure failure_ = TraceFailure::NONE;
+  std::string error_;
+};
+
+}  // namespace mmiotrace::trace

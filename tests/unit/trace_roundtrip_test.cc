@@ -1,0 +1,445 @@
+// encode_* -> TraceWriter -> TraceReader gives back every field of every record
+// type; the writer's failure reports (ENOSPC, EFBIG) and the encoders' limits.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "trace/encode.h"
+#include "trace/reader.h"
+#include "trace/writer.h"
+
+namespace mmiotrace::trace {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "mmiotrace_roundtrip_" + name + "_" + std::to_string(::getpid()) + ".mmio";
+}
+
+// The next record, or false at the end; a read error fails the test.
+bool next(TraceReader& reader, RecordView& v) {
+  auto more = reader.next(v);
+  EXPECT_TRUE(more.ok()) << more.error();
+  return more.ok() && more.value();
+}
+
+RecordStamp stamp(uint64_t seq) {
+  return RecordStamp{seq, 1'000'000'000ull * seq + 123, 4000u + static_cast<uint32_t>(seq)};
+}
+
+void expect_header(const RecordHeader& h, RecordType type, uint64_t seq, size_t size) {
+  EXPECT_EQ(h.type, static_cast<uint16_t>(type));
+  EXPECT_EQ(h.size, size);
+  EXPECT_EQ(h.seq, seq);
+  EXPECT_EQ(h.time_ns, 1'000'000'000ull * seq + 123);
+  EXPECT_EQ(h.tid, 4000u + seq);
+}
+
+const uint8_t kInsn[] = {0x62, 0xf1, 0x7c, 0x48, 0x11, 0x07};  // vmovups %zmm0, (%rdi)
+
+struct Sample {
+  std::vector<std::vector<uint8_t>> records;  // encoded, in order
+};
+
+template <typename Fields>
+std::vector<uint8_t> encode(size_t (*fn)(void*, size_t, const RecordStamp&, const Fields&), uint64_t seq,
+                            const Fields& f) {
+  std::vector<uint8_t> buf(kMaxRecordSize);
+  size_t n = fn(buf.data(), buf.size(), stamp(seq), f);
+  EXPECT_NE(n, 0u);
+  buf.resize(n);
+  return buf;
+}
+
+Sample make_sample() {
+  Sample s;
+  uint8_t value[64];
+  for (int i = 0; i < 64; ++i) value[i] = static_cast<uint8_t>(0xa0 + i);
+  AccessFields a;
+  a.op = AccessOp::WRITE;
+  a.width = 64;
+  a.flags = kAccessMasked | kAccessSplit;
+  a.phys = 0xfe0012340;
+  a.pc = 0x401234;
+  a.byte_mask = 0x0000000000ff00f0;
+  a.pid = 77;
+  a.map_id = 3;
+  a.insn = kInsn;
+  a.insn_len = sizeof kInsn;
+  a.value = value;
+  s.records.push_back(encode(encode_access, 1, a));
+  MapFields m;
+  m.phys = 0xf6000000;
+  m.virt = 0x7f1234560000;
+  m.len = 0x1000000;
+  m.file_offset = 0x2000;
+  m.pid = 77;
+  m.map_id = 3;
+  m.kind = DeviceKind::PCI_RESOURCE;
+  m.prot = 3;
+  m.bar = 0;
+  m.pci_busdevfn = 0x00010008;
+  const char path[] = "/sys/bus/pci/devices/0000:01:01.0/resource0";
+  m.path = path;
+  m.path_len = sizeof path - 1;
+  s.records.push_back(encode(encode_map, 2, m));
+  s.records.push_back(encode(encode_unmap, 3, UnmapFields{0x7f1234561000, 0x3000, 77, 3}));
+  const char text[] = "Write test.";
+  s.records.push_back(encode(encode_mark, 4, MarkFields{78, text, sizeof text - 1}));
+  PciDevFields p;
+  p.busdevfn = 0x00020100;
+  p.vendor = 0x10de;
+  p.device = 0x2484;
+  p.irq = 0x22;
+  for (int i = 0; i < 7; ++i) {
+    p.start[i] = 0xf0000000ull + i * 0x1000000 + (i == 1 ? 0xc : 0);
+    p.size[i] = 0x1000ull << i;
+  }
+  p.driver = "nouveau";
+  p.driver_len = 7;
+  s.records.push_back(encode(encode_pcidev, 5, p));
+  const uint8_t movs[] = {0xf3, 0xa5};
+  s.records.push_back(encode(encode_unknown, 6, UnknownFields{0xfe000010, 0x401000, 79, 2, movs, sizeof movs}));
+  s.records.push_back(encode(encode_lost, 7, LostFields{5}));
+  return s;
+}
+
+void write_file(const std::string& path, const Sample& s) {
+  auto w = TraceWriter::create(path, make_file_header(111, 222, 333));
+  ASSERT_TRUE(w.ok()) << w.error();
+  for (const auto& r : s.records) ASSERT_TRUE(w->append(r.data(), r.size()).ok());
+  ASSERT_TRUE(w->close().ok());
+}
+
+TEST(TraceRoundtrip, EveryFieldOfEveryRecordType) {
+  const std::string path = temp_path("fields");
+  const Sample s = make_sample();
+  write_file(path, s);
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  const FileHeader& fh = reader->header();
+  EXPECT_EQ(std::memcmp(fh.magic, kMagic, 8), 0);
+  EXPECT_EQ(fh.version_major, 1);
+  EXPECT_EQ(fh.version_minor, 0);
+  EXPECT_EQ(fh.header_size, 64u);
+  EXPECT_EQ(fh.features, 0u);
+  EXPECT_EQ(fh.start_monotonic_ns, 111u);
+  EXPECT_EQ(fh.start_realtime_ns, 222u);
+  EXPECT_EQ(fh.recorder_pid, 333u);
+
+  RecordView v;
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.offset(), 64u);
+  const auto a = v.as<AccessRecord>();
+  expect_header(a.h, RecordType::ACCESS, 1, 80 + 64);
+  EXPECT_EQ(a.phys, 0xfe0012340u);
+  EXPECT_EQ(a.pc, 0x401234u);
+  EXPECT_EQ(a.byte_mask, 0x0000000000ff00f0u);
+  EXPECT_EQ(a.pid, 77u);
+  EXPECT_EQ(a.map_id, 3u);
+  EXPECT_EQ(a.op, static_cast<uint8_t>(AccessOp::WRITE));
+  EXPECT_EQ(a.width, 64);
+  EXPECT_EQ(a.insn_len, sizeof kInsn);
+  EXPECT_EQ(a.flags, kAccessMasked | kAccessSplit);
+  EXPECT_EQ(std::memcmp(a.insn, kInsn, sizeof kInsn), 0);
+  ASSERT_EQ(v.access_value().size(), 64u);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(v.access_value()[i], 0xa0 + i);
+
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.offset(), 64u + 144);
+  const auto m = v.as<MapRecord>();
+  expect_header(m.h, RecordType::MAP, 2, 80 + 48);  // 44-byte path padded to 48
+  EXPECT_EQ(m.phys, 0xf6000000u);
+  EXPECT_EQ(m.virt, 0x7f1234560000u);
+  EXPECT_EQ(m.len, 0x1000000u);
+  EXPECT_EQ(m.file_offset, 0x2000u);
+  EXPECT_EQ(m.pid, 77u);
+  EXPECT_EQ(m.map_id, 3u);
+  EXPECT_EQ(m.kind, static_cast<uint16_t>(DeviceKind::PCI_RESOURCE));
+  EXPECT_EQ(m.prot, 3);
+  EXPECT_EQ(m.bar, 0);
+  EXPECT_EQ(m.pci_busdevfn, 0x00010008u);
+  EXPECT_EQ(v.map_path(), "/sys/bus/pci/devices/0000:01:01.0/resource0");
+
+  ASSERT_TRUE(next(*reader, v));
+  const auto u = v.as<UnmapRecord>();
+  expect_header(u.h, RecordType::UNMAP, 3, 48);
+  EXPECT_EQ(u.virt, 0x7f1234561000u);
+  EXPECT_EQ(u.len, 0x3000u);
+  EXPECT_EQ(u.pid, 77u);
+  EXPECT_EQ(u.map_id, 3u);
+
+  ASSERT_TRUE(next(*reader, v));
+  const auto k = v.as<MarkRecord>();
+  expect_header(k.h, RecordType::MARK, 4, 32 + 16);
+  EXPECT_EQ(k.pid, 78u);
+  EXPECT_EQ(k.text_len, 11);
+  EXPECT_EQ(v.mark_text(), "Write test.");
+
+  ASSERT_TRUE(next(*reader, v));
+  const auto p = v.as<PciDevRecord>();
+  expect_header(p.h, RecordType::PCIDEV, 5, 152 + 8);
+  EXPECT_EQ(p.busdevfn, 0x00020100u);
+  EXPECT_EQ(p.vendor, 0x10de);
+  EXPECT_EQ(p.device, 0x2484);
+  EXPECT_EQ(p.irq, 0x22u);
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(p.start[i], 0xf0000000ull + i * 0x1000000 + (i == 1 ? 0xc : 0));
+    EXPECT_EQ(p.size[i], 0x1000ull << i);
+  }
+  EXPECT_EQ(v.pcidev_driver(), "nouveau");
+
+  ASSERT_TRUE(next(*reader, v));
+  const auto x = v.as<UnknownRecord>();
+  expect_header(x.h, RecordType::UNKNOWN, 6, 72);
+  EXPECT_EQ(x.phys, 0xfe000010u);
+  EXPECT_EQ(x.pc, 0x401000u);
+  EXPECT_EQ(x.pid, 79u);
+  EXPECT_EQ(x.map_id, 2u);
+  EXPECT_EQ(x.insn_len, 2);
+  EXPECT_EQ(x.insn[0], 0xf3);
+  EXPECT_EQ(x.insn[1], 0xa5);
+  EXPECT_EQ(x.insn[2], 0);
+
+  ASSERT_TRUE(next(*reader, v));
+  const auto l = v.as<LostRecord>();
+  expect_header(l.h, RecordType::LOST, 7, 32);
+  EXPECT_EQ(l.count, 5u);
+
+  auto end = reader->next(v);
+  ASSERT_TRUE(end.ok());
+  EXPECT_FALSE(*end);
+  EXPECT_EQ(reader->records_read(), 7u);
+  EXPECT_EQ(reader->records_skipped(), 0u);
+  ::unlink(path.c_str());
+}
+
+TEST(TraceRoundtrip, BytesReadBackAreTheBytesEncoded) {
+  const std::string path = temp_path("bytes");
+  const Sample s = make_sample();
+  write_file(path, s);
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok());
+  RecordView v;
+  for (const auto& r : s.records) {
+    ASSERT_TRUE(next(*reader, v));
+    ASSERT_EQ(v.size(), r.size());
+    EXPECT_EQ(std::memcmp(v.bytes().data(), r.data(), r.size()), 0);
+  }
+  ::unlink(path.c_str());
+}
+
+// Over 1 MiB of records of every access width: the writer's buffer fills many
+// times and the reader's window slides over records cut by its edge.
+TEST(TraceRoundtrip, ManyRecordsStreamThroughBothBuffers) {
+  const std::string path = temp_path("many");
+  auto w = TraceWriter::create(path, make_file_header(1, 2, 3));
+  ASSERT_TRUE(w.ok());
+  const int kCount = 60000;
+  uint8_t buf[kMaxRecordSize];
+  uint8_t value[64];
+  for (int i = 0; i < kCount; ++i) {
+    AccessFields a;
+    a.width = static_cast<uint8_t>(1 + i % 64);
+    for (int b = 0; b < a.width; ++b) value[b] = static_cast<uint8_t>(i + b);
+    a.value = value;
+    a.phys = 0x1000 + i;
+    size_t n = encode_access(buf, sizeof buf, RecordStamp{10 + 2ull * i, 5ull * i, 1}, a);
+    ASSERT_EQ(n, 80 + padded8(a.width));
+    ASSERT_TRUE(w->append(buf, n).ok());
+  }
+  ASSERT_TRUE(w->close().ok());
+  EXPECT_EQ(w->records_written(), static_cast<uint64_t>(kCount));
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok());
+  RecordView v;
+  for (int i = 0; i < kCount; ++i) {
+    auto more = reader->next(v);
+    ASSERT_TRUE(more.ok()) << more.error();
+    ASSERT_TRUE(*more);
+    const auto a = v.as<AccessRecord>();
+    ASSERT_EQ(a.h.seq, 10 + 2ull * i);
+    ASSERT_EQ(a.width, 1 + i % 64);
+    ASSERT_EQ(a.phys, 0x1000u + i);
+    ASSERT_EQ(v.access_value()[a.width - 1], static_cast<uint8_t>(i + a.width - 1));
+  }
+  EXPECT_FALSE(next(*reader, v));
+  ::unlink(path.c_str());
+}
+
+TEST(Encode, ZeroesPaddingAndReservedBytes) {
+  uint8_t buf[256];
+  std::memset(buf, 0xaa, sizeof buf);
+  const uint8_t value[3] = {1, 2, 3};
+  AccessFields a;
+  a.width = 3;
+  a.value = value;
+  a.insn = kInsn;
+  a.insn_len = 2;
+  ASSERT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 88u);
+  AccessRecord r;
+  std::memcpy(&r, buf, sizeof r);
+  EXPECT_EQ(r.reserved, 0u);
+  EXPECT_EQ(r.byte_mask, 0x7u);  // unmasked: all `width` bits, whatever the caller passed
+  for (int i = 2; i < 16; ++i) EXPECT_EQ(r.insn[i], 0) << i;
+  EXPECT_EQ(buf[80], 1);
+  EXPECT_EQ(buf[82], 3);
+  for (int i = 83; i < 88; ++i) EXPECT_EQ(buf[i], 0) << i;
+  EXPECT_EQ(buf[88], 0xaa);  // nothing written past the record
+
+  std::memset(buf, 0xaa, sizeof buf);
+  ASSERT_EQ(encode_map(buf, sizeof buf, stamp(1), MapFields{.path = "/dev/uio0", .path_len = 9}), 96u);
+  MapRecord m;
+  std::memcpy(&m, buf, sizeof m);
+  EXPECT_EQ(m.reserved, 0u);
+  EXPECT_EQ(m.bar, kNoBar);
+  for (int i = 89; i < 96; ++i) EXPECT_EQ(buf[i], 0) << i;
+
+  std::memset(buf, 0xaa, sizeof buf);
+  ASSERT_EQ(encode_unknown(buf, sizeof buf, stamp(1), UnknownFields{}), 72u);
+  UnknownRecord u;
+  std::memcpy(&u, buf, sizeof u);
+  for (uint8_t b : u.reserved) EXPECT_EQ(b, 0);
+  for (uint8_t b : u.insn) EXPECT_EQ(b, 0);
+}
+
+TEST(Encode, RefusesWhatDoesNotFitOrIsOutOfRange) {
+  uint8_t buf[256];
+  uint8_t value[64] = {};
+  AccessFields a;
+  a.width = 64;
+  a.value = value;
+  EXPECT_EQ(record_size_for_access(64), 144u);
+  EXPECT_EQ(encode_access(buf, 143, stamp(1), a), 0u);
+  EXPECT_EQ(encode_access(buf, 144, stamp(1), a), 144u);
+  AccessRecord r;
+  std::memcpy(&r, buf, sizeof r);
+  EXPECT_EQ(r.byte_mask, ~0ull);
+  a.width = 0;
+  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
+  a.width = 65;
+  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
+  a.width = 8;
+  a.insn = kInsn;
+  a.insn_len = 16;
+  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
+  a.insn_len = 0;
+  a.flags = kAccessMasked;
+  a.byte_mask = 0xff00;  // selects only bytes past the width: nothing
+  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
+  a.byte_mask = 0xff0f;
+  ASSERT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 88u);
+  std::memcpy(&r, buf, sizeof r);
+  EXPECT_EQ(r.byte_mask, 0x0fu);
+  std::vector<char> text(kMaxMarkText + 1, 'x');
+  std::vector<uint8_t> big(kMaxRecordSize);
+  EXPECT_EQ(encode_mark(big.data(), big.size(), stamp(1), MarkFields{0, text.data(), kMaxMarkText + 1}), 0u);
+  EXPECT_EQ(encode_mark(big.data(), big.size(), stamp(1), MarkFields{0, text.data(), kMaxMarkText}),
+            32u + kMaxMarkText);
+  EXPECT_EQ(encode_lost(buf, 31, stamp(1), LostFields{1}), 0u);
+}
+
+// /dev/full accepts open(O_CREAT|O_TRUNC) and fails every write with ENOSPC.
+TEST(TraceWriter, NoSpaceIsReportedWithTheFileAndTheRecordsThatMadeIt) {
+  auto w = TraceWriter::create("/dev/full", make_file_header(1, 2, 3));
+  ASSERT_TRUE(w.ok()) << w.error();
+  uint8_t buf[64];
+  ASSERT_EQ(encode_lost(buf, sizeof buf, stamp(1), LostFields{1}), 32u);
+  ASSERT_TRUE(w->append(buf, 32).ok());  // buffered: nothing written yet
+  auto r = w->flush();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(),
+            "writing trace file '/dev/full' failed: No space left on device (0 records written before the failure "
+            "are in the file)");
+  // The failure sticks: later calls report it again instead of writing more.
+  EXPECT_EQ(w->append(buf, 32).error(), r.error());
+  EXPECT_EQ(w->close().error(), r.error());
+}
+
+TEST(TraceWriter, CreateFailureNamesTheFile) {
+  auto w = TraceWriter::create("/nonexistent-dir/t.mmio", make_file_header(1, 2, 3));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error(), "cannot create trace file '/nonexistent-dir/t.mmio': No such file or directory");
+}
+
+// A file-size limit makes write(2) stop part-way (like a disk filling up): what
+// fit must be in the file, and the message must count the complete records.
+TEST(TraceWriter, PartialWriteKeepsWhatFit) {
+  const std::string path = temp_path("efbig");
+  // Restores the limit and the signal however the test ends.
+  struct FileSizeLimit {
+    explicit FileSizeLimit(rlim_t bytes) {
+      ::getrlimit(RLIMIT_FSIZE, &old_limit);
+      old_handler = std::signal(SIGXFSZ, SIG_IGN);
+      struct rlimit limit = old_limit;
+      limit.rlim_cur = bytes;
+      ok = ::setrlimit(RLIMIT_FSIZE, &limit) == 0;
+    }
+    ~FileSizeLimit() {
+      ::setrlimit(RLIMIT_FSIZE, &old_limit);
+      std::signal(SIGXFSZ, old_handler);
+    }
+    struct rlimit old_limit {};
+    void (*old_handler)(int) = nullptr;
+    bool ok = false;
+  };
+  std::string error;
+  {
+    FileSizeLimit limit(64 + 3 * 32 + 28);  // header, three LOST records, 28 of the 32 bytes of a fourth
+    ASSERT_TRUE(limit.ok);
+    auto w = TraceWriter::create(path, make_file_header(1, 2, 3));
+    ASSERT_TRUE(w.ok());
+    uint8_t buf[32];
+    for (uint64_t i = 1; i <= 5; ++i) {
+      ASSERT_EQ(encode_lost(buf, sizeof buf, stamp(i), LostFields{i}), 32u);
+      ASSERT_TRUE(w->append(buf, 32).ok());
+    }
+    auto r = w->close();
+    ASSERT_FALSE(r.ok());
+    error = r.error();
+    EXPECT_EQ(w->records_written(), 3u);
+  }
+  EXPECT_EQ(error, "writing trace file '" + path +
+                       "' failed: File too large (3 records written before the failure are in the file)");
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  RecordView v;
+  for (uint64_t i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(next(*reader, v));
+    EXPECT_EQ(v.as<LostRecord>().count, i);
+  }
+  auto tail = reader->next(v);
+  ASSERT_FALSE(tail.ok());
+  EXPECT_EQ(tail.error(), "trace file '" + path +
+                              "' is truncated at byte 160 (the file ends 28 bytes into a record of 32 bytes); the 3 "
+                              "records before it are intact");
+  ::unlink(path.c_str());
+}
+
+TEST(TraceWriter, MovedWriterKeepsWritingTheSameFile) {
+  const std::string path = temp_path("move");
+  auto created = TraceWriter::create(path, make_file_header(1, 2, 3));
+  ASSERT_TRUE(created.ok());
+  TraceWriter w = std::move(created.value());
+  uint8_t buf[32];
+  ASSERT_EQ(encode_lost(buf, sizeof buf, stamp(1), LostFields{9}), 32u);
+  ASSERT_TRUE(w.append(buf, 32).ok());
+  TraceWriter w2 = std::move(w);
+  ASSERT_TRUE(w2.close().ok());
+  EXPECT_EQ(w2.records_written(), 1u);
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok());
+  RecordView v;
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.as<LostRecord>().count, 9u);
+  ::unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace mmiotrace::trace
