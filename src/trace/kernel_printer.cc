@@ -1,0 +1,226 @@
+#include "trace/kernel_printer.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/compile.h>
+
+#include "trace/encode.h"
+
+namespace mmiotrace::trace {
+
+// ---- Shared by both printers ----
+
+TextSink::TextSink(FILE* out, std::string_view out_name) : out_(out), out_name_(out_name) {}
+
+bool TextSink::record_failure(int err) {
+  if (err == EPIPE) {
+    pipe_closed_ = true;
+  } else if (error_.empty()) {
+    error_ = fmt::format("writing {} failed: {}", out_name_, std::strerror(err != 0 ? err : EIO));
+  }
+  buffer_.clear();
+  return false;
+}
+
+bool TextSink::write_buffer() {
+  if (pipe_closed_ || !error_.empty()) return false;
+  if (buffer_.size() != 0) {
+    errno = 0;
+    const size_t n = std::fwrite(buffer_.data(), 1, buffer_.size(), out_);
+    if (n != buffer_.size()) return record_failure(errno);
+    buffer_.clear();
+  }
+  return true;
+}
+
+bool TextSink::flush() {
+  if (!write_buffer()) return false;
+  errno = 0;
+  if (std::fflush(out_) != 0) return record_failure(errno);
+  return true;
+}
+
+PrintOutcome TextSink::failure_outcome() const {
+  if (pipe_closed_) return {};
+  return {PrintStatus::WRITE_FAILED, error_};
+}
+
+uint64_t little_endian(const uint8_t* bytes, unsigned n) {
+  uint64_t v = 0;
+  for (unsigned i = n; i-- > 0;) v = (v << 8) | bytes[i];
+  return v;
+}
+
+void append_one_line(std::string_view text, fmt::memory_buffer& out) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  for (char c : text) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+}
+
+PrintOutcome print_records(TraceReader& reader, TextSink& sink, const RecordFormatter& format) {
+  RecordView record;
+  for (;;) {
+    auto more = reader.next(record);
+    if (!more) {
+      if (!sink.flush()) return sink.failure_outcome();
+      const bool io = reader.failure() == TraceFailure::UNREADABLE;
+      return {io ? PrintStatus::READ_FAILED : PrintStatus::BAD_INPUT, more.error()};
+    }
+    if (!*more) break;
+    format(record, sink.buffer());
+    if (!sink.maybe_flush()) return sink.failure_outcome();
+  }
+  if (!sink.flush()) return sink.failure_outcome();
+  return {};
+}
+
+// ---- The kernel format ----
+
+namespace {
+
+using Out = fmt::memory_buffer;
+
+// Nanoseconds to microseconds rounded to nearest, as the kernel's ns2usecs().
+uint64_t kernel_microseconds(uint64_t time_ns) { return time_ns / 1000 + (time_ns % 1000 >= 500 ? 1 : 0); }
+
+// "NAME <time>", the start of most lines.
+void format_event(const char* name, uint64_t time_ns, Out& out) {
+  out.append(std::string_view(name));
+  out.push_back(' ');
+  format_kernel_time(time_ns, out);
+}
+
+// One kernel R/W line: `R %d %u.%06lu %d 0x%llx 0x%lx 0x%lx %d`. The kernel
+// always prints 0 as the PID; we print the thread that made the access.
+// This is the line printed millions of times: its format is compiled.
+void format_rw_line(const AccessRecord& r, unsigned width, uint64_t phys, uint64_t value, Out& out) {
+  const uint64_t us = kernel_microseconds(r.h.time_ns);
+  fmt::format_to(fmt::appender(out), FMT_COMPILE("{} {} {}.{:06} {} {:#x} {:#x} {:#x} {}\n"),
+                 r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R', width, us / 1000000, us % 1000000, r.map_id,
+                 phys, value, r.pc, r.h.tid);
+}
+
+// Bytes [begin, end) of the access as lines of 8, 4, 2 or 1 bytes: at each
+// position the largest power of two that is naturally aligned on the device
+// address and still fits.
+void format_chunks(const AccessRecord& r, const uint8_t* value, unsigned begin, unsigned end, Out& out) {
+  unsigned pos = begin;
+  while (pos < end) {
+    const uint64_t phys = r.phys + pos;
+    unsigned n = 8;
+    while (n > 1 && (phys % n != 0 || pos + n > end)) n /= 2;
+    format_rw_line(r, n, phys, little_endian(value + pos, n), out);
+    pos += n;
+  }
+}
+
+void format_access(const RecordView& record, Out& out) {
+  const auto r = record.as<AccessRecord>();
+  const uint8_t* value = record.access_value().data();
+  const bool masked = (r.flags & kAccessMasked) != 0;
+  const unsigned w = r.width;
+  if (!masked && (w == 1 || w == 2 || w == 4 || w == 8)) {
+    format_rw_line(r, w, r.phys, little_endian(value, w), out);
+    return;
+  }
+  // Wide, odd-sized or masked: each run of accessed bytes, in address order.
+  const uint64_t mask = masked ? r.byte_mask : full_byte_mask(w);
+  unsigned i = 0;
+  while (i < w) {
+    if (((mask >> i) & 1) == 0) {
+      ++i;
+      continue;
+    }
+    unsigned run_end = i;
+    while (run_end < w && ((mask >> run_end) & 1) != 0) ++run_end;
+    format_chunks(r, value, i, run_end, out);
+    i = run_end;
+  }
+}
+
+void format_mark(const RecordView& record, Out& out) {
+  format_event("MARK", record.header().time_ns, out);
+  out.push_back(' ');
+  append_one_line(record.mark_text(), out);
+  out.push_back('\n');
+}
+
+void format_pcidev(const RecordView& record, Out& out) {
+  const auto r = record.as<PciDevRecord>();
+  auto it = fmt::format_to(fmt::appender(out), "PCIDEV {:02x}{:02x} {:04x}{:04x} {:x}", (r.busdevfn >> 8) & 0xff,
+                           r.busdevfn & 0xff, r.vendor, r.device, r.irq);
+  for (uint64_t start : r.start) it = fmt::format_to(it, " {:x}", start);
+  for (uint64_t size : r.size) it = fmt::format_to(it, " {:x}", size);
+  // " %s" with the driver's name, or a lone space if no driver is bound.
+  out.push_back(' ');
+  out.append(record.pcidev_driver());
+  out.push_back('\n');
+}
+
+}  // namespace
+
+void format_kernel_time(uint64_t time_ns, fmt::memory_buffer& out) {
+  const uint64_t us = kernel_microseconds(time_ns);
+  fmt::format_to(fmt::appender(out), FMT_COMPILE("{}.{:06}"), us / 1000000, us % 1000000);
+}
+
+void format_kernel_record(const RecordView& record, fmt::memory_buffer& out) {
+  switch (record.type()) {
+    case RecordType::ACCESS: return format_access(record, out);
+    case RecordType::MAP: {
+      const auto r = record.as<MapRecord>();
+      format_event("MAP", r.h.time_ns, out);
+      fmt::format_to(fmt::appender(out), " {} {:#x} {:#x} {:#x} 0x0 0\n", r.map_id, r.phys, r.virt, r.len);
+      return;
+    }
+    case RecordType::UNMAP: {
+      const auto r = record.as<UnmapRecord>();
+      format_event("UNMAP", r.h.time_ns, out);
+      fmt::format_to(fmt::appender(out), " {} 0x0 0\n", r.map_id);
+      return;
+    }
+    case RecordType::MARK: return format_mark(record, out);
+    case RecordType::UNKNOWN: {
+      const auto r = record.as<UnknownRecord>();
+      format_event("UNKNOWN", r.h.time_ns, out);
+      fmt::format_to(fmt::appender(out), " {} {:#x} {:02x},{:02x},{:02x} {:#x} {}\n", r.map_id, r.phys, r.insn[0],
+                     r.insn[1], r.insn[2], r.pc, r.h.tid);
+      return;
+    }
+    case RecordType::LOST:
+      fmt::format_to(fmt::appender(out), "MARK 0.000000 Lost {} events.\n", record.as<LostRecord>().count);
+      return;
+    case RecordType::PCIDEV: return format_pcidev(record, out);
+    case RecordType::PAD: break;  // the reader never delivers one
+  }
+}
+
+PrintOutcome print_kernel_format(TraceReader& reader, FILE* out, std::string_view out_name) {
+  // Reopening a pipe (`print <(cat t.mmio)`) would not read it again but take
+  // its data away from `reader`: refuse rather than print a trace without events.
+  struct stat st;
+  if (::stat(reader.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return {PrintStatus::READ_FAILED,
+            fmt::format("cannot print '{}' in the kernel format: it is not a regular file and the PCIDEV lines need "
+                        "a second read of it; copy it to a file first",
+                        reader.path())};
+  }
+  TextSink sink(out, out_name);
+  sink.buffer().append(std::string_view("VERSION 20070824\n"));
+  // First pass: the PCIDEV lines. A damaged record ends this pass quietly; the
+  // second pass stops at the same record and reports it.
+  auto first = TraceReader::open(reader.path());
+  if (!first) return {PrintStatus::READ_FAILED, first.error()};
+  RecordView record;
+  for (auto more = first->next(record); more && *more; more = first->next(record)) {
+    if (record.type() == RecordType::PCIDEV) format_pcidev(record, sink.buffer());
+    if (!sink.maybe_flush()) return sink.failure_outcome();
+  }
+  return print_records(reader, sink, [](const RecordView& r, fmt::memory_buffer& buf) {
+    if (r.type() != RecordType::PCIDEV) format_kernel_record(r, buf);
+  });
+}
+
+}  // namespace mmiotrace::trace

@@ -1,0 +1,25 @@
+// The native text format: one line per record carrying every field of the
+// binary record, plus the disassembly of the instruction behind each access.
+// Normative description: docs/trace-format.md, "The native text format".
+#pragma once
+
+#include <cstdio>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "trace/kernel_printer.h"  // PrintOutcome, TextSink, print_records
+#include "trace/reader.h"
+
+namespace mmiotrace::trace {
+
+// "# mmiotrace trace format 1.0, recorder pid P, start monotonic N ns, start realtime N ns"
+void format_native_header(const FileHeader& header, fmt::memory_buffer& out);
+
+// "#<seq> <time_ns> <pid>/<tid> <TYPE> <fields...>" and a newline.
+void format_native_record(const RecordView& record, fmt::memory_buffer& out);
+
+// The header line, then every record in file order.
+PrintOutcome print_native_format(TraceReader& reader, FILE* out, std::string_view out_name = "standard output");
+
+}  // namespace mmiotrace::trace
