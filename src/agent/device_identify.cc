@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "trace/encode.h"
 
 namespace mmiotrace::agent {
 
@@ -167,27 +168,21 @@ size_t build_pcidev(const DeviceInfo& info, uint8_t* buf, size_t cap) {
     driver[dn] = '\0';
     driver_name = strrchr(driver, '/') != nullptr ? strrchr(driver, '/') + 1 : driver;
   }
-  size_t driver_len = strlen(driver_name);
-  size_t total = sizeof(trace::PciDevRecord) + trace::padded8(static_cast<uint32_t>(driver_len));
-  if (total > cap) return 0;
-  memset(buf, 0, total);
-  auto* p = reinterpret_cast<trace::PciDevRecord*>(buf);
-  p->h.type = static_cast<uint16_t>(trace::RecordType::PCIDEV);
-  p->h.size = static_cast<uint16_t>(total);
-  p->busdevfn = info.busdevfn;
-  p->vendor = static_cast<uint16_t>(vendor);
-  p->device = static_cast<uint16_t>(device);
-  p->irq = static_cast<uint32_t>(strtoul(irq_text, nullptr, 10));
-  p->driver_len = static_cast<uint16_t>(driver_len);
+  trace::PciDevFields f;
+  f.busdevfn = info.busdevfn;
+  f.vendor = static_cast<uint16_t>(vendor);
+  f.device = static_cast<uint16_t>(device);
+  f.irq = static_cast<uint32_t>(strtoul(irq_text, nullptr, 10));
+  f.driver = driver_name;
+  f.driver_len = static_cast<uint16_t>(strlen(driver_name));
   for (unsigned i = 0; i < 7; ++i) {
     uint64_t start = 0, end = 0, flags = 0;
     if (!pci_resource(info.pci_dir, i, &start, &end, &flags)) continue;
     // /proc/bus/pci/devices: start | (flags & PCI_REGION_FLAG_MASK), size = end - start + 1.
-    p->start[i] = start | (flags & 0xf);
-    p->size[i] = start != 0 || end != 0 ? end - start + 1 : 0;
+    f.start[i] = start | (flags & 0xf);
+    f.size[i] = start != 0 || end != 0 ? end - start + 1 : 0;
   }
-  memcpy(buf + sizeof(trace::PciDevRecord), driver_name, driver_len);
-  return total;
+  return trace::encode_pcidev(buf, cap, trace::RecordStamp{}, f);
 }
 
 }  // namespace mmiotrace::agent

@@ -10,6 +10,8 @@
 #include "agent/agent.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
+#include "common/check.h"
+#include "trace/encode.h"
 #include "trace/format.h"
 
 namespace mmiotrace::agent {
@@ -169,28 +171,24 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
 
 void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,
                           uint64_t mask, bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
-  alignas(8) uint8_t buf[sizeof(trace::AccessRecord) + trace::kMaxAccessWidth];
-  auto* a = reinterpret_cast<trace::AccessRecord*>(buf);
-  uint32_t total = static_cast<uint32_t>(sizeof(trace::AccessRecord)) + trace::padded8(size);
-  memset(buf, 0, total);
-  a->h.type = static_cast<uint16_t>(trace::RecordType::ACCESS);
-  a->h.size = static_cast<uint16_t>(total);
-  a->h.tid = ctx_.tid;
-  a->h.seq = seq;
-  a->h.time_ns = time_ns;
-  a->phys = r.phys + (addr - r.start);
-  a->pc = ctx_.pc;
-  a->byte_mask = masked ? mask : low_mask(size);
-  a->pid = g_agent.pid;
-  a->map_id = r.map_id;
-  a->op = static_cast<uint8_t>(write ? trace::AccessOp::WRITE : trace::AccessOp::READ);
-  a->width = static_cast<uint8_t>(size);
-  a->insn_len = ctx_.insn_len;
-  a->flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0));
-  memcpy(a->insn, ctx_.insn, sizeof(a->insn));
-  uint8_t* v = buf + sizeof(trace::AccessRecord);
-  for (unsigned i = 0; i < size; ++i) v[i] = (!masked || ((mask >> i) & 1)) ? value[i] : 0;
-  push_record(buf, total);
+  uint8_t shown[trace::kMaxAccessWidth];  // bytes not accessed are recorded as zero
+  for (unsigned i = 0; i < size; ++i) shown[i] = (!masked || ((mask >> i) & 1)) ? value[i] : 0;
+  trace::AccessFields f;
+  f.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
+  f.width = static_cast<uint8_t>(size);
+  f.flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0));
+  f.phys = r.phys + (addr - r.start);
+  f.pc = ctx_.pc;
+  f.byte_mask = mask;
+  f.pid = g_agent.pid;
+  f.map_id = r.map_id;
+  f.insn = ctx_.insn;
+  f.insn_len = ctx_.insn_len;
+  f.value = shown;
+  alignas(8) uint8_t buf[trace::record_size_for_access(trace::kMaxAccessWidth)];
+  size_t n = trace::encode_access(buf, sizeof(buf), trace::RecordStamp{seq, time_ns, ctx_.tid}, f);
+  MT_CHECK(n != 0);
+  push_record(buf, n);
 }
 
 }  // namespace mmiotrace::agent

@@ -21,6 +21,7 @@
 #include "agent/safe_format.h"
 #include "agent/ucontext_cpu.h"
 #include "emu/emulator.h"
+#include "trace/encode.h"
 #include "trace/format.h"
 
 #pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
@@ -40,18 +41,16 @@ uint8_t fetch_instruction(uint64_t pc, uint8_t* out) {
 }
 
 void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr) {
-  trace::UnknownRecord u;
-  memset(&u, 0, sizeof(u));
-  u.h.type = static_cast<uint16_t>(trace::RecordType::UNKNOWN);
-  u.h.size = sizeof(u);
-  u.h.tid = ctx.tid;
-  u.phys = r.phys + (addr - r.start);
-  u.pc = ctx.pc;
-  u.pid = g_agent.pid;
-  u.map_id = r.map_id;
-  u.insn_len = ctx.insn_len;
-  memcpy(u.insn, ctx.insn, sizeof(u.insn));
-  stamp_and_push(&u, sizeof(u));
+  trace::UnknownFields f;
+  f.phys = r.phys + (addr - r.start);
+  f.pc = ctx.pc;
+  f.pid = g_agent.pid;
+  f.map_id = r.map_id;
+  f.insn = ctx.insn;
+  f.insn_len = ctx.insn_len;
+  alignas(8) uint8_t buf[sizeof(trace::UnknownRecord)];
+  size_t n = trace::encode_unknown(buf, sizeof(buf), trace::RecordStamp{0, 0, ctx.tid}, f);
+  stamp_and_push(buf, n);
 }
 
 void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status) {

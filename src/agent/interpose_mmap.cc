@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "agent/device_identify.h"
 #include "agent/producer.h"
+#include "trace/encode.h"
 #include "trace/format.h"
 
 namespace mmiotrace::agent {
@@ -41,31 +42,26 @@ void emit(void* record, size_t size) {
 }
 
 void emit_map(const DeviceInfo& dev, uint64_t virt, uint64_t len, uint64_t offset, int prot, uint32_t map_id) {
-  alignas(8) uint8_t buf[sizeof(trace::MapRecord) + PATH_MAX + 8];
-  size_t path_len = strlen(dev.path);
-  size_t total = sizeof(trace::MapRecord) + trace::padded8(static_cast<uint32_t>(path_len));
-  memset(buf, 0, total);
-  auto* m = reinterpret_cast<trace::MapRecord*>(buf);
-  m->h.type = static_cast<uint16_t>(trace::RecordType::MAP);
-  m->h.size = static_cast<uint16_t>(total);
-  m->h.tid = current_tid();
-  m->phys = dev.phys;
-  m->virt = virt;
-  m->len = len;
-  m->file_offset = offset;
-  m->pid = g_agent.pid;
-  m->map_id = map_id;
-  m->kind = static_cast<uint16_t>(dev.kind);
-  m->prot = static_cast<uint16_t>(prot);
-  m->bar = dev.bar;
-  m->path_len = static_cast<uint16_t>(path_len);
-  m->pci_busdevfn = dev.has_pci ? dev.busdevfn : 0;
-  memcpy(buf + sizeof(trace::MapRecord), dev.path, path_len);
-  emit(buf, total);
+  trace::MapFields f;
+  f.phys = dev.phys;
+  f.virt = virt;
+  f.len = len;
+  f.file_offset = offset;
+  f.pid = g_agent.pid;
+  f.map_id = map_id;
+  f.kind = dev.kind;
+  f.prot = static_cast<uint16_t>(prot);
+  f.bar = dev.bar;
+  f.pci_busdevfn = dev.has_pci ? dev.busdevfn : 0;
+  f.path = dev.path;
+  f.path_len = static_cast<uint16_t>(strlen(dev.path));
+  alignas(8) uint8_t buf[trace::record_size_for_map(PATH_MAX)];
+  size_t n = trace::encode_map(buf, sizeof(buf), trace::RecordStamp{0, 0, current_tid()}, f);
+  if (n != 0) emit(buf, n);
 }
 
 void emit_pcidev(const DeviceInfo& dev) {
-  alignas(8) uint8_t buf[sizeof(trace::PciDevRecord) + 512];
+  alignas(8) uint8_t buf[trace::record_size_for_pcidev(256)];
   size_t n = build_pcidev(dev, buf, sizeof(buf));
   if (n == 0) return;
   reinterpret_cast<trace::RecordHeader*>(buf)->tid = current_tid();
@@ -74,16 +70,14 @@ void emit_pcidev(const DeviceInfo& dev) {
 
 void on_removed(const RegionInfo& piece, void*) {
   real_munmap(reinterpret_cast<void*>(piece.real), piece.end - piece.start);
-  trace::UnmapRecord u;
-  memset(&u, 0, sizeof(u));
-  u.h.type = static_cast<uint16_t>(trace::RecordType::UNMAP);
-  u.h.size = sizeof(u);
-  u.h.tid = current_tid();
-  u.virt = piece.start;
-  u.len = piece.end - piece.start;
-  u.pid = g_agent.pid;
-  u.map_id = piece.map_id;
-  emit(&u, sizeof(u));
+  trace::UnmapFields f;
+  f.virt = piece.start;
+  f.len = piece.end - piece.start;
+  f.pid = g_agent.pid;
+  f.map_id = piece.map_id;
+  alignas(8) uint8_t buf[sizeof(trace::UnmapRecord)];
+  size_t n = trace::encode_unmap(buf, sizeof(buf), trace::RecordStamp{0, 0, current_tid()}, f);
+  emit(buf, n);
 }
 
 void on_protected(const RegionInfo& piece, void*) {

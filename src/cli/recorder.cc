@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "trace/encode.h"
+
 namespace mmiotrace::cli {
 
 using trace::ChannelHeader;
@@ -178,14 +180,10 @@ bool Consumer::drain() {
 }
 
 void Consumer::emit_lost(uint64_t count, uint64_t time_ns) {
-  trace::LostRecord lost;
-  memset(&lost, 0, sizeof(lost));
-  lost.h.type = static_cast<uint16_t>(RecordType::LOST);
-  lost.h.size = sizeof(lost);
-  lost.h.seq = expected_seq_;  // the first seq missing
-  lost.h.time_ns = time_ns;
-  lost.count = count;
-  emit(&lost.h);
+  alignas(8) uint8_t buf[sizeof(trace::LostRecord)];
+  // The LOST record takes the first missing seq.
+  trace::encode_lost(buf, sizeof(buf), trace::RecordStamp{expected_seq_, time_ns, 0}, trace::LostFields{count});
+  emit(reinterpret_cast<const RecordHeader*>(buf));
 }
 
 void Consumer::free_retired_rings() {
