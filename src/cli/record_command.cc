@@ -160,6 +160,10 @@ std::string summary(const RecordStats& s, const std::string& output) {
 }
 
 int run_record(const RecordOptions& in) {
+  if (in.command.empty()) {
+    print_error("record needs a program to run: mmiotrace record [-o FILE] [--device GLOB]... -- PROGRAM [ARGS...]");
+    return kExitUsage;
+  }
   RecordOptions options = in;
   for (std::string& g : options.device_globs) g = canonical_glob(g);
   auto program = find_program(options.command.front());
@@ -227,7 +231,7 @@ void add_record_command(CLI::App& root, Action& run) {
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");
-  sub->add_option("command", options->command, "The program and its arguments (after --)")->required();
+  sub->add_option("command", options->command, "The program and its arguments (after --)");
   sub->footer("Example: mmiotrace record -o t.mmio --device /tmp/fake-bar0 -- ./driver /tmp/fake-bar0");
   sub->callback([&run, options] { run = [options] { return run_record(*options); }; });
 }
