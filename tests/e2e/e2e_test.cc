@@ -236,6 +236,22 @@ TEST_P(E2E, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
   EXPECT_EQ(pcidev_lines, 1);  // mapped twice (sysfs and uio), listed once
 }
 
+TEST_P(E2E, EveryWayOfEndingKeepsEveryAccess) {
+  struct Ending {
+    const char* how;
+    int exit_code;
+    int signal;
+  };
+  for (const Ending& e : {Ending{"return", 3, 0}, Ending{"exit", 4, 0}, Ending{"_exit", 5, 0},
+                          Ending{"abort", -1, SIGABRT}, Ending{"kill", -1, SIGKILL}, Ending{"thread-exit", 0, 0}}) {
+    const TracedRun& run = keep(run_traced(test_name() + "_" + e.how, program("exits"), {e.how}, 4096));
+    EXPECT_EQ(run.exit_code, e.exit_code) << e.how << "\n" << run.err;
+    EXPECT_EQ(run.term_signal, e.signal) << e.how;
+    expect_exact(run);
+    EXPECT_EQ(run.accesses.size(), std::string(e.how) == "thread-exit" ? 200u : 100u) << e.how;
+  }
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
