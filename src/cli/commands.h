@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -14,7 +15,8 @@ namespace mmiotrace::cli {
 
 using Action = std::function<int()>;
 
-void add_record_command(CLI::App& root, Action& run);  // record_command.cc
+// `after_dashes`: what followed `--` on the command line, if there was one.
+void add_record_command(CLI::App& root, Action& run, const std::vector<std::string>* after_dashes);  // record_command.cc
 void add_print_command(CLI::App& root, Action& run);   // print_command.cc
 
 // sysexits.h codes, named here so the tools need not include it everywhere.

@@ -1,7 +1,9 @@
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 
@@ -15,11 +17,22 @@ int main(int argc, char** argv) {
                "mmiotrace"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mmiotrace 0.1.0");
+  // `--` ends mmiotrace's own options: what follows is the program to run,
+  // its options included. Split it off before CLI11 sees it.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> command;
+  bool has_command = false;
+  if (auto dd = std::find(args.begin(), args.end(), "--"); !args.empty() && args[0] == "record" && dd != args.end()) {
+    has_command = true;
+    command.assign(dd + 1, args.end());
+    args.erase(dd, args.end());
+  }
   Action run;
-  add_record_command(app, run);
+  add_record_command(app, run, has_command ? &command : nullptr);
   add_print_command(app, run);
   try {
-    app.parse(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;

@@ -221,19 +221,32 @@ int run_record(const RecordOptions& in) {
 
 }  // namespace
 
-void add_record_command(CLI::App& root, Action& run) {
+void add_record_command(CLI::App& root, Action& run, const std::vector<std::string>* after_dashes) {
   auto options = std::make_shared<RecordOptions>();
   auto* sub = root.add_subcommand("record", "Run a program and record every access it makes to device memory");
   sub->add_option("-o,--output", options->output, "Trace file to write")->capture_default_str();
   sub->add_option("--device", options->device_globs,
                   "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset)")
-      ->type_name("GLOB");
+      ->type_name("GLOB")
+      ->expected(1)  // one pattern per --device: `--device X PROGRAM` must not take PROGRAM as a pattern
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");
-  sub->add_option("command", options->command, "The program and its arguments (after --)");
+  // Without `--`, everything from the program's name on belongs to the
+  // program, options included.
+  sub->prefix_command();
   sub->footer("Example: mmiotrace record -o t.mmio --device /tmp/fake-bar0 -- ./driver /tmp/fake-bar0");
-  sub->callback([&run, options] { run = [options] { return run_record(*options); }; });
+  sub->callback([&run, options, sub, after_dashes] {
+    // `record [OPTIONS] PROGRAM ARGS -- MORE` gives the program its own `--`.
+    options->command = sub->remaining();
+    if (after_dashes != nullptr) {
+      if (!options->command.empty()) options->command.push_back("--");
+      options->command.insert(options->command.end(), after_dashes->begin(), after_dashes->end());
+    }
+    run = [options] { return run_record(*options); };
+  });
 }
 
 }  // namespace mmiotrace::cli

@@ -298,6 +298,11 @@ TEST(Cli, RecordExitsWithTheProgramsStatusAndSignal) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 42);
   EXPECT_NE(err.find("mmiotrace: recorded 0 accesses"), std::string::npos) << err;
+  // Without `--`, the program's own options stay the program's.
+  status = run_command({mmiotrace_path(), "record", "-o", dir + "/t.mmio", "/bin/sh", "-c", "exit $#", "sh", "-o", "--", "x"},
+                       &out, &err);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3) << err;
   status = run_command({mmiotrace_path(), "record", "-o", dir + "/t.mmio", "--", "/bin/sh", "-c", "kill -TERM $$"},
                        &out, &err);
   ASSERT_TRUE(WIFSIGNALED(status)) << status;
