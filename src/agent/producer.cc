@@ -142,7 +142,9 @@ void push_record(const void* record, size_t size) {
   }
   memcpy(data + off, record, size);
   rc.head.store(head + size, std::memory_order_seq_cst);
-  notify_recorder(ch);
+  // Waking the recorder costs a system call: do it only once the ring is half
+  // full. The recorder also looks every few milliseconds on its own.
+  if (head + size - rc.tail.load(std::memory_order_relaxed) > ring_bytes / 2) notify_recorder(ch);
 }
 
 void release_thread_ring(void* value) {

@@ -203,7 +203,7 @@ int run_record(const RecordOptions& in) {
     bool progress = consumer.drain();
     pid_t w = waitpid(*pid, &status, WNOHANG);
     if (w == *pid) break;
-    if (!progress) consumer.wait(10);
+    if (!progress) consumer.wait(2);
   }
   consumer.drain();
   Result<void> closed = writer->close();
