@@ -36,6 +36,8 @@ bool is_owned_signal(int sig);
 void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic);
 // Calls the real sigaction (libc's, bypassing the interposer).
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+// The real pthread_sigmask (the interposer keeps SIGSEGV/SIGBUS unblocked).
+int real_sigmask(int how, const sigset_t* set, sigset_t* old);
 void init_signal_interposition();
 
 // interpose_mmap.cc

@@ -36,9 +36,9 @@ uint64_t page_round_up(uint64_t v) { return (v + page_size() - 1) & ~(page_size(
 void emit(void* record, size_t size) {
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  real_sigmask(SIG_BLOCK, &all, &old);
   stamp_and_push(record, size);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  real_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void emit_map(const DeviceInfo& dev, uint64_t virt, uint64_t len, uint64_t offset, int prot, uint32_t map_id) {

@@ -26,7 +26,9 @@ namespace mmiotrace::agent {
 namespace {
 
 using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+using SigmaskFn = int (*)(int, const sigset_t*, sigset_t*);
 SigactionFn g_real_sigaction = nullptr;
+SigmaskFn g_real_sigmask = nullptr;
 
 struct SavedAction {
   std::atomic<uint32_t> gen{0};
@@ -76,7 +78,7 @@ void die_by(int sig, siginfo_t* info, bool reraise) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  real_sigmask(SIG_UNBLOCK, &set, nullptr);
   info->si_signo = sig;
   syscall(SYS_rt_tgsigqueueinfo, getpid(), static_cast<pid_t>(current_tid()), sig, info);
 }
@@ -86,6 +88,8 @@ void die_by(int sig, siginfo_t* info, bool reraise) {
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   return g_real_sigaction(sig, act, old);
 }
+
+int real_sigmask(int how, const sigset_t* set, sigset_t* old) { return g_real_sigmask(how, set, old); }
 
 bool is_owned_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
 
@@ -116,16 +120,17 @@ void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic) {
     store_saved(s, dfl);
   }
   sigset_t before;
-  pthread_sigmask(SIG_SETMASK, &mask, &before);
+  real_sigmask(SIG_SETMASK, &mask, &before);
   if (a.sa_flags & SA_SIGINFO) {
     a.sa_sigaction(sig, info, uc);
   } else {
     a.sa_handler(sig);
   }
-  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  real_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 void init_signal_interposition() {
+  g_real_sigmask = reinterpret_cast<SigmaskFn>(dlsym(RTLD_NEXT, "pthread_sigmask"));
   g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
   if (g_real_sigaction == nullptr) g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_DEFAULT, "__sigaction"));
   for (int sig : {SIGSEGV, SIGBUS}) {
@@ -140,6 +145,7 @@ void init_signal_interposition() {
 
 using mmiotrace::agent::attached;
 using mmiotrace::agent::g_real_sigaction;
+using mmiotrace::agent::g_real_sigmask;
 
 extern "C" {
 
@@ -152,6 +158,26 @@ __attribute__((visibility("default"))) int sigaction(int sig, const struct sigac
   if (old != nullptr) *old = load_saved(s);
   if (act != nullptr) store_saved(s, *act);
   return 0;
+}
+
+// SIGSEGV and SIGBUS are how the tracer sees device accesses: a thread that
+// blocked them would be killed by its first one (the kernel does not queue a
+// blocked fault). Masks the program sets keep them deliverable.
+__attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  using namespace mmiotrace::agent;
+  if (g_real_sigmask == nullptr) init_signal_interposition();  // called before the agent's constructor
+  if (set == nullptr || how == SIG_UNBLOCK || !attached()) return g_real_sigmask(how, set, old);
+  sigset_t copy = *set;
+  sigdelset(&copy, SIGSEGV);
+  sigdelset(&copy, SIGBUS);
+  return g_real_sigmask(how, &copy, old);
+}
+
+__attribute__((visibility("default"))) int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  int rc = pthread_sigmask(how, set, old);
+  if (rc == 0) return 0;
+  errno = rc;
+  return -1;
 }
 
 __attribute__((visibility("default"))) sighandler_t signal(int sig, sighandler_t handler) {

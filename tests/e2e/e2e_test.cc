@@ -252,6 +252,13 @@ TEST_P(E2E, EveryWayOfEndingKeepsEveryAccess) {
   }
 }
 
+TEST_P(E2E, BlockedSignalsAndMprotectOfADeviceMapping) {
+  const TracedRun& run = keep(run_traced(test_name(), program("masks_and_mprotect"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
