@@ -7,12 +7,20 @@
 namespace mmiotrace::agent {
 
 bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
+  constexpr auto acq = std::memory_order_acquire;
   for (;;) {
-    uint32_t g1 = e.gen.load(std::memory_order_acquire);
+    uint32_t g1 = e.gen.load(acq);
     if (g1 & 1u) continue;  // a writer is in the middle of it
-    bool live = e.live.load(std::memory_order_relaxed) != 0;
-    RegionInfo copy = e.info;
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // Acquire loads: if one of them reads a value of a later write, that
+    // write's odd gen happens-before the check below, which then fails.
+    bool live = e.live.load(acq) != 0;
+    RegionInfo copy;
+    copy.start = e.start.load(acq);
+    copy.end = e.end.load(acq);
+    copy.real = e.real.load(acq);
+    copy.phys = e.phys.load(acq);
+    copy.map_id = e.map_id.load(acq);
+    copy.prot = e.prot.load(acq);
     if (e.gen.load(std::memory_order_relaxed) == g1) {
       *out = copy;
       return live;
@@ -21,11 +29,17 @@ bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
 }
 
 void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
-  e.gen.fetch_add(1, std::memory_order_acq_rel);  // odd: readers retry
-  std::atomic_thread_fence(std::memory_order_release);
-  e.info = info;
-  e.live.store(live ? 1 : 0, std::memory_order_relaxed);
-  e.gen.fetch_add(1, std::memory_order_release);
+  constexpr auto rel = std::memory_order_release;
+  e.gen.fetch_add(1, std::memory_order_relaxed);  // odd: readers retry (writers hold the writer lock)
+  // Release stores: each is ordered after the odd gen for a reader that sees it.
+  e.start.store(info.start, rel);
+  e.end.store(info.end, rel);
+  e.real.store(info.real, rel);
+  e.phys.store(info.phys, rel);
+  e.map_id.store(info.map_id, rel);
+  e.prot.store(info.prot, rel);
+  e.live.store(live ? 1 : 0, rel);
+  e.gen.fetch_add(1, rel);  // even again: the entry is consistent
 }
 
 bool RegionTable::find(uint64_t addr, RegionInfo* out) const {

@@ -7,6 +7,12 @@
 // retrying if it changed underneath. Writers are the mmap/munmap/mprotect
 // interposers, serialized by a spinlock among themselves.
 //
+// The entry's fields are atomics, stored with release and loaded with
+// acquire: a reader that sees any field of a write in progress is then
+// guaranteed to see that write's odd `gen` when it checks again. This is the
+// seqlock without standalone fences, so it is a data-race-free program that
+// ThreadSanitizer can check; on x86 these loads and stores are plain moves.
+//
 // Async-signal-safe (find, next_start_after): no allocation, no locks.
 #pragma once
 
@@ -48,7 +54,13 @@ class RegionTable {
   struct Entry {
     std::atomic<uint32_t> gen{0};
     std::atomic<uint32_t> live{0};
-    RegionInfo info;
+    // RegionInfo, field by field.
+    std::atomic<uint64_t> start{0};
+    std::atomic<uint64_t> end{0};
+    std::atomic<uint64_t> real{0};
+    std::atomic<uint64_t> phys{0};
+    std::atomic<uint32_t> map_id{0};
+    std::atomic<int> prot{0};
   };
   bool read_entry(const Entry& e, RegionInfo* out) const;
   void write_entry(Entry& e, const RegionInfo& info, bool live);
