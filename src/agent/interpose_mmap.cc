@@ -32,14 +32,26 @@ uint64_t page_size() {
 
 uint64_t page_round_up(uint64_t v) { return (v + page_size() - 1) & ~(page_size() - 1); }
 
-// Stamps and pushes a record with every signal blocked (see file comment).
-void emit(void* record, size_t size) {
-  sigset_t all, old;
-  sigfillset(&all);
-  real_sigmask(SIG_BLOCK, &all, &old);
-  stamp_and_push(record, size);
-  real_sigmask(SIG_SETMASK, &old, nullptr);
-}
+// Every signal blocked for a scope: a signal handler of the program must not
+// run (and fault on device memory) while this thread holds the region table's
+// writer lock or the order lock.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    real_sigmask(SIG_BLOCK, &all, &old_);
+  }
+  ~SignalsBlocked() { real_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+// Stamps and pushes a record; the caller has blocked signals.
+void emit(void* record, size_t size) { stamp_and_push(record, size); }
 
 void emit_map(const DeviceInfo& dev, uint64_t virt, uint64_t len, uint64_t offset, int prot, uint32_t map_id) {
   trace::MapFields f;
@@ -105,6 +117,7 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
   r.phys = dev.phys;
   r.prot = prot;
   r.map_id = g_agent.channel->next_map_id.fetch_add(1, std::memory_order_relaxed);
+  SignalsBlocked blocked;
   if (!g_agent.regions.add(r)) {
     // Out of table slots: the mapping works but cannot be traced. Say so
     // rather than let accesses through unseen.
@@ -143,7 +156,11 @@ __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int pr
   if ((flags & MAP_FIXED) != 0 && g_agent.regions.overlaps(start, start + page_round_up(len))) {
     // MAP_FIXED replaces what was there, whatever the new mapping is: end the
     // old traced mapping first.
-    g_agent.regions.remove_range(start, start + page_round_up(len), on_removed, nullptr);
+    SignalsBlocked blocked;
+    if (!g_agent.regions.remove_range(start, start + page_round_up(len), on_removed, nullptr)) {
+      errno = ENOMEM;
+      return MAP_FAILED;
+    }
   }
   DeviceInfo dev;
   if (fd < 0 || (flags & MAP_ANONYMOUS) != 0 || !identify_device(fd, static_cast<uint64_t>(off), &dev)) {
@@ -159,12 +176,21 @@ __attribute__((visibility("default"))) void* mmap64(void* addr, size_t len, int 
 
 __attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
   using namespace mmiotrace::agent;
-  int rc = real_munmap(addr, len);
-  if (rc != 0 || !attached()) return rc;
   const auto start = reinterpret_cast<uint64_t>(addr);
   const uint64_t end = start + page_round_up(len);
-  if (g_agent.regions.overlaps(start, end)) g_agent.regions.remove_range(start, end, on_removed, nullptr);
-  return 0;
+  if (!attached() || len == 0 || (start & (page_size() - 1)) != 0 || !g_agent.regions.overlaps(start, end)) {
+    return real_munmap(addr, len);
+  }
+  {
+    // Punching a hole splits a traced mapping: with no room for the piece,
+    // fail as the kernel does when a split would exceed the mapping limit.
+    SignalsBlocked blocked;
+    if (!g_agent.regions.remove_range(start, end, on_removed, nullptr)) {
+      errno = ENOMEM;
+      return -1;
+    }
+  }
+  return real_munmap(addr, len);
 }
 
 __attribute__((visibility("default"))) int mprotect(void* addr, size_t len, int prot) {
@@ -173,6 +199,13 @@ __attribute__((visibility("default"))) int mprotect(void* addr, size_t len, int 
   const uint64_t end = start + page_round_up(len);
   if (!attached() || (start & (page_size() - 1)) != 0 || !g_agent.regions.overlaps(start, end)) {
     return real_mprotect(addr, len, prot);
+  }
+  {
+    SignalsBlocked blocked;
+    if (!g_agent.regions.protect_range(start, end, prot, on_protected, nullptr)) {
+      errno = ENOMEM;
+      return -1;
+    }
   }
   // Apply the change to everything but the traced pieces (which stay armed),
   // one gap at a time.
@@ -188,7 +221,6 @@ __attribute__((visibility("default"))) int mprotect(void* addr, size_t len, int 
     if (real_mprotect(reinterpret_cast<void*>(pos), stop - pos, prot) != 0) return -1;
     pos = stop;
   }
-  g_agent.regions.protect_range(start, end, prot, on_protected, nullptr);
   return 0;
 }
 

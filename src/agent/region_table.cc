@@ -3,6 +3,7 @@
 #include "agent/region_table.h"
 
 #include <cstdint>
+#include <utility>
 
 namespace mmiotrace::agent {
 
@@ -42,44 +43,89 @@ void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
   e.gen.fetch_add(1, rel);  // even again: the entry is consistent
 }
 
-bool RegionTable::find(uint64_t addr, RegionInfo* out) const {
-  uint32_t n = used_.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < n; ++i) {
-    RegionInfo r;
-    if (read_entry(entries_[i], &r) && addr >= r.start && addr < r.end) {
-      *out = r;
-      return true;
-    }
+// Runs `scan` until it sees the table unchanged from start to end; `scan`
+// returns {done, result}: done (a positive answer, which a consistent entry
+// copy makes trustworthy) ends the loop at once.
+template <typename Scan>
+auto RegionTable::stable_scan(Scan scan) const {
+  for (;;) {
+    uint32_t v = version_.load(std::memory_order_acquire);
+    auto [done, result] = scan(used_.load(std::memory_order_acquire));
+    if (done) return result;
+    if ((v & 1u) == 0 && version_.load(std::memory_order_acquire) == v) return result;
+    __builtin_ia32_pause();
   }
-  return false;
+}
+
+bool RegionTable::find(uint64_t addr, RegionInfo* out) const {
+  return stable_scan([&](uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      RegionInfo r;
+      if (read_entry(entries_[i], &r) && addr >= r.start && addr < r.end) {
+        *out = r;
+        return std::pair{true, true};
+      }
+    }
+    return std::pair{false, false};
+  });
 }
 
 uint64_t RegionTable::next_start_after(uint64_t addr) const {
-  uint64_t best = UINT64_MAX;
-  uint32_t n = used_.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < n; ++i) {
-    RegionInfo r;
-    if (read_entry(entries_[i], &r) && r.start > addr && r.start < best) best = r.start;
-  }
-  return best;
+  return stable_scan([&](uint32_t n) {
+    uint64_t best = UINT64_MAX;
+    for (uint32_t i = 0; i < n; ++i) {
+      RegionInfo r;
+      if (read_entry(entries_[i], &r) && r.start > addr && r.start < best) best = r.start;
+    }
+    return std::pair{false, best};
+  });
 }
 
 bool RegionTable::overlaps(uint64_t start, uint64_t end) const {
-  uint32_t n = used_.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < n; ++i) {
-    RegionInfo r;
-    if (read_entry(entries_[i], &r) && r.start < end && start < r.end) return true;
-  }
-  return false;
+  return stable_scan([&](uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      RegionInfo r;
+      if (read_entry(entries_[i], &r) && r.start < end && start < r.end) return std::pair{true, true};
+    }
+    return std::pair{false, false};
+  });
 }
 
 void RegionTable::lock() {
   while (writer_lock_.exchange(true, std::memory_order_acquire)) {
     __builtin_ia32_pause();
   }
+  version_.fetch_add(1, std::memory_order_acq_rel);  // odd: the table is changing
 }
 
-void RegionTable::unlock() { writer_lock_.store(false, std::memory_order_release); }
+void RegionTable::unlock() {
+  version_.fetch_add(1, std::memory_order_release);
+  writer_lock_.store(false, std::memory_order_release);
+}
+
+unsigned RegionTable::spare_slots() const {
+  uint32_t n = used_.load(std::memory_order_relaxed);
+  unsigned spare = kCapacity - n;
+  for (uint32_t i = 0; i < n; ++i) spare += entries_[i].live.load(std::memory_order_relaxed) == 0;
+  return spare;
+}
+
+// New entries a remove_range (holes) or protect_range (head and tail pieces)
+// of [start, end) needs.
+unsigned RegionTable::slots_needed(uint64_t start, uint64_t end, bool protect) const {
+  unsigned needed = 0;
+  uint32_t n = used_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (!read_entry(entries_[i], &r) || r.end <= start || end <= r.start) continue;
+    if (protect) {
+      needed += (start > r.start) + (end < r.end);
+    } else {
+      needed += start > r.start && end < r.end;
+    }
+  }
+  return needed;
+}
 
 int RegionTable::free_slot() {
   uint32_t n = used_.load(std::memory_order_relaxed);
@@ -99,9 +145,13 @@ bool RegionTable::add(const RegionInfo& r) {
   return slot >= 0;
 }
 
-void RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*),
+bool RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*),
                                void* ctx) {
   lock();
+  if (slots_needed(start, end, false) > spare_slots()) {
+    unlock();
+    return false;
+  }
   uint32_t n = used_.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; ++i) {
     RegionInfo r;
@@ -137,11 +187,16 @@ void RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(con
     removed(piece, ctx);
   }
   unlock();
+  return true;
 }
 
-void RegionTable::protect_range(uint64_t start, uint64_t end, int prot,
+bool RegionTable::protect_range(uint64_t start, uint64_t end, int prot,
                                 void (*changed)(const RegionInfo&, void*), void* ctx) {
   lock();
+  if (slots_needed(start, end, true) > spare_slots()) {
+    unlock();
+    return false;
+  }
   uint32_t n = used_.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; ++i) {
     RegionInfo r;
@@ -171,6 +226,7 @@ void RegionTable::protect_range(uint64_t start, uint64_t end, int prot,
     changed(parts[1], ctx);
   }
   unlock();
+  return true;
 }
 
 }  // namespace mmiotrace::agent

@@ -39,14 +39,16 @@ class RegionTable {
   // The lowest region start above `addr`, or UINT64_MAX.
   uint64_t next_start_after(uint64_t addr) const;
 
-  // Writers. add() returns false when the table is full.
+  // Writers. Each returns false, having changed nothing, when the table has
+  // no room for the entries the change needs (the interposers answer ENOMEM,
+  // as the kernel does when a split would exceed the mapping limit).
   bool add(const RegionInfo& r);
   // Removes [start, end) from every region it overlaps, calling
   // `removed(piece, ctx)` for each removed piece (with its real address).
-  void remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*), void* ctx);
+  bool remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*), void* ctx);
   // Sets the program protection of [start, end) where it overlaps regions,
   // calling `changed(piece, ctx)` for each piece.
-  void protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*),
+  bool protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*),
                      void* ctx);
   bool overlaps(uint64_t start, uint64_t end) const;
 
@@ -65,12 +67,21 @@ class RegionTable {
   bool read_entry(const Entry& e, RegionInfo* out) const;
   void write_entry(Entry& e, const RegionInfo& info, bool live);
   int free_slot();
+  unsigned spare_slots() const;
+  unsigned slots_needed(uint64_t start, uint64_t end, bool protect) const;
   void lock();
   void unlock();
+  template <typename Scan>
+  auto stable_scan(Scan scan) const;
 
   Entry entries_[kCapacity];
   std::atomic<uint32_t> used_{0};  // entries [0, used_) have ever been live
   std::atomic<bool> writer_lock_{false};
+  // The whole table's seqlock: odd while a writer changes it. An entry's own
+  // seqlock makes each copy consistent; this one lets a reader that found
+  // nothing tell "not there" from "moved to a slot I had passed" (a split
+  // puts a piece in another slot before shrinking the original).
+  std::atomic<uint32_t> version_{0};
 };
 
 }  // namespace mmiotrace::agent

@@ -88,12 +88,13 @@ bool Consumer::peek(uint32_t ring, const RecordHeader** out) {
     if (head == tail) return false;
     uint64_t off = tail & (ring_bytes - 1);
     auto* h = reinterpret_cast<const RecordHeader*>(data + off);
-    if (h->type == static_cast<uint16_t>(RecordType::PAD)) {
+    if (h->type == static_cast<uint16_t>(RecordType::PAD) && tail + (ring_bytes - off) <= head) {
       rc.tail.store(tail + (ring_bytes - off), std::memory_order_release);
       continue;
     }
-    if (h->size < sizeof(RecordHeader) || h->size % 8 != 0 || off + h->size > ring_bytes ||
-        tail + h->size > head) {
+    // A PAD that reaches past what was published is as invalid as a bad record.
+    if (h->type == static_cast<uint16_t>(RecordType::PAD) || h->size < sizeof(RecordHeader) ||
+        h->size % 8 != 0 || off + h->size > ring_bytes || tail + h->size > head) {
       channel_error_ = fmt::format(
           "thread {}'s buffer holds an invalid record (type {}, size {}); the program may have overwritten "
           "the tracer's shared memory, so that thread's later events are missing",

@@ -4,7 +4,6 @@
 // records for seqs that never arrive, PCIDEV deduplication, the PAD at a
 // ring's end, freeing retired rings, abandoning a ring with an invalid record,
 // the statistics, and producer threads publishing while the consumer drains.
-// The DISABLED_ test reproduces a known bug (see the comment above it).
 #include "cli/recorder.h"
 
 #include <sys/mman.h>
@@ -618,15 +617,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadRecord{"past_ring_end", kRingBytes - 128, 88, 88}),     // crosses the ring's end, no PAD
     [](const ::testing::TestParamInfo<BadRecord>& info) { return std::string(info.param.name); });
 
-// BUG (reported, not fixed here): a PAD is trusted without checking it lies
-// below the head. When the program zeroes the record at a ring's tail (type 0
-// reads as PAD) and the ring's start is zero too, peek() moves the tail a
-// whole ring past the head, then keeps finding "PAD" at offset 0 and moving
-// it on: drain() never returns, instead of abandoning the ring with a
-// channel_error(). Disabled until fixed; run with
-// --gtest_also_run_disabled_tests. drain() runs in a child process, so that a
-// hang is a failure and not a hung test.
-TEST_F(RecorderTest, DISABLED_ZeroedRecordAbandonsRingInsteadOfHanging) {
+// A PAD is trusted only if it lies below the head. When the program zeroes
+// the record at a ring's tail (type 0 reads as PAD) and the ring's start is
+// zero too, an unchecked PAD would move the tail past the head for ever:
+// drain() must abandon the ring with a channel_error() instead. drain() runs
+// in a child process, so that a hang is a failure and not a hung test.
+TEST_F(RecorderTest, ZeroedRecordAbandonsRingInsteadOfHanging) {
   Producer a(ch(), 0, 101), b(ch(), 1, 102);
   const uint8_t zeros[88] = {};
   a.push_raw(zeros, sizeof zeros);  // the program wrote zeros over thread 101's pending record
