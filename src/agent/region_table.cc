@@ -137,6 +137,17 @@ int RegionTable::free_slot() {
   return static_cast<int>(n);
 }
 
+// The part of `r` within [from, to) (empty: start >= end), with its real and
+// physical addresses moved along.
+RegionInfo RegionTable::slice(const RegionInfo& r, uint64_t from, uint64_t to) {
+  RegionInfo p = r;
+  p.start = from > r.start ? from : r.start;
+  p.end = to < r.end ? to : r.end;
+  p.real = r.real + (p.start - r.start);
+  p.phys = r.phys + (p.start - r.start);
+  return p;
+}
+
 bool RegionTable::add(const RegionInfo& r) {
   lock();
   int slot = free_slot();
@@ -156,34 +167,14 @@ bool RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(con
   for (uint32_t i = 0; i < n; ++i) {
     RegionInfo r;
     if (!read_entry(entries_[i], &r) || r.end <= start || end <= r.start) continue;
-    uint64_t cut_start = start > r.start ? start : r.start;
-    uint64_t cut_end = end < r.end ? end : r.end;
-    RegionInfo piece = r;
-    piece.start = cut_start;
-    piece.end = cut_end;
-    piece.real = r.real + (cut_start - r.start);
-    piece.phys = r.phys + (cut_start - r.start);
-    if (cut_start > r.start && cut_end < r.end) {
-      // A hole in the middle: keep the head here, the tail in a new entry.
-      RegionInfo tail = r;
-      tail.start = cut_end;
-      tail.real = r.real + (cut_end - r.start);
-      tail.phys = r.phys + (cut_end - r.start);
-      int slot = free_slot();
-      if (slot >= 0) write_entry(entries_[slot], tail, true);
-      r.end = cut_start;
-      write_entry(entries_[i], r, true);
-    } else if (cut_start > r.start) {
-      r.end = cut_start;
-      write_entry(entries_[i], r, true);
-    } else if (cut_end < r.end) {
-      r.real += cut_end - r.start;
-      r.phys += cut_end - r.start;
-      r.start = cut_end;
-      write_entry(entries_[i], r, true);
-    } else {
-      write_entry(entries_[i], r, false);
+    // The region in three pieces: kept head, removed middle, kept tail.
+    RegionInfo head = slice(r, r.start, start), piece = slice(r, start, end), tail = slice(r, end, r.end);
+    if (tail.start < tail.end) {
+      int slot = head.start < head.end ? free_slot() : static_cast<int>(i);
+      write_entry(entries_[slot], tail, true);  // before the head shrinks: no address goes missing
     }
+    if (head.start < head.end) write_entry(entries_[i], head, true);
+    if (head.start >= head.end && tail.start >= tail.end) write_entry(entries_[i], r, false);
     removed(piece, ctx);
   }
   unlock();
@@ -201,19 +192,9 @@ bool RegionTable::protect_range(uint64_t start, uint64_t end, int prot,
   for (uint32_t i = 0; i < n; ++i) {
     RegionInfo r;
     if (!read_entry(entries_[i], &r) || r.end <= start || end <= r.start) continue;
-    uint64_t cut_start = start > r.start ? start : r.start;
-    uint64_t cut_end = end < r.end ? end : r.end;
-    // Split so that [cut_start, cut_end) is an entry of its own.
-    RegionInfo parts[3] = {r, r, r};
-    parts[0].end = cut_start;
-    parts[1].start = cut_start;
-    parts[1].end = cut_end;
+    // Split so that the changed piece is an entry of its own.
+    RegionInfo parts[3] = {slice(r, r.start, start), slice(r, start, end), slice(r, end, r.end)};
     parts[1].prot = prot;
-    parts[2].start = cut_end;
-    for (RegionInfo& p : parts) {
-      p.real = r.real + (p.start - r.start);
-      p.phys = r.phys + (p.start - r.start);
-    }
     // Add the untouched pieces before shrinking the entry, so that no address
     // of the region is missing from the table at any moment.
     for (int k : {0, 2}) {

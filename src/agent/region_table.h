@@ -66,6 +66,7 @@ class RegionTable {
   };
   bool read_entry(const Entry& e, RegionInfo* out) const;
   void write_entry(Entry& e, const RegionInfo& info, bool live);
+  static RegionInfo slice(const RegionInfo& r, uint64_t from, uint64_t to);
   int free_slot();
   unsigned spare_slots() const;
   unsigned slots_needed(uint64_t start, uint64_t end, bool protect) const;
