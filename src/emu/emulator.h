@@ -43,6 +43,46 @@ struct EmuOptions {
 EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem,
                   const EmuOptions& options = {});
 
+// ---- The generic path (src/emu/emulate_generic.cc, docs/emulated-instructions.md
+// "Generic path"): for an instruction the table refuses, a plan to run it for
+// real with its one memory operand redirected to a bounce buffer. The caller
+// moves the operand's bytes between the device and the bounce buffer (reads
+// before, writes after) and runs the stub with the thread's own registers.
+
+inline constexpr unsigned kGenericStubCapacity = 32;  // stub_out bytes plan_generic needs
+inline constexpr unsigned kGenericBounceAlign = 64;   // bounce area alignment
+inline constexpr unsigned kGenericBounceSize = 128;   // bounce area bytes: an operand of up to 64
+                                                      // bytes at any offset modulo 64
+inline constexpr uint8_t kGenericTerminator = 0xf4;   // HLT: #GP in user mode, SIGSEGV SI_KERNEL
+
+struct GenericPlan {
+  // OK: planned, the stub is in stub_out. UNSUPPORTED: refused, `refusal`
+  // says why, stub_out is untouched. DECODE_ERROR: not an instruction.
+  // FAULT: the instruction would fault before any access (a misaligned legacy
+  // SSE operand: #GP), see `fault`.
+  EmuStatus status = EmuStatus::UNSUPPORTED;
+  const char* refusal = nullptr;  // static text, for UNSUPPORTED
+  MemFault fault;
+  uint64_t addr = 0;         // linear address of the memory operand
+  unsigned size = 0;         // its bytes: 1, 2, 4, 8, 10 (x87 m80), 16, 32 or 64
+  bool reads = false;        // the instruction reads the operand (copy device -> bounce first)
+  bool writes = false;       // it writes it (copy bounce -> device after the stub ran)
+  uint64_t bounce_addr = 0;  // where the stub's operand points: bounce_area + addr % 64
+  uint8_t insn_len = 0;      // the original instruction's length
+  uint8_t stub_len = 0;      // bytes written to stub_out: the re-encoded instruction, then HLT
+  uint8_t terminator_offset = 0;  // offset of the HLT in the stub
+};
+
+// Plans the generic execution of the instruction at cpu.rip (`bytes[0..len)`),
+// whose stub will live at `stub_addr` and whose bounce area (kGenericBounceSize
+// bytes, kGenericBounceAlign-aligned, within +-2 GiB of the stub) is at
+// `bounce_area`. Writes the stub to `stub_out` (`stub_cap` >= kGenericStubCapacity).
+// Pure computation: no memory access beyond `bytes` and `stub_out`.
+// The stub is checked by decoding it back: same instruction, same operands,
+// the memory operand RIP-relative to bounce_addr; anything else is refused.
+GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
+                         uint64_t bounce_area, uint8_t* stub_out, size_t stub_cap);
+
 // Writes an AT&T-syntax disassembly of the instruction at `bytes` (runtime
 // address `pc`) into `out` (NUL-terminated, truncated to `out_size`). Returns
 // the instruction length, or 0 if the bytes do not decode (then `out` says so).

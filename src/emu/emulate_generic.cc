@@ -1,0 +1,377 @@
+// Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
+// Zydis's encoder is pure computation too (libZydis imports only memcpy, memset, strlen).
+//
+// The generic path: an instruction outside the table, with exactly one
+// explicit memory operand that is a plain load/store operand, is re-encoded
+// with Zydis's encoder so that the operand is RIP-relative to a bounce buffer,
+// and followed by a HLT. The agent copies the device bytes the instruction
+// reads into the bounce buffer, runs the stub with the thread's own registers,
+// and copies the bytes it writes back to the device when the HLT faults.
+//
+// What cannot be done this way is refused before anything happens, with the
+// reason: a second (implicit) memory operand, control transfers, system and
+// segment-loading instructions, LOCK and the always-atomic XCHG (atomicity
+// cannot be kept across two device accesses), REP, conditional or masked
+// accesses (which bytes are accessed is decided by the CPU), cache-line
+// operations (they act on an address, not on data), and operands whose size
+// is not a fixed 1-64 bytes or an x87 m80 (FXSAVE, XSAVE, FNSTENV...).
+#include <Zydis/Zydis.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "emu/emulate_internal.h"
+
+#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+
+namespace mmiotrace::emu {
+namespace {
+
+using detail::Insn;
+
+GenericPlan refused(const char* why) {
+  GenericPlan p;
+  p.status = EmuStatus::UNSUPPORTED;
+  p.refusal = why;
+  return p;
+}
+
+const char* refusal_for_category(ZydisInstructionCategory c) {
+  switch (c) {
+    case ZYDIS_CATEGORY_COND_BR:
+    case ZYDIS_CATEGORY_UNCOND_BR:
+    case ZYDIS_CATEGORY_CALL:
+    case ZYDIS_CATEGORY_RET:
+      return "it transfers control (a branch, call or return through memory)";
+    case ZYDIS_CATEGORY_SYSTEM:
+    case ZYDIS_CATEGORY_SYSCALL:
+    case ZYDIS_CATEGORY_SYSRET:
+    case ZYDIS_CATEGORY_INTERRUPT:
+    case ZYDIS_CATEGORY_VTX:
+    case ZYDIS_CATEGORY_SGX:
+    case ZYDIS_CATEGORY_PCONFIG:
+    case ZYDIS_CATEGORY_PT:
+    case ZYDIS_CATEGORY_UINTR:
+    case ZYDIS_CATEGORY_KEYLOCKER:
+    case ZYDIS_CATEGORY_KEYLOCKER_WIDE:
+    case ZYDIS_CATEGORY_CET:
+      return "it is a system instruction";
+    case ZYDIS_CATEGORY_XSAVE:
+    case ZYDIS_CATEGORY_XSAVEOPT:
+      return "its memory operand's size depends on the processor state (XSAVE family)";
+    case ZYDIS_CATEGORY_SEGOP:
+      return "it loads a segment register";
+    case ZYDIS_CATEGORY_AMX_TILE:
+    case ZYDIS_CATEGORY_MPX:
+    case ZYDIS_CATEGORY_ENQCMD:
+      return "its memory operand is not a plain load or store";
+    default:
+      return nullptr;
+  }
+}
+
+const char* refusal_for_mnemonic(ZydisMnemonic m) {
+  switch (m) {
+    case ZYDIS_MNEMONIC_XCHG:
+      // SDM Vol. 2, XCHG: with a memory operand the locking protocol is
+      // automatic, LOCK prefix or not.
+      return "XCHG with memory is atomic, and atomicity cannot be kept across two device accesses";
+    case ZYDIS_MNEMONIC_CLFLUSH:
+    case ZYDIS_MNEMONIC_CLFLUSHOPT:
+    case ZYDIS_MNEMONIC_CLWB:
+    case ZYDIS_MNEMONIC_CLDEMOTE:
+      return "a cache-line operation acts on the address, not on data";
+    case ZYDIS_MNEMONIC_VMASKMOVPS:
+    case ZYDIS_MNEMONIC_VMASKMOVPD:
+    case ZYDIS_MNEMONIC_VPMASKMOVD:
+    case ZYDIS_MNEMONIC_VPMASKMOVQ:
+    case ZYDIS_MNEMONIC_MASKMOVQ:
+    case ZYDIS_MNEMONIC_MASKMOVDQU:
+    case ZYDIS_MNEMONIC_VMASKMOVDQU:
+      return "a mask register decides which bytes it accesses";
+    default:
+      return nullptr;
+  }
+}
+
+// Registers the generic path must not let the instruction write or read:
+// RIP (a control transfer), segment registers (a segment load), and the
+// system registers.
+const char* refusal_for_register(const ZydisDecodedOperand& op) {
+  switch (ZydisRegisterGetClass(op.reg.value)) {
+    case ZYDIS_REGCLASS_IP:
+      return "it transfers control (a branch, call or return through memory)";
+    case ZYDIS_REGCLASS_SEGMENT:
+      return (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ? "it loads a segment register" : nullptr;
+    case ZYDIS_REGCLASS_TABLE:
+    case ZYDIS_REGCLASS_TEST:
+    case ZYDIS_REGCLASS_CONTROL:
+    case ZYDIS_REGCLASS_DEBUG:
+    case ZYDIS_REGCLASS_BOUND:
+    case ZYDIS_REGCLASS_TMM:
+      return "it is a system instruction";
+    default:
+      return nullptr;
+  }
+}
+
+// The one memory operand, or a refusal.
+const char* find_memory_operand(const Insn& insn, const ZydisDecodedOperand** out) {
+  const ZydisDecodedOperand* mem = nullptr;
+  for (unsigned i = 0; i < insn.in.operand_count; ++i) {
+    const ZydisDecodedOperand& op = insn.ops[i];
+    switch (op.type) {
+      case ZYDIS_OPERAND_TYPE_MEMORY:
+        if (mem != nullptr) {
+          return "it has more than one memory operand (a stack, string or two-address instruction)";
+        }
+        mem = &op;
+        break;
+      case ZYDIS_OPERAND_TYPE_REGISTER:
+        if (const char* why = refusal_for_register(op)) return why;
+        break;
+      case ZYDIS_OPERAND_TYPE_POINTER:
+        return "it transfers control (a far branch or call)";
+      default:
+        break;
+    }
+  }
+  if (mem == nullptr) return "it has no memory operand";
+  if (mem->visibility != ZYDIS_OPERAND_VISIBILITY_EXPLICIT) {
+    return "it accesses memory only implicitly (a stack or string instruction)";
+  }
+  if (mem->mem.type == ZYDIS_MEMOP_TYPE_VSIB) {
+    return "a gather or scatter accesses several addresses (vector-indexed memory operand)";
+  }
+  if (!detail::is_plain_memory(*mem)) return "its memory operand is not a plain load or store";
+  *out = mem;
+  return nullptr;
+}
+
+bool valid_size(unsigned bytes) {
+  switch (bytes) {
+    case 1: case 2: case 4: case 8: case 10: case 16: case 32: case 64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Legacy SSE instructions with a 16-byte memory operand raise #GP(0) if it is
+// not 16-byte aligned, except these (SDM Vol. 1, 11.6.9 "128-Bit SIMD Data
+// Alignment"; Vol. 3A, 6.15 "#AC" on MOVUPS/MOVUPD/MOVDQU/LDDQU; Vol. 2,
+// PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM: "no alignment requirement").
+// VEX and EVEX encodings require alignment only in the aligned moves, which
+// are in the table.
+bool legacy_sse_unaligned_ok(ZydisMnemonic m) {
+  switch (m) {
+    case ZYDIS_MNEMONIC_MOVUPS:
+    case ZYDIS_MNEMONIC_MOVUPD:
+    case ZYDIS_MNEMONIC_MOVDQU:
+    case ZYDIS_MNEMONIC_LDDQU:
+    case ZYDIS_MNEMONIC_PCMPESTRI:
+    case ZYDIS_MNEMONIC_PCMPESTRM:
+    case ZYDIS_MNEMONIC_PCMPISTRI:
+    case ZYDIS_MNEMONIC_PCMPISTRM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Everything that decides whether the generic path may run the instruction,
+// before any encoding: a refusal, or null.
+const char* check_instruction(const Insn& insn) {
+  const ZydisDecodedInstruction& in = insn.in;
+  if (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) {
+    return "a LOCK prefix: atomicity cannot be kept across two device accesses";
+  }
+  if (in.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) {
+    return "a REP prefix repeats the access";
+  }
+  if (in.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) return "it is a system instruction";
+  switch (in.encoding) {
+    case ZYDIS_INSTRUCTION_ENCODING_LEGACY:
+    case ZYDIS_INSTRUCTION_ENCODING_VEX:
+    case ZYDIS_INSTRUCTION_ENCODING_EVEX:
+    case ZYDIS_INSTRUCTION_ENCODING_XOP:
+      break;
+    default:
+      return "its encoding (3DNow!, MVEX) is not re-encoded";
+  }
+  if (const char* why = refusal_for_category(in.meta.category)) return why;
+  if (const char* why = refusal_for_mnemonic(in.mnemonic)) return why;
+  // EVEX write masking decides element by element which bytes are accessed
+  // (and suppresses faults on the others: SDM Vol. 1, 15.6.1).
+  if (in.encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX && in.avx.mask.mode != ZYDIS_MASK_MODE_DISABLED &&
+      in.avx.mask.reg != ZYDIS_REGISTER_NONE && in.avx.mask.reg != ZYDIS_REGISTER_K0) {
+    return "AVX-512 masking decides which elements it accesses";
+  }
+  return nullptr;
+}
+
+ZydisEncodableEncoding encodable(ZydisInstructionEncoding e) {
+  switch (e) {
+    case ZYDIS_INSTRUCTION_ENCODING_VEX: return ZYDIS_ENCODABLE_ENCODING_VEX;
+    case ZYDIS_INSTRUCTION_ENCODING_EVEX: return ZYDIS_ENCODABLE_ENCODING_EVEX;
+    case ZYDIS_INSTRUCTION_ENCODING_XOP: return ZYDIS_ENCODABLE_ENCODING_XOP;
+    default: return ZYDIS_ENCODABLE_ENCODING_LEGACY;
+  }
+}
+
+constexpr ZydisInstructionAttributes kSegmentPrefixes =
+    ZYDIS_ATTRIB_HAS_SEGMENT_CS | ZYDIS_ATTRIB_HAS_SEGMENT_SS | ZYDIS_ATTRIB_HAS_SEGMENT_DS |
+    ZYDIS_ATTRIB_HAS_SEGMENT_ES | ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS;
+
+// Encodes the instruction with its memory operand replaced by
+// [rip + (bounce_addr - next)]: 64-bit addressing (a 67h prefix would make
+// it EIP-relative and truncate the address), no segment override (the
+// original operand's FS/GS base is already in the plan's address). Returns
+// the length, or 0.
+size_t encode_stub(const Insn& insn, uint64_t stub_addr, uint64_t bounce_addr, uint8_t* out, size_t cap) {
+  ZydisEncoderRequest req;
+  if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(&insn.in, insn.ops,
+                                                                    insn.in.operand_count_visible, &req))) {
+    return 0;
+  }
+  req.allowed_encodings = encodable(insn.in.encoding);
+  req.prefixes &= ~kSegmentPrefixes;
+  req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+  unsigned memory_operands = 0;
+  for (unsigned i = 0; i < req.operand_count; ++i) {
+    ZydisEncoderOperand& op = req.operands[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
+    ++memory_operands;
+    op.mem.base = ZYDIS_REGISTER_RIP;
+    op.mem.index = ZYDIS_REGISTER_NONE;
+    op.mem.scale = 0;
+    // ZydisEncoderEncodeInstructionAbsolute takes the absolute target and
+    // computes the displacement from the final instruction length.
+    op.mem.displacement = static_cast<ZyanI64>(bounce_addr);
+  }
+  if (memory_operands != 1) return 0;
+  ZyanUSize length = cap;
+  if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstructionAbsolute(&req, out, &length, stub_addr))) return 0;
+  return length;
+}
+
+bool same_operand(const ZydisDecodedOperand& a, const ZydisDecodedOperand& b) {
+  if (a.type != b.type || a.visibility != b.visibility || a.actions != b.actions || a.size != b.size ||
+      a.element_type != b.element_type || a.element_size != b.element_size ||
+      a.element_count != b.element_count) {
+    return false;
+  }
+  switch (a.type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+      return a.reg.value == b.reg.value;
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+      return a.imm.value.u == b.imm.value.u && a.imm.is_signed == b.imm.is_signed &&
+             !a.imm.is_relative && !b.imm.is_relative;
+    case ZYDIS_OPERAND_TYPE_MEMORY:
+      return true;  // the address is checked by the caller
+    default:
+      return false;
+  }
+}
+
+// The stub decodes back to the same instruction: same mnemonic, opcode,
+// encoding, widths, AVX attributes and operands (registers, immediates,
+// sizes, element types and read/write actions), the memory operand being
+// [rip + disp] with no segment override, addressing bounce_addr.
+bool stub_matches(const Insn& orig, const Insn& stub, uint64_t stub_addr, uint64_t bounce_addr) {
+  const ZydisDecodedInstruction& a = orig.in;
+  const ZydisDecodedInstruction& b = stub.in;
+  if (a.mnemonic != b.mnemonic || a.encoding != b.encoding || a.opcode_map != b.opcode_map ||
+      a.opcode != b.opcode || a.operand_width != b.operand_width || b.address_width != 64 ||
+      a.operand_count != b.operand_count || a.operand_count_visible != b.operand_count_visible ||
+      a.avx.vector_length != b.avx.vector_length || a.avx.mask.mode != b.avx.mask.mode ||
+      a.avx.mask.reg != b.avx.mask.reg || a.avx.broadcast.mode != b.avx.broadcast.mode ||
+      a.avx.rounding.mode != b.avx.rounding.mode || a.avx.has_sae != b.avx.has_sae ||
+      (b.attributes & (kSegmentPrefixes | ZYDIS_ATTRIB_HAS_LOCK))) {
+    return false;
+  }
+  for (unsigned i = 0; i < a.operand_count; ++i) {
+    const ZydisDecodedOperand& x = orig.ops[i];
+    const ZydisDecodedOperand& y = stub.ops[i];
+    if (!same_operand(x, y)) return false;
+    if (y.type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
+    if (y.mem.type != ZYDIS_MEMOP_TYPE_MEM || y.mem.base != ZYDIS_REGISTER_RIP ||
+        y.mem.index != ZYDIS_REGISTER_NONE || y.mem.segment != ZYDIS_REGISTER_DS) {
+      return false;
+    }
+    if (stub_addr + b.length + static_cast<uint64_t>(y.mem.disp.value) != bounce_addr) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
+                         uint64_t bounce_area, uint8_t* stub_out, size_t stub_cap) {
+  Insn insn;
+  if (!detail::decode(bytes, len, insn)) {
+    GenericPlan p;
+    p.status = EmuStatus::DECODE_ERROR;
+    return p;
+  }
+  if (const char* why = check_instruction(insn)) return refused(why);
+  const ZydisDecodedOperand* mem = nullptr;
+  if (const char* why = find_memory_operand(insn, &mem)) return refused(why);
+  if (mem->actions & (ZYDIS_OPERAND_ACTION_CONDREAD | ZYDIS_OPERAND_ACTION_CONDWRITE)) {
+    return refused("whether it reads or writes its memory operand depends on the data (CMPXCHG...)");
+  }
+  const bool reads = (mem->actions & ZYDIS_OPERAND_ACTION_READ) != 0;
+  const bool writes = (mem->actions & ZYDIS_OPERAND_ACTION_WRITE) != 0;
+  if (!reads && !writes) return refused("it neither reads nor writes its memory operand");
+  const unsigned bytes_n = mem->size / 8;
+  if (mem->size % 8 != 0 || !valid_size(bytes_n)) {
+    return refused("its memory operand is not 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80 "
+                   "(FXSAVE, FNSAVE, FNSTENV and the like are state-dependent)");
+  }
+  if (bytes_n == 10 && insn.in.meta.category != ZYDIS_CATEGORY_X87_ALU) {
+    return refused("a 10-byte operand outside the x87 instructions");
+  }
+  if (stub_cap < kGenericStubCapacity || (bounce_area % kGenericBounceAlign) != 0) {
+    return refused("the stub buffer is too small or the bounce area misaligned");
+  }
+
+  GenericPlan p;
+  p.addr = detail::effective_address(cpu, insn, *mem);
+  p.size = bytes_n;
+  p.reads = reads;
+  p.writes = writes;
+  p.insn_len = insn.in.length;
+  // The operand keeps its offset modulo 64 in the bounce buffer, so that the
+  // CPU's alignment checks (#GP, #AC) see what they would natively.
+  p.bounce_addr = bounce_area + (p.addr % kGenericBounceAlign);
+
+  uint8_t stub[kGenericStubCapacity];
+  const size_t n = encode_stub(insn, stub_addr, p.bounce_addr, stub, ZYDIS_MAX_INSTRUCTION_LENGTH);
+  if (n == 0) return refused("Zydis could not re-encode it");
+  Insn check;
+  if (!detail::decode(stub, n, check) || check.in.length != n ||
+      !stub_matches(insn, check, stub_addr, p.bounce_addr)) {
+    return refused("Zydis re-encoded it into a different instruction");
+  }
+  stub[n] = kGenericTerminator;
+
+  if (insn.in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY && bytes_n == 16 &&
+      !legacy_sse_unaligned_ok(insn.in.mnemonic) && (p.addr % 16) != 0) {
+    // #GP(0) before any access; Linux delivers it as SIGSEGV, SI_KERNEL,
+    // address 0 (arch/x86/kernel/traps.c, exc_general_protection).
+    GenericPlan f;
+    f.status = EmuStatus::FAULT;
+    f.fault = MemFault{SIGSEGV, SI_KERNEL, 0};
+    f.addr = p.addr;
+    f.size = p.size;
+    f.insn_len = p.insn_len;
+    return f;
+  }
+  std::memcpy(stub_out, stub, n + 1);
+  p.status = EmuStatus::OK;
+  p.stub_len = static_cast<uint8_t>(n + 1);
+  p.terminator_offset = static_cast<uint8_t>(n);
+  return p;
+}
+
+}  // namespace mmiotrace::emu
