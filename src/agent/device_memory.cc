@@ -176,7 +176,8 @@ void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, con
   trace::AccessFields f;
   f.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
   f.width = static_cast<uint8_t>(size);
-  f.flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0));
+  f.flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0) |
+                                 record_flags_);
   f.phys = r.phys + (addr - r.start);
   f.pc = ctx_.pc;
   f.byte_mask = mask;

@@ -24,7 +24,9 @@ struct FaultContext {
 
 class DeviceMemory final : public emu::Memory {
  public:
-  explicit DeviceMemory(FaultContext& ctx) : ctx_(ctx) {}
+  // `record_flags` (trace::kAccess* bits) are added to every record made,
+  // e.g. kAccessGeneric for the generic path's copies.
+  explicit DeviceMemory(FaultContext& ctx, uint8_t record_flags = 0) : ctx_(ctx), record_flags_(record_flags) {}
 
   emu::MemFault read(uint64_t addr, unsigned size, void* out) override;
   emu::MemFault write(uint64_t addr, unsigned size, const void* in) override;
@@ -44,6 +46,7 @@ class DeviceMemory final : public emu::Memory {
               bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns);
 
   FaultContext& ctx_;
+  uint8_t record_flags_ = 0;
   unsigned device_accesses_ = 0;
 };
 

@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/device_memory.h"
 #include "agent/exit_barrier.h"
+#include "agent/generic_step.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "agent/safe_format.h"
@@ -53,7 +54,9 @@ void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr)
   stamp_and_push(buf, n);
 }
 
-void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status) {
+// `generic_refusal`: why the generic path refused it too, if it was tried.
+void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status,
+                    const char* generic_refusal) {
   char text[160];
   emu::disassemble(ctx.insn, ctx.insn_len, ctx.pc, text, sizeof(text));
   SafeBuf m;
@@ -67,6 +70,7 @@ void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr,
   m.str(status == emu::EmuStatus::DECODE_ERROR ? "not a valid instruction"
         : ctx.pc >= r.start && ctx.pc < r.end ? "executing code from device memory is not supported"
                                               : "instruction not supported by the emulator");
+  if (generic_refusal != nullptr) m.str(" (nor by its generic path: ").str(generic_refusal).str(")");
   m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");
   m.write_to(STDERR_FILENO);
 }
@@ -79,6 +83,17 @@ void die_at_instruction() {
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
   real_sigaction(SIGSEGV, &dfl, nullptr);
+}
+
+// Delivers a fault the emulator (or the generic path) found before the
+// instruction ran, as the CPU would have raised it.
+void deliver_fault(const emu::MemFault& fault, ucontext_t* uc) {
+  siginfo_t synth;
+  memset(&synth, 0, sizeof(synth));
+  synth.si_signo = fault.signo;
+  synth.si_code = fault.code;
+  synth.si_addr = reinterpret_cast<void*>(fault.addr);
+  forward_signal(fault.signo, &synth, uc, true);
 }
 
 void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
@@ -100,26 +115,32 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
     case emu::EmuStatus::OK:
       cpu_to_ucontext(cpu, uc);
       return;
-    case emu::EmuStatus::FAULT: {
+    case emu::EmuStatus::FAULT:
       // The instruction would have faulted natively (an ordinary operand is
       // unmapped, a write to a read-only mapping, a misaligned MOVAPS...).
       cpu_to_ucontext(cpu, uc);
-      siginfo_t synth;
-      memset(&synth, 0, sizeof(synth));
-      synth.si_signo = res.fault.signo;
-      synth.si_code = res.fault.code;
-      synth.si_addr = reinterpret_cast<void*>(res.fault.addr);
-      forward_signal(res.fault.signo, &synth, uc, true);
+      deliver_fault(res.fault, uc);
       return;
-    }
     case emu::EmuStatus::UNSUPPORTED:
     case emu::EmuStatus::DECODE_ERROR:
-      g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
-      record_unknown(ctx, region, addr);
-      report_refused(ctx, region, addr, res.status);
-      die_at_instruction();
-      return;
+      break;
   }
+  // Not in the table: the generic path runs it for real on a copy of the
+  // operand (generic_step.h). Only what it cannot run is refused.
+  const char* generic_refusal = nullptr;
+  if (res.status == emu::EmuStatus::UNSUPPORTED && !executing_device) {
+    const GenericOutcome g = generic_start(uc, cpu, ctx);
+    if (g.result == GenericStart::STARTED) return;
+    if (g.result == GenericStart::FAULT) {
+      deliver_fault(g.fault, uc);
+      return;
+    }
+    generic_refusal = g.refusal;
+  }
+  g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
+  record_unknown(ctx, region, addr);
+  report_refused(ctx, region, addr, res.status, generic_refusal);
+  die_at_instruction();
 }
 
 }  // namespace
@@ -133,6 +154,11 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     // which returns 1 from the access function.
     set_last_safe_fault(SafeFault{sig, si->si_code, reinterpret_cast<uint64_t>(si->si_addr)});
     uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&mt_safe_fixup);
+    errno = saved_errno;
+    return;
+  }
+  if (generic_stub_fault(sig, si, uc)) {
+    // The generic path's stub: its HLT, or a fault of the instruction it runs.
     errno = saved_errno;
     return;
   }

@@ -141,7 +141,7 @@ const char* find_memory_operand(const Insn& insn, const ZydisDecodedOperand** ou
     return "it accesses memory only implicitly (a stack or string instruction)";
   }
   if (mem->mem.type == ZYDIS_MEMOP_TYPE_VSIB) {
-    return "a gather or scatter accesses several addresses (vector-indexed memory operand)";
+    return "a gather or scatter accesses several addresses through a vector index";
   }
   if (!detail::is_plain_memory(*mem)) return "its memory operand is not a plain load or store";
   *out = mem;

@@ -61,6 +61,11 @@ enum class AccessOp : uint8_t { READ = 0, WRITE = 1 };
 // AccessRecord.flags bits.
 inline constexpr uint8_t kAccessMasked = 1 << 0;  // byte_mask selects the bytes accessed
 inline constexpr uint8_t kAccessSplit = 1 << 1;   // one part of an instruction's access that straddled mappings
+// The instruction is not in the emulator's table: it ran for real on a copy of
+// the operand (the generic path, docs/emulated-instructions.md), and this is
+// the copy from (READ) or back to (WRITE) the device. An x87 m80 operand is
+// copied as naturally aligned pieces of at most 8 bytes, one record each.
+inline constexpr uint8_t kAccessGeneric = 1 << 2;
 
 inline constexpr unsigned kMaxAccessWidth = 64;
 inline constexpr unsigned kMaxInsnLength = 15;

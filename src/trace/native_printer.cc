@@ -69,6 +69,7 @@ void format_access(const RecordView& record, Out& out) {
   fmt::format_to(fmt::appender(out), " {:#x} ", r.pc);
   if (r.flags & kAccessMasked) fmt::format_to(fmt::appender(out), "masked={:#x} ", r.byte_mask);
   if (r.flags & kAccessSplit) out.append(std::string_view("split "));
+  if (r.flags & kAccessGeneric) out.append(std::string_view("generic "));
   put_insn(r.insn, r.insn_len, r.pc, out);
   out.push_back('\n');
 }
