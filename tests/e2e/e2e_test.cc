@@ -12,6 +12,7 @@
 #include <fstream>
 #include <list>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "harness.h"
@@ -158,6 +159,100 @@ TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
     ASSERT_FALSE(run.lines.empty());
     EXPECT_EQ(run.lines.back().rfind("UNKNOWN ", 0), 0u) << run.trace_text;
   }
+}
+
+// (op, phys, width, generic flag) of every access line of `mmiotrace print --format native`.
+struct NativeAccess {
+  char op;
+  uint64_t phys;
+  int width;
+  bool generic;
+  std::string line;
+};
+
+std::vector<NativeAccess> native_accesses(const TracedRun& run) {
+  std::string out, err;
+  run_command({mmiotrace_path(), "print", "--format", "native", run.dir + "/trace.mmio"}, &out, &err);
+  std::vector<NativeAccess> v;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    char op = 0;
+    int width = 0, map_id = 0;
+    unsigned long long phys = 0;
+    if (sscanf(line.c_str(), "#%*u %*u %*u/%*u %c %d %d 0x%llx", &op, &width, &map_id, &phys) == 4 &&
+        (op == 'R' || op == 'W')) {
+      v.push_back({op, phys, width, line.find(" generic ") != std::string::npos, line});
+    }
+  }
+  return v;
+}
+
+// "<tag> <op> 0x<offset>" lines of the program's output.
+std::vector<std::pair<char, uint64_t>> tagged(const TracedRun& run, const char* tag) {
+  std::vector<std::pair<char, uint64_t>> v;
+  std::istringstream in(run.out);
+  std::string line;
+  const std::string format = std::string(tag) + " %c 0x%llx";
+  while (std::getline(in, line)) {
+    char op = 0;
+    unsigned long long off = 0;
+    if (line.rfind(std::string(tag) + " ", 0) == 0 && sscanf(line.c_str(), format.c_str(), &op, &off) == 2) {
+      v.push_back({op, off});
+    }
+  }
+  return v;
+}
+
+TEST_P(E2E, GenericPathRunsInstructionsOutsideTheTable) {
+  const TracedRun& run = keep(run_traced(test_name(), program("generic"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+  EXPECT_EQ(run.trace_text.find("UNKNOWN"), std::string::npos) << run.trace_text;
+  // The generic flag: on every access the program says the generic path
+  // made, and on no other (the table's accesses around them).
+  const std::vector<NativeAccess> native = native_accesses(run);
+  const auto must = tagged(run, "GENERIC");
+  const auto may = tagged(run, "MAYBE_GENERIC");
+  ASSERT_FALSE(must.empty()) << run.out;
+  auto covers = [](const NativeAccess& a, char op, uint64_t off) {
+    return a.op == op && off >= a.phys && off < a.phys + static_cast<uint64_t>(a.width);
+  };
+  for (const auto& [op, off] : must) {
+    bool found = false;
+    for (const NativeAccess& a : native) found = found || (a.generic && covers(a, op, off));
+    EXPECT_TRUE(found) << op << " 0x" << std::hex << off << " is not flagged generic";
+  }
+  for (const NativeAccess& a : native) {
+    if (!a.generic) continue;
+    bool listed = false;
+    for (const auto& [op, off] : must) listed = listed || covers(a, op, off);
+    for (const auto& [op, off] : may) listed = listed || covers(a, op, off);
+    EXPECT_TRUE(listed) << "flagged generic but not made by the generic path: " << a.line;
+  }
+}
+
+TEST_P(E2E, GenericPathUnderSignalsAndThreads) {
+  const TracedRun& run = keep(run_traced(test_name(), program("generic"), {"stress"}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  unsigned alarms = 0;
+  const size_t at = run.out.find("DONE alarms=");
+  ASSERT_NE(at, std::string::npos) << run.out;
+  alarms = static_cast<unsigned>(std::stoul(run.out.substr(at + 12)));
+  EXPECT_GT(alarms, 0u);
+  // Most alarms arrive while the agent's handler runs, and are delivered at
+  // the stub when it returns: the handler's own generic steps then run
+  // between another step's read and its stub.
+  const size_t in_stub = run.out.find("in_stub=");
+  ASSERT_NE(in_stub, std::string::npos) << run.out;
+  EXPECT_GT(std::stoul(run.out.substr(in_stub + 8)), 0u) << run.out;
+  // Five threads x 20000 x (one store, one load), one load per alarm, one per short-lived thread.
+  EXPECT_EQ(run.accesses.size(), 1u + 5u * 20000u * 2u + alarms + 64u);
+  EXPECT_EQ(replay_mismatch(run), "");
+  EXPECT_EQ(run.trace_text.find("UNKNOWN"), std::string::npos);
+  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
 }
 
 TEST_P(E2E, DeviceFileReachedThroughDupFcntlFopenAndClosedFd) {
