@@ -223,12 +223,17 @@ constexpr ZydisInstructionAttributes kSegmentPrefixes =
     ZYDIS_ATTRIB_HAS_SEGMENT_CS | ZYDIS_ATTRIB_HAS_SEGMENT_SS | ZYDIS_ATTRIB_HAS_SEGMENT_DS |
     ZYDIS_ATTRIB_HAS_SEGMENT_ES | ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS;
 
+// encode_stub and verify_stub are never inlined: each has a large frame (the
+// encoder's request and its own state, a second decoded instruction), and
+// kept apart they are not on the signal stack at the same time.
+//
 // Encodes the instruction with its memory operand replaced by
 // [rip + (bounce_addr - next)]: 64-bit addressing (a 67h prefix would make
 // it EIP-relative and truncate the address), no segment override (the
 // original operand's FS/GS base is already in the plan's address). Returns
 // the length, or 0.
-size_t encode_stub(const Insn& insn, uint64_t stub_addr, uint64_t bounce_addr, uint8_t* out, size_t cap) {
+__attribute__((noinline)) size_t encode_stub(const Insn& insn, uint64_t stub_addr, uint64_t bounce_addr,
+                                              uint8_t* out, size_t cap) {
   ZydisEncoderRequest req;
   if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(&insn.in, insn.ops,
                                                                     insn.in.operand_count_visible, &req))) {
@@ -304,6 +309,14 @@ bool stub_matches(const Insn& orig, const Insn& stub, uint64_t stub_addr, uint64
   return true;
 }
 
+// The `n` bytes of `stub` decode to exactly `n` bytes of the same instruction.
+__attribute__((noinline)) bool verify_stub(const Insn& insn, const uint8_t* stub, size_t n, uint64_t stub_addr,
+                                           uint64_t bounce_addr) {
+  Insn check;
+  return detail::decode(stub, n, check) && check.in.length == n &&
+         stub_matches(insn, check, stub_addr, bounce_addr);
+}
+
 }  // namespace
 
 GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
@@ -348,9 +361,7 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   uint8_t stub[kGenericStubCapacity];
   const size_t n = encode_stub(insn, stub_addr, p.bounce_addr, stub, ZYDIS_MAX_INSTRUCTION_LENGTH);
   if (n == 0) return refused("Zydis could not re-encode it");
-  Insn check;
-  if (!detail::decode(stub, n, check) || check.in.length != n ||
-      !stub_matches(insn, check, stub_addr, p.bounce_addr)) {
+  if (!verify_stub(insn, stub, n, stub_addr, p.bounce_addr)) {
     return refused("Zydis re-encoded it into a different instruction");
   }
   stub[n] = kGenericTerminator;
