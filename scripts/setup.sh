@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev      # micro-benchmarks
   libcli11-dev          # command-line parsing
   libfmt-dev            # formatting in the tools (never in the agent)
+  clang libclang-rt-14-dev  # the emulator fuzzer (tests/fuzz): libFuzzer, ASan, UBSan
 )
 
 missing=()
