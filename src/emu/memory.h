@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "common/check.h"
+
 namespace mmiotrace::emu {
 
 // Why an access could not be performed: the instruction would have faulted
@@ -20,6 +22,13 @@ struct MemFault {
   uint64_t addr = 0;    // faulting address (si_addr)
   bool ok() const { return signo == 0; }
 };
+
+// The computation inside Memory::atomic_rmw: given the `size` bytes read
+// (`old_value`), fill the `size` bytes to store (`new_value`) and return true
+// to store them, false to store nothing. It runs inside the atomic unit, so it
+// must be short and async-signal-safe, must not call the Memory, and must
+// depend only on `ctx` and `old_value`. Neither buffer is aligned.
+using RmwCompute = bool (*)(void* ctx, const uint8_t* old_value, uint8_t* new_value);
 
 class Memory {
  public:
@@ -35,6 +44,34 @@ class Memory {
   // Called once the instruction is decoded, before any access: its length
   // (the agent records exactly the instruction's bytes with each access).
   virtual void instruction_decoded(unsigned length) { (void)length; }
+
+  // One locked read-modify-write: every LOCK-prefixed instruction, XCHG with
+  // a memory operand (always locked) and LOCK CMPXCHG/CMPXCHG8B/CMPXCHG16B/XADD
+  // use it instead of read() + write(). `size` is 1, 2, 4, 8 or 16.
+  //   1. Read `size` bytes at `addr` into `old_out`. If the read faults, return
+  //      its fault: compute is not called and nothing is written.
+  //   2. Call compute(ctx, old_out, new_value) exactly once.
+  //   3. If it returned true, write the `size` bytes of new_value at `addr`
+  //      and return that write's fault, if any (the read has then happened).
+  // Steps 1-3 are one atomic unit with respect to every other access the
+  // implementation orders: for the agent, no other traced access of any
+  // thread is performed or recorded between the read and the write. It counts
+  // as one read then (if compute returned true) one write, both of `size`
+  // bytes at `addr`, exactly as the two accesses of the locked instruction.
+  // The emulator's computes always return true: every locked instruction
+  // writes, a failing CMPXCHG included (SDM Vol. 2, CMPXCHG: "the destination
+  // operand is written back if the comparison fails").
+  // The default is read(), compute, write() with no atomicity: right for a
+  // Memory that nothing else accesses concurrently (tests, tools).
+  virtual MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute,
+                              void* ctx) {
+    MT_CHECK(size <= 16);
+    uint8_t new_value[16];
+    const MemFault f = read(addr, size, old_out);
+    if (!f.ok()) return f;
+    if (!compute(ctx, static_cast<const uint8_t*>(old_out), new_value)) return {};
+    return write(addr, size, new_value);
+  }
 
  protected:
   ~Memory() = default;
