@@ -96,6 +96,8 @@ std::vector<Row> make_rows() {
   t.push_back(gpr("movsx r,m8", GPR_MEM, READ, 1, {{2, 1, 0xbe}, {4, 1, 0xbe}, {8, 1, 0xbe}}, kAddr | kOptRex));
   t.push_back(gpr("movsx r,m16", GPR_MEM, READ, 1, {{4, 2, 0xbf}, {8, 2, 0xbf}}, kAddr | kOptRex));
   t.push_back(gpr("movsxd r,m32", GPR_MEM, READ, 0, {{4, 4, 0x63}, {8, 4, 0x63}}, kAddr | kOptRex));
+  // With kOptRex some REX.W instances get a redundant 66, which makes 0F C3 an
+  // invalid opcode: the CPU (#UD) and the decoder (DECODE_ERROR) must agree.
   t.push_back(gpr("movnti m,r", GPR_MEM, WRITE, 1, {{4, 4, 0xc3}, {8, 8, 0xc3}}, kAddr | kOptRex));
   // ---- 3. String instructions.
   t.push_back(gpr("movs", STRING, READ_WRITE, 0, widths(0xa4, 0xa5), kOptSeg | kOptAddr32 | kOptRex | kOptRep));
@@ -252,6 +254,29 @@ std::vector<Row> make_rows() {
   t.push_back(disabled(special(gpr("push m", MEM, READ, 0, {{8, 8, 0xff}, {2, 2, 0xff}}, kAddr | kOptNoRspAddr, 6), Special::PUSH)));
   t.push_back(disabled(special(gpr("pop m", MEM, WRITE, 0, {{8, 8, 0x8f}, {2, 2, 0x8f}}, kAddr | kOptNoRspAddr, 0), Special::POP)));
   t.push_back(disabled(inexact(gpr("cmps", STRING, READ, 0, widths(0xa6, 0xa7), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
+  // Shifts and rotates of memory (no LOCK: #UD), by imm8, by 1 and by CL.
+  static const char* const kShift[8] = {"rol", "ror", "rcl", "rcr", "shl", "shr", nullptr, "sar"};
+  static char shift_names[8][3][20];
+  for (uint8_t k = 0; k < 8; ++k) {
+    if (kShift[k] == nullptr) continue;  // /6 is an undocumented alias of SHL
+    std::snprintf(shift_names[k][0], sizeof shift_names[k][0], "%s m,imm8", kShift[k]);
+    std::snprintf(shift_names[k][1], sizeof shift_names[k][1], "%s m,1", kShift[k]);
+    std::snprintf(shift_names[k][2], sizeof shift_names[k][2], "%s m,cl", kShift[k]);
+    const auto d = static_cast<int8_t>(k);
+    t.push_back(disabled(gpr(shift_names[k][0], IMM_MEM, READ_WRITE, 0, widths(0xc0, 0xc1), kAddr | kOptRex, d, 1)));
+    t.push_back(disabled(gpr(shift_names[k][1], MEM, READ_WRITE, 0, widths(0xd0, 0xd1), kAddr | kOptRex, d)));
+    t.push_back(disabled(gpr(shift_names[k][2], MEM, READ_WRITE, 0, widths(0xd2, 0xd3), kAddr | kOptRex, d)));
+  }
+  t.push_back(disabled(gpr("shld m,r,imm8", GPR_MEM, READ_WRITE, 1, widths_wdq(0xa4), kAddr | kOptRex, -1, 1)));
+  t.push_back(disabled(gpr("shld m,r,cl", GPR_MEM, READ_WRITE, 1, widths_wdq(0xa5), kAddr | kOptRex)));
+  t.push_back(disabled(gpr("shrd m,r,imm8", GPR_MEM, READ_WRITE, 1, widths_wdq(0xac), kAddr | kOptRex, -1, 1)));
+  t.push_back(disabled(gpr("shrd m,r,cl", GPR_MEM, READ_WRITE, 1, widths_wdq(0xad), kAddr | kOptRex)));
+  t.push_back(disabled(inexact(gpr("cmpxchg8b m64", MEM, READ_MAYBE_WRITE, 1, {{4, 8, 0xc7}}, kAddr | kOptLock, 1))));
+  {
+    Row r = disabled(inexact(gpr("cmpxchg16b m128", MEM, READ_MAYBE_WRITE, 1, {{8, 16, 0xc7}}, kAddr | kOptLock, 1)));
+    r.aligned = true;  // #GP unless 16-byte aligned
+    t.push_back(r);
+  }
   t.push_back(disabled(inexact(gpr("scas", STRING, READ, 0, widths(0xae, 0xaf), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
   return t;
 }
@@ -653,7 +678,7 @@ bool gen_modrm(Rng& r, const Env& env, const Row& row, Instance& inst) {
       break;
     }
     default:
-      t = pick_target(r, env, v.memsize, 0, inst);
+      t = pick_target(r, env, v.memsize, row.aligned ? v.memsize : 0, inst);
       place_operand(r, env, row, inst, b, t, avoid, false, 1);
       expect_rw(inst, row.mem, t, v.memsize);
       break;

@@ -96,7 +96,7 @@ struct Row {
   uint8_t vmem = 0;          // access size: 0 = the vector length, else 4 or 8
   uint8_t mask_elem = 0;     // EVEX merge/zero masking element size; 0: not maskable
   bool store = false;        // VEC_MEM: register to memory
-  bool aligned = false;      // #GP unless aligned (legacy: 16; VEX/EVEX: the access size)
+  bool aligned = false;      // #GP unless aligned (legacy SSE: 16; VEX/EVEX and GPR forms: the access size)
   bool exact = true;         // compare the sequence of Memory calls, not only the bytes they cover
 };
 
