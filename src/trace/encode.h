@@ -20,7 +20,7 @@ namespace mmiotrace::trace {
 
 // The RecordHeader fields every record has (type and size are the encoder's).
 struct RecordStamp {
-  uint64_t seq = 0;      // global order, strictly increasing through a file
+  uint64_t seq = 0;      // global order, increasing through a file (an ACCESS_RUN takes `count` seqs from here)
   uint64_t time_ns = 0;  // CLOCK_MONOTONIC
   uint32_t tid = 0;      // thread that produced the record (0: the recorder)
 };
@@ -38,6 +38,22 @@ struct AccessFields {
   const uint8_t* insn = nullptr;   // insn_len bytes of the instruction (may be null if insn_len is 0)
   uint8_t insn_len = 0;            // 0..kMaxInsnLength
   const uint8_t* value = nullptr;  // `width` bytes, memory order
+};
+
+// `count` accesses of one REP string instruction (an ACCESS_RUN record).
+struct AccessRunFields {
+  AccessOp op = AccessOp::READ;
+  uint8_t width = 0;  // bytes of each access: 1, 2, 4 or 8
+  uint8_t flags = 0;  // kAccessSplit, kAccessGeneric; kAccessMasked is refused
+  uint64_t phys = 0;  // device address of the first access
+  uint64_t pc = 0;
+  uint32_t pid = 0;
+  uint32_t map_id = 0;
+  uint32_t count = 0;   // accesses, 1..max_run_count(width)
+  int32_t stride = 0;   // +width, or -width (DF=1); phys+(count-1)*stride must not wrap
+  const uint8_t* insn = nullptr;    // insn_len bytes of the instruction (may be null if insn_len is 0)
+  uint8_t insn_len = 0;             // 0..kMaxInsnLength
+  const uint8_t* values = nullptr;  // count*width bytes: access 0's value, then access 1's, ... (memory order)
 };
 
 struct MapFields {
@@ -100,6 +116,29 @@ constexpr size_t record_size_for_access(unsigned width) { return sizeof(AccessRe
 constexpr size_t record_size_for_map(unsigned path_len) { return sizeof(MapRecord) + padded8(path_len); }
 constexpr size_t record_size_for_mark(unsigned text_len) { return sizeof(MarkRecord) + padded8(text_len); }
 constexpr size_t record_size_for_pcidev(unsigned driver_len) { return sizeof(PciDevRecord) + padded8(driver_len); }
+// An ACCESS_RUN of `count` accesses of `width` bytes (may exceed kMaxRecordSize:
+// such a run must be split, see max_run_count()).
+constexpr size_t record_size_for_access_run(unsigned width, uint32_t count) {
+  return sizeof(AccessRunRecord) + ((size_t{count} * width + 7) & ~size_t{7});
+}
+// The most accesses of `width` bytes one ACCESS_RUN record holds within
+// kMaxRecordSize: (0xfff8 - 80) / width, i.e. 65448, 32724, 16362, 8181 for
+// widths 1, 2, 4, 8 (each fills the record exactly). A producer splits a longer
+// run into several records. 0 for a width an ACCESS_RUN cannot have.
+constexpr uint32_t max_run_count(unsigned width) {
+  if (width != 1 && width != 2 && width != 4 && width != 8) return 0;
+  return static_cast<uint32_t>((kMaxRecordSize - sizeof(AccessRunRecord)) / width);
+}
+
+// Whether access count-1 of a run (count >= 1) lies at an address that does not
+// wrap around the 64-bit address space.
+constexpr bool run_fits_address_space(uint64_t phys, int32_t stride, uint32_t count) {
+  const uint64_t step = static_cast<uint64_t>(stride < 0 ? -int64_t{stride} : int64_t{stride});
+  const uint64_t span = uint64_t{count - 1} * step;  // < 2^32 * 2^31: no overflow
+  return stride < 0 ? span <= phys : span <= ~uint64_t{0} - phys;
+}
+static_assert(record_size_for_access_run(1, max_run_count(1)) == kMaxRecordSize);
+static_assert(record_size_for_access_run(8, max_run_count(8)) == kMaxRecordSize);
 
 // All `width` low bits set: the byte_mask of an unmasked access.
 constexpr uint64_t full_byte_mask(unsigned width) { return width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1; }
@@ -153,6 +192,30 @@ inline size_t encode_access(void* buf, size_t capacity, const RecordStamp& stamp
   rec.flags = f.flags;
   return encode_detail::emit(buf, capacity, record_size_for_access(f.width), RecordType::ACCESS, stamp, rec, f.value,
                              f.width);
+}
+
+inline size_t encode_access_run(void* buf, size_t capacity, const RecordStamp& stamp, const AccessRunFields& f) {
+  const uint32_t max = max_run_count(f.width);
+  if (max == 0 || f.count == 0 || f.count > max) return 0;
+  if (f.stride != f.width && f.stride != -static_cast<int32_t>(f.width)) return 0;
+  if (!run_fits_address_space(f.phys, f.stride, f.count)) return 0;
+  if (f.op != AccessOp::READ && f.op != AccessOp::WRITE) return 0;
+  if (f.flags & kAccessMasked) return 0;  // a run has no byte mask: every byte of every access
+  AccessRunRecord rec;
+  std::memset(&rec, 0, sizeof rec);
+  if (!encode_detail::copy_insn(rec.insn, f.insn, f.insn_len)) return 0;
+  rec.phys = f.phys;
+  rec.pc = f.pc;
+  rec.pid = f.pid;
+  rec.map_id = f.map_id;
+  rec.count = f.count;
+  rec.stride = f.stride;
+  rec.op = static_cast<uint8_t>(f.op);
+  rec.width = f.width;
+  rec.insn_len = f.insn_len;
+  rec.flags = f.flags;
+  return encode_detail::emit(buf, capacity, record_size_for_access_run(f.width, f.count), RecordType::ACCESS_RUN,
+                             stamp, rec, f.values, size_t{f.count} * f.width);
 }
 
 inline size_t encode_map(void* buf, size_t capacity, const RecordStamp& stamp, const MapFields& f) {

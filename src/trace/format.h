@@ -1,10 +1,12 @@
-// The on-disk trace format, version 1 (normative description: docs/trace-format.md).
+// The on-disk trace format, version 1.1 (normative description: docs/trace-format.md).
 //
 // A file is a FileHeader followed by records. Every record starts with a
 // RecordHeader, is 8-byte aligned and a multiple of 8 bytes long; `size` covers
 // the whole record so a reader can skip record types it does not know (a newer
-// minor version may add them). Records are in strictly increasing `seq` order:
-// one total order over every thread and process of the traced program.
+// minor version may add them). Records are in increasing `seq` order: one total
+// order over every thread and process of the traced program. A record takes one
+// seq, except an ACCESS_RUN, which takes `count` of them (h.seq .. h.seq+count-1);
+// the next record's seq is past all of them.
 //
 // This header is shared by the agent (which writes records into the channel
 // from its signal handler: plain structs, no allocation) and the tools.
@@ -17,7 +19,7 @@ namespace mmiotrace::trace {
 
 inline constexpr char kMagic[8] = {'\x7f', 'M', 'M', 'I', 'O', 'T', 'R', 'C'};
 inline constexpr uint16_t kVersionMajor = 1;  // readers refuse a newer major version
-inline constexpr uint16_t kVersionMinor = 0;  // readers accept any minor version
+inline constexpr uint16_t kVersionMinor = 1;  // readers accept any minor version (1.1 added ACCESS_RUN)
 
 // FileHeader.features bits.
 inline constexpr uint64_t kFeatureNone = 0;
@@ -45,13 +47,14 @@ enum class RecordType : uint16_t {
   PCIDEV = 5,     // a PCI device the trace refers to (PciDevRecord)
   UNKNOWN = 6,    // an instruction that touched a device and could not be emulated (UnknownRecord)
   LOST = 7,       // events that could not be recorded (LostRecord)
+  ACCESS_RUN = 8, // `count` accesses made by one REP string instruction, in order (AccessRunRecord); since 1.1
 };
 
 struct RecordHeader {
   uint16_t type;     // RecordType
   uint16_t size;     // whole record in bytes, a multiple of 8, >= sizeof(RecordHeader)
   uint32_t tid;      // thread that produced the record (0: the recorder)
-  uint64_t seq;      // global order, strictly increasing through a file
+  uint64_t seq;      // global order, increasing through a file (an ACCESS_RUN takes `count` seqs from here)
   uint64_t time_ns;  // CLOCK_MONOTONIC, nanoseconds
 };
 static_assert(sizeof(RecordHeader) == 24);
@@ -86,6 +89,39 @@ struct AccessRecord {
   // followed by `width` bytes of value (memory order), zero-padded to 8
 };
 static_assert(sizeof(AccessRecord) == 80);
+
+// `count` consecutive accesses of one instruction, all of the same op and
+// width, at phys, phys+stride, phys+2*stride, ... (stride = +width, or
+// -width when DF=1). They take the seqs h.seq .. h.seq+count-1: the next
+// record's seq is at least h.seq+count. h.time_ns is the time of the first.
+// It stands for exactly the `count` AccessRecords it replaces (each with
+// byte_mask full_byte_mask(width)); printers expand it into them.
+// A record is at most kMaxRecordSize (0xfff8) bytes, so a longer run is
+// split by its producer into several records of at most
+// (0xfff8 - 80) / width accesses each (max_run_count() in encode.h).
+struct AccessRunRecord {
+  RecordHeader h;
+  uint64_t phys;       // physical address of the first access
+  uint64_t pc;         // address of the instruction
+  uint32_t pid;
+  uint32_t map_id;     // MapRecord.map_id of the mapping accessed
+  uint32_t count;      // accesses, >= 1
+  int32_t stride;      // +width or -width
+  uint8_t op;          // AccessOp
+  uint8_t width;       // 1, 2, 4 or 8
+  uint8_t insn_len;    // bytes of `insn` that are valid, 0..15
+  uint8_t flags;       // kAccess* bits (kAccessMasked never)
+  uint32_t reserved;
+  uint8_t insn[16];    // the instruction's bytes
+  // followed by count*width value bytes, access by access (access i's `width`
+  // bytes at offset i*width, memory order), zero-padded to 8
+};
+static_assert(sizeof(AccessRunRecord) == 80);
+
+// The device address of access `i` of a run (0 <= i < count).
+constexpr uint64_t run_access_phys(uint64_t phys, int32_t stride, uint32_t i) {
+  return phys + static_cast<uint64_t>(static_cast<int64_t>(stride) * static_cast<int64_t>(i));
+}
 
 enum class DeviceKind : uint16_t {
   FILE = 0,          // a stand-in device (record --device GLOB); phys = file offset

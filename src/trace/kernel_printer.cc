@@ -95,7 +95,9 @@ void format_event(const char* name, uint64_t time_ns, Out& out) {
 // One kernel R/W line: `R %d %u.%06lu %d 0x%llx 0x%lx 0x%lx %d`. The kernel
 // always prints 0 as the PID; we print the thread that made the access.
 // This is the line printed millions of times: its format is compiled.
-void format_rw_line(const AccessRecord& r, unsigned width, uint64_t phys, uint64_t value, Out& out) {
+// R is AccessRecord or AccessRunRecord (the fields used have the same names).
+template <typename R>
+void format_rw_line(const R& r, unsigned width, uint64_t phys, uint64_t value, Out& out) {
   const uint64_t us = kernel_microseconds(r.h.time_ns);
   fmt::format_to(fmt::appender(out), FMT_COMPILE("{} {} {}.{:06} {} {:#x} {:#x} {:#x} {}\n"),
                  r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R', width, us / 1000000, us % 1000000, r.map_id,
@@ -140,6 +142,18 @@ void format_access(const RecordView& record, Out& out) {
   }
 }
 
+// A run prints exactly what its `count` ACCESS records would: one line per
+// access (width 1, 2, 4 or 8, never masked), at its own address, with its own
+// value, and the run's time, map id, PC and thread.
+void format_access_run(const RecordView& record, Out& out) {
+  const auto r = record.as<AccessRunRecord>();
+  const uint8_t* values = record.access_run_values().data();
+  for (uint32_t i = 0; i < r.count; ++i) {
+    format_rw_line(r, r.width, run_access_phys(r.phys, r.stride, i),
+                   little_endian(values + size_t{i} * r.width, r.width), out);
+  }
+}
+
 void format_mark(const RecordView& record, Out& out) {
   format_event("MARK", record.header().time_ns, out);
   out.push_back(' ');
@@ -169,6 +183,7 @@ void format_kernel_time(uint64_t time_ns, fmt::memory_buffer& out) {
 void format_kernel_record(const RecordView& record, fmt::memory_buffer& out) {
   switch (record.type()) {
     case RecordType::ACCESS: return format_access(record, out);
+    case RecordType::ACCESS_RUN: return format_access_run(record, out);
     case RecordType::MAP: {
       const auto r = record.as<MapRecord>();
       format_event("MAP", r.h.time_ns, out);

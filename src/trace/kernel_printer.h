@@ -77,8 +77,8 @@ PrintOutcome print_records(TraceReader& reader, TextSink& sink, const RecordForm
 void format_kernel_time(uint64_t time_ns, fmt::memory_buffer& out);
 
 // Appends the kernel line(s) for one record: R/W (several lines for an access
-// that is wide, of odd width or masked), MAP, UNMAP, MARK, UNKNOWN, PCIDEV, or
-// "MARK 0.000000 Lost N events." for LOST.
+// that is wide, of odd width or masked; one per access for an ACCESS_RUN), MAP,
+// UNMAP, MARK, UNKNOWN, PCIDEV, or "MARK 0.000000 Lost N events." for LOST.
 void format_kernel_record(const RecordView& record, fmt::memory_buffer& out);
 
 // Prints "VERSION 20070824", then the PCIDEV line of every PCIDEV record in the

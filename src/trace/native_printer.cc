@@ -74,6 +74,28 @@ void format_access(const RecordView& record, Out& out) {
   out.push_back('\n');
 }
 
+// One line per access of the run, each with its own seq (h.seq + i), address
+// and value, marked run=<i+1>/<count>; the time is the run's (its first
+// access's) on every line.
+void format_access_run(const RecordView& record, Out& out) {
+  const auto r = record.as<AccessRunRecord>();
+  const uint8_t* values = record.access_run_values().data();
+  // The same instruction on every line: disassemble it once.
+  Out insn;
+  put_insn(r.insn, r.insn_len, r.pc, insn);
+  const std::string_view insn_text(insn.data(), insn.size());
+  const char op = r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R';
+  for (uint32_t i = 0; i < r.count; ++i) {
+    fmt::format_to(fmt::appender(out), "#{} {} {}/{} {} {} {} {:#x} {:#x} {:#x} run={}/{} ", r.h.seq + i, r.h.time_ns,
+                   r.pid, r.h.tid, op, r.width, r.map_id, run_access_phys(r.phys, r.stride, i),
+                   little_endian(values + size_t{i} * r.width, r.width), r.pc, i + 1, r.count);
+    if (r.flags & kAccessSplit) out.append(std::string_view("split "));
+    if (r.flags & kAccessGeneric) out.append(std::string_view("generic "));
+    out.append(insn_text);
+    out.push_back('\n');
+  }
+}
+
 void format_map(const RecordView& record, Out& out) {
   const auto r = record.as<MapRecord>();
   put_prefix(r.h, &r.pid, out);
@@ -136,6 +158,7 @@ void format_native_header(const FileHeader& header, fmt::memory_buffer& out) {
 void format_native_record(const RecordView& record, fmt::memory_buffer& out) {
   switch (record.type()) {
     case RecordType::ACCESS: return format_access(record, out);
+    case RecordType::ACCESS_RUN: return format_access_run(record, out);
     case RecordType::MAP: return format_map(record, out);
     case RecordType::UNMAP: {
       const auto r = record.as<UnmapRecord>();

@@ -13,10 +13,11 @@
 
 namespace mmiotrace::trace {
 
-// "# mmiotrace trace format 1.0, recorder pid P, start monotonic N ns, start realtime N ns"
+// "# mmiotrace trace format 1.1, recorder pid P, start monotonic N ns, start realtime N ns"
 void format_native_header(const FileHeader& header, fmt::memory_buffer& out);
 
-// "#<seq> <time_ns> <pid>/<tid> <TYPE> <fields...>" and a newline.
+// "#<seq> <time_ns> <pid>/<tid> <TYPE> <fields...>" and a newline; an
+// ACCESS_RUN gives one such line per access, each with its own seq.
 void format_native_record(const RecordView& record, fmt::memory_buffer& out);
 
 // The header line, then every record in file order.

@@ -23,6 +23,7 @@ std::string to_string(RecordType type) {
     case RecordType::PCIDEV: return "PCIDEV";
     case RecordType::UNKNOWN: return "UNKNOWN";
     case RecordType::LOST: return "LOST";
+    case RecordType::ACCESS_RUN: return "ACCESS_RUN";
   }
   return fmt::format("type {}", static_cast<unsigned>(type));
 }
@@ -36,6 +37,21 @@ std::span<const uint8_t> RecordView::access_value() const {
   const auto r = as<AccessRecord>();
   MT_CHECK(sizeof r + r.width <= size_);
   return {data_ + sizeof r, r.width};
+}
+
+std::span<const uint8_t> RecordView::access_run_values() const {
+  const auto r = as<AccessRunRecord>();
+  const size_t n = size_t{r.count} * r.width;
+  MT_CHECK(sizeof r + n <= size_);
+  return {data_ + sizeof r, n};
+}
+
+std::span<const uint8_t> RecordView::access_run_value(uint32_t i) const {
+  const auto r = as<AccessRunRecord>();
+  MT_CHECK(i < r.count);
+  const size_t at = sizeof r + size_t{i} * r.width;
+  MT_CHECK(at + r.width <= size_);
+  return {data_ + at, r.width};
 }
 
 std::string_view RecordView::map_path() const { return payload(sizeof(MapRecord), as<MapRecord>().path_len); }
@@ -57,6 +73,7 @@ size_t fixed_size(RecordType type) {
     case RecordType::PCIDEV: return sizeof(PciDevRecord);
     case RecordType::UNKNOWN: return sizeof(UnknownRecord);
     case RecordType::LOST: return sizeof(LostRecord);
+    case RecordType::ACCESS_RUN: return sizeof(AccessRunRecord);
   }
   return 0;
 }
@@ -96,6 +113,30 @@ std::string check_access(const uint8_t* p, size_t size) {
   return {};
 }
 
+std::string check_access_run(const uint8_t* p, size_t size) {
+  const auto r = load<AccessRunRecord>(p);
+  if (r.op > static_cast<uint8_t>(AccessOp::WRITE))
+    return fmt::format("access run op {} is neither 0 (read) nor 1 (write)", r.op);
+  if (r.width != 1 && r.width != 2 && r.width != 4 && r.width != 8)
+    return fmt::format("access run width {} is not 1, 2, 4 or 8", r.width);
+  if (r.count == 0) return "access run count is 0";
+  if (r.stride != r.width && r.stride != -static_cast<int32_t>(r.width))
+    return fmt::format("access run stride {} is neither {} nor -{} (its width)", r.stride, r.width, r.width);
+  if (r.insn_len > kMaxInsnLength)
+    return fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength);
+  if (r.flags & kAccessMasked) return "an access run has the masked flag (a run has no byte mask)";
+  if (size != record_size_for_access_run(r.width, r.count))
+    return fmt::format("record size {} does not match access run count {} of width {} (expected {})", size, r.count,
+                       r.width, record_size_for_access_run(r.width, r.count));
+  if (!run_fits_address_space(r.phys, r.stride, r.count))
+    return fmt::format("access run of {} accesses from {:#x} with stride {} wraps around the address space", r.count,
+                       r.phys, r.stride);
+  if (r.count - 1 > ~uint64_t{0} - r.h.seq)
+    return fmt::format("access run of {} accesses from sequence number {} runs past the largest sequence number",
+                       r.count, r.h.seq);
+  return {};
+}
+
 std::string check_exact(RecordType type, size_t size) {
   if (size == fixed_size(type)) return {};
   return fmt::format("{} record size {} is not {}", to_string(type), size, fixed_size(type));
@@ -109,6 +150,7 @@ std::string check_record(RecordType type, const uint8_t* p, size_t size) {
                        fixed_size(type));
   switch (type) {
     case RecordType::ACCESS: return check_access(p, size);
+    case RecordType::ACCESS_RUN: return check_access_run(p, size);
     case RecordType::MAP: return check_payload("path", load<MapRecord>(p).path_len, sizeof(MapRecord), size);
     case RecordType::MARK: {
       const auto r = load<MarkRecord>(p);
@@ -176,6 +218,7 @@ TraceReader& TraceReader::operator=(TraceReader&& other) noexcept {
     records_read_ = other.records_read_;
     records_skipped_ = other.records_skipped_;
     last_seq_ = other.last_seq_;
+    last_seq_count_ = other.last_seq_count_;
     failure_ = other.failure_;
     error_ = std::move(other.error_);
   }
@@ -284,8 +327,15 @@ Result<bool> TraceReader::next(RecordView& out) {
     if (h.size < sizeof(RecordHeader))
       return corrupt(file_offset_, fmt::format("record size {} is smaller than the {}-byte record header", h.size,
                                                sizeof(RecordHeader)));
-    if (records_read_ > 0 && h.seq <= last_seq_)
-      return corrupt(file_offset_, fmt::format("sequence number {} does not follow {}", h.seq, last_seq_));
+    // The previous record took the seqs last_seq_ .. last_seq_ + last_seq_count_ - 1.
+    if (records_read_ > 0 && (h.seq <= last_seq_ || h.seq - last_seq_ < last_seq_count_)) {
+      if (last_seq_count_ == 1)
+        return corrupt(file_offset_, fmt::format("sequence number {} does not follow {}", h.seq, last_seq_));
+      return corrupt(file_offset_,
+                     fmt::format("sequence number {} does not follow {}, the last of the {} taken by the access run "
+                                 "at sequence number {}",
+                                 h.seq, last_seq_ + last_seq_count_ - 1, last_seq_count_, last_seq_));
+    }
     avail = fill(h.size);
     if (!avail) return make_error(avail.error());
     if (*avail < h.size)
@@ -305,6 +355,7 @@ Result<bool> TraceReader::next(RecordView& out) {
     file_offset_ += h.size;
     ++records_read_;
     last_seq_ = h.seq;
+    last_seq_count_ = type == RecordType::ACCESS_RUN ? load<AccessRunRecord>(p).count : 1;
     if (known) return true;
   }
 }

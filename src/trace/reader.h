@@ -46,6 +46,8 @@ constexpr RecordType record_type_of() {
     return RecordType::PCIDEV;
   } else if constexpr (std::is_same_v<T, UnknownRecord>) {
     return RecordType::UNKNOWN;
+  } else if constexpr (std::is_same_v<T, AccessRunRecord>) {
+    return RecordType::ACCESS_RUN;
   } else {
     static_assert(std::is_same_v<T, LostRecord>, "not a record struct of format.h");
     return RecordType::LOST;
@@ -75,6 +77,11 @@ class RecordView {
   }
 
   std::span<const uint8_t> access_value() const;  // ACCESS: `width` bytes, memory order
+  // ACCESS_RUN: all count*width value bytes, access by access.
+  std::span<const uint8_t> access_run_values() const;
+  // ACCESS_RUN: the `width` bytes of access `i` (0 <= i < count), memory order.
+  // Its address is run_access_phys(phys, stride, i) (format.h), its seq h.seq+i.
+  std::span<const uint8_t> access_run_value(uint32_t i) const;
   std::string_view map_path() const;              // MAP
   std::string_view mark_text() const;             // MARK
   std::string_view pcidev_driver() const;         // PCIDEV: empty if no driver
@@ -114,6 +121,9 @@ class TraceReader {
   // error (with failure() set) for a corrupt or truncated record or a failed
   // read. Records of a type this version does not know are skipped by their
   // size. After an error, every call returns the same error.
+  // Sequence numbers: a record's seq must be at least the previous record's
+  // seq plus the number of seqs that one took (an ACCESS_RUN's `count`, 1 for
+  // every other record, a skipped one included).
   Result<bool> next(RecordView& out);
 
   const FileHeader& header() const { return header_; }
@@ -142,6 +152,7 @@ class TraceReader {
   uint64_t records_read_ = 0;
   uint64_t records_skipped_ = 0;
   uint64_t last_seq_ = 0;
+  uint32_t last_seq_count_ = 1;  // seqs the previous record took: last_seq_ .. last_seq_+last_seq_count_-1
   TraceFailure failure_ = TraceFailure::NONE;
   std::string error_;
 };

@@ -1,10 +1,11 @@
 // Golden tests of the text printers: the kernel format ("VERSION 20070824")
 // line by line, including the documented splitting of wide, odd-sized and
-// masked accesses, and the native format.
+// masked accesses and the expansion of ACCESS_RUN records, and the native format.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -67,6 +68,27 @@ Record access_value(uint64_t seq, uint64_t time_ns, AccessOp op, uint8_t width, 
   a.map_id = 1;
   a.value = bytes;
   return encode(encode_access, RecordStamp{seq, time_ns, 4242}, a);
+}
+
+// A run of `count` accesses of `width` bytes whose value bytes are 0x10, 0x11,
+// ... in record order (access i's bytes start at 0x10 + i*width).
+Record access_run(uint64_t seq, AccessOp op, uint8_t width, uint32_t count, uint64_t phys, int32_t stride,
+                  const std::vector<uint8_t>& insn = {}) {
+  std::vector<uint8_t> values(size_t{count} * width);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(0x10 + i);
+  AccessRunFields f;
+  f.op = op;
+  f.width = width;
+  f.phys = phys;
+  f.pc = 0x400000;
+  f.pid = 6;
+  f.map_id = 2;
+  f.count = count;
+  f.stride = stride;
+  f.insn = insn.data();
+  f.insn_len = static_cast<uint8_t>(insn.size());
+  f.values = values.data();
+  return encode(encode_access_run, RecordStamp{seq, 1'000'000'000, 7}, f);
 }
 
 Record pcidev(uint64_t seq, uint32_t busdevfn, uint16_t vendor, uint16_t device, uint32_t irq,
@@ -253,6 +275,49 @@ TEST(KernelPrinter, MaskedStorePrintsOnlyTheSelectedBytes) {
             "W 8 1.000000 2 0x2010 0x2726252423222120 0x400000 7\n");
 }
 
+// `rep movsw` with DF=1: three 2-byte writes going down from 0x1004, each its
+// own line with its own address and value.
+TEST(KernelPrinter, AccessRunIsOneLinePerAccess) {
+  EXPECT_EQ(kernel_events("run", {access_run(1, AccessOp::WRITE, 2, 3, 0x1004, -2)}),
+            "W 2 1.000000 2 0x1004 0x1110 0x400000 7\n"
+            "W 2 1.000000 2 0x1002 0x1312 0x400000 7\n"
+            "W 2 1.000000 2 0x1000 0x1514 0x400000 7\n");
+}
+
+// A run prints exactly what its accesses as separate ACCESS records print.
+TEST(KernelPrinter, AccessRunPrintsLikeItsAccessRecords) {
+  for (uint8_t width : {1, 2, 4, 8}) {
+    for (int32_t sign : {1, -1}) {
+      SCOPED_TRACE(::testing::Message() << "width " << int{width} << " stride " << sign * width);
+      const uint32_t count = 5;
+      const uint64_t phys = 0x2000 + (sign < 0 ? (count - 1) * width : 0);
+      std::vector<Record> singles;
+      for (uint32_t i = 0; i < count; ++i) {
+        uint8_t value[8];
+        for (unsigned b = 0; b < width; ++b) value[b] = static_cast<uint8_t>(0x10 + i * width + b);
+        AccessFields a;
+        a.op = AccessOp::READ;
+        a.width = width;
+        a.phys = run_access_phys(phys, sign * width, i);
+        a.pc = 0x400000;
+        a.pid = 6;
+        a.map_id = 2;
+        a.value = value;
+        singles.push_back(encode(encode_access, RecordStamp{10 + i, 1'000'000'000, 7}, a));
+      }
+      const std::string expanded =
+          kernel_events("runeq", {access_run(10, AccessOp::READ, width, count, phys, sign * width)});
+      EXPECT_EQ(expanded, kernel_events("runeq1", singles));
+      // Five lines, the first at the run's phys and the last `count-1` strides away.
+      EXPECT_EQ(std::count(expanded.begin(), expanded.end(), '\n'), 5);
+      const std::string first = fmt::format("R {} 1.000000 2 {:#x} ", width, phys);
+      const std::string last = fmt::format("R {} 1.000000 2 {:#x} ", width, phys + sign * 4 * width);
+      EXPECT_EQ(expanded.substr(0, first.size()), first);
+      EXPECT_NE(expanded.find("\n" + last), std::string::npos) << expanded;
+    }
+  }
+}
+
 // envytools demmio reads R/W lines with exactly this sscanf.
 TEST(KernelPrinter, DemmioSscanfParsesReadWriteLines) {
   std::istringstream lines(print(write_trace("demmio", mixed_trace())));
@@ -369,7 +434,7 @@ TEST(NativePrinter, EveryRecordTypeOnOneLine) {
   records.push_back(access(12, AccessOp::WRITE, 16, 0x2000, kAccessMasked | kAccessSplit, 0xff0f));
   const std::string text = print(write_trace("native", records), nullptr, Format::NATIVE);
   EXPECT_EQ(text,
-            "# mmiotrace trace format 1.0, recorder pid 42, start monotonic 1000 ns, start realtime 2000 ns\n"
+            "# mmiotrace trace format 1.1, recorder pid 42, start monotonic 1000 ns, start realtime 2000 ns\n"
             "#1 1500000000 77/10 MAP 1 0xfe000000 0x7f0000000000 0x1000000 offset=0x0 kind=pci-resource prot=rw- "
             "bar=0 pci=0000:01:00.0 /sys/bus/pci/devices/0000:01:00.0/resource0\n"
             "#2 2000000000 77/10 MARK Write test.\n"
@@ -388,6 +453,28 @@ TEST(NativePrinter, EveryRecordTypeOnOneLine) {
                 "bar3=0x0,0x0 bar4=0x0,0x0 bar5=0x0,0x0 rom=0x0,0x0 driver=-\n"
                 "#12 1000000000 6/7 W 16 2 0x2000 101112131415161718191a1b1c1d1e1f 0x400000 masked=0xff0f split "
                 "insn=- (no instruction bytes)\n");
+}
+
+// Each access of a run on its own line with its own seq, marked run=<i>/<count>;
+// the record after it carries on at the run's seq + count.
+TEST(NativePrinter, AccessRunIsOneLinePerAccessWithItsOwnSeq) {
+  const std::vector<uint8_t> rep_movsw = {0x66, 0xf3, 0xa5};
+  const std::string text = print(
+      write_trace("nativerun", {access_run(20, AccessOp::WRITE, 2, 3, 0x1004, -2, rep_movsw),
+                                encode(encode_lost, RecordStamp{23, 5, 0}, LostFields{1})}),
+      nullptr, Format::NATIVE);
+  const std::string insn = "insn=66f3a5 " + disassembly(rep_movsw, 0x400000);
+  EXPECT_EQ(text.substr(text.find('\n') + 1),
+            "#20 1000000000 6/7 W 2 2 0x1004 0x1110 0x400000 run=1/3 " + insn +
+                "\n"
+                "#21 1000000000 6/7 W 2 2 0x1002 0x1312 0x400000 run=2/3 " +
+                insn +
+                "\n"
+                "#22 1000000000 6/7 W 2 2 0x1000 0x1514 0x400000 run=3/3 " +
+                insn +
+                "\n"
+                "#23 5 -/0 LOST 1\n");
+  EXPECT_NE(insn.find("movs"), std::string::npos) << insn;  // a real disassembly, not a stub
 }
 
 TEST(NativePrinter, AccessWithInstructionBytesShowsThemAndTheirDisassembly) {

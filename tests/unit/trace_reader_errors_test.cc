@@ -63,6 +63,20 @@ Bytes access(uint64_t seq, uint8_t width) {
   return b;
 }
 
+// An ACCESS_RUN of `count` reads of `width` bytes upwards from 0x1000.
+Bytes run(uint64_t seq, uint8_t width, uint32_t count) {
+  Bytes b(record_size_for_access_run(width, count));
+  Bytes values(size_t{count} * width, 0x5a);
+  AccessRunFields f;
+  f.width = width;
+  f.phys = 0x1000;
+  f.count = count;
+  f.stride = width;
+  f.values = values.data();
+  EXPECT_EQ(encode_access_run(b.data(), b.size(), RecordStamp{seq, seq * 10, 1}, f), b.size());
+  return b;
+}
+
 Bytes map(uint64_t seq, const std::string& path) {
   Bytes b(record_size_for_map(static_cast<unsigned>(path.size())));
   MapFields m;
@@ -85,6 +99,7 @@ Bytes good_file(int n) {
 }
 
 void set_u16(Bytes& b, size_t offset, uint16_t v) { std::memcpy(b.data() + offset, &v, 2); }
+void set_u32(Bytes& b, size_t offset, uint32_t v) { std::memcpy(b.data() + offset, &v, 4); }
 void set_u64(Bytes& b, size_t offset, uint64_t v) { std::memcpy(b.data() + offset, &v, 8); }
 
 std::string write(const std::string& name, const Bytes& bytes) {
@@ -302,6 +317,149 @@ TEST(TraceReaderErrors, MaskPastWidth) {
   append(b, a.data(), a.size());
   EXPECT_EQ(error_after("mask", b, 1), corrupt("mask", 96, "byte mask 0x30 selects bytes past access width 4",
                                                "the 1 record before it is intact"));
+}
+
+// A damaged ACCESS_RUN after two good LOST records (so at byte 128).
+std::string run_error(const std::string& name, Bytes r) {
+  Bytes b = good_file(2);
+  append(b, r.data(), r.size());
+  return error_after(name, b, 2);
+}
+
+TEST(TraceReaderErrors, AccessRunCountZero) {
+  Bytes r = run(3, 2, 4);
+  set_u32(r, offsetof(AccessRunRecord, count), 0);
+  EXPECT_EQ(run_error("runcount0", r),
+            corrupt("runcount0", 128, "access run count is 0", "the 2 records before it are intact"));
+}
+
+TEST(TraceReaderErrors, AccessRunWidthNotOneTwoFourOrEight) {
+  for (uint8_t width : {0, 3, 16}) {
+    Bytes r = run(3, 4, 2);  // 88 bytes
+    r[offsetof(AccessRunRecord, width)] = width;
+    set_u32(r, offsetof(AccessRunRecord, stride), width);
+    const std::string name = "runwidth" + std::to_string(width);
+    EXPECT_EQ(run_error(name, r), corrupt(name, 128, "access run width " + std::to_string(width) +
+                                                         " is not 1, 2, 4 or 8",
+                                          "the 2 records before it are intact"));
+  }
+}
+
+TEST(TraceReaderErrors, AccessRunStrideIsNotPlusOrMinusWidth) {
+  for (int32_t stride : {2, -2, 0, 8}) {
+    Bytes r = run(3, 4, 2);
+    set_u32(r, offsetof(AccessRunRecord, stride), static_cast<uint32_t>(stride));
+    const std::string name = "runstride" + std::to_string(stride + 10);
+    EXPECT_EQ(run_error(name, r), corrupt(name, 128, "access run stride " + std::to_string(stride) +
+                                                         " is neither 4 nor -4 (its width)",
+                                          "the 2 records before it are intact"));
+  }
+}
+
+TEST(TraceReaderErrors, AccessRunSizeDisagreesWithCountAndWidth) {
+  Bytes r = run(3, 2, 3);  // 6 value bytes: 88
+  set_u32(r, offsetof(AccessRunRecord, count), 5);  // 10 value bytes would need 96
+  EXPECT_EQ(run_error("runsize", r),
+            corrupt("runsize", 128, "record size 88 does not match access run count 5 of width 2 (expected 96)",
+                    "the 2 records before it are intact"));
+  Bytes big = run(3, 8, 2);  // 96 bytes
+  set_u32(big, offsetof(AccessRunRecord, count), 1);
+  EXPECT_EQ(run_error("runsize1", big),
+            corrupt("runsize1", 128, "record size 96 does not match access run count 1 of width 8 (expected 88)",
+                    "the 2 records before it are intact"));
+}
+
+TEST(TraceReaderErrors, AccessRunOtherFieldsOutOfRange) {
+  Bytes masked = run(3, 1, 1);
+  masked[offsetof(AccessRunRecord, flags)] = kAccessMasked;
+  EXPECT_EQ(run_error("runmask", masked),
+            corrupt("runmask", 128, "an access run has the masked flag (a run has no byte mask)",
+                    "the 2 records before it are intact"));
+  Bytes insn = run(3, 1, 1);
+  insn[offsetof(AccessRunRecord, insn_len)] = 16;
+  EXPECT_EQ(run_error("runinsn", insn),
+            corrupt("runinsn", 128, "instruction length 16 is more than 15", "the 2 records before it are intact"));
+  Bytes op = run(3, 1, 1);
+  op[offsetof(AccessRunRecord, op)] = 2;
+  EXPECT_EQ(run_error("runop", op), corrupt("runop", 128, "access run op 2 is neither 0 (read) nor 1 (write)",
+                                            "the 2 records before it are intact"));
+  // Three 4-byte reads downwards from 0x4: at 0x4, 0x0, then below 0.
+  Bytes wrap = run(3, 4, 3);
+  set_u64(wrap, offsetof(AccessRunRecord, phys), 0x4);
+  set_u32(wrap, offsetof(AccessRunRecord, stride), static_cast<uint32_t>(-4));
+  EXPECT_EQ(run_error("runwrap", wrap),
+            corrupt("runwrap", 128, "access run of 3 accesses from 0x4 with stride -4 wraps around the address space",
+                    "the 2 records before it are intact"));
+  Bytes seq = run(3, 1, 3);
+  set_u64(seq, offsetof(RecordHeader, seq), ~uint64_t{0} - 1);
+  EXPECT_EQ(run_error("runseqmax", seq),
+            corrupt("runseqmax", 128,
+                    "access run of 3 accesses from sequence number 18446744073709551614 runs past the largest "
+                    "sequence number",
+                    "the 2 records before it are intact"));
+}
+
+// A run of 4 at seq 3 takes seqs 3..6: a record at 7 follows it, one at 6
+// (or 4) overlaps it.
+TEST(TraceReaderErrors, RecordAfterAccessRunMustBePastItsLastSeq) {
+  for (uint64_t next_seq : {7, 6, 4}) {
+    Bytes b = good_file(2);
+    Bytes r = run(3, 2, 4);  // 88 bytes at byte 128
+    append(b, r.data(), r.size());
+    Bytes l = lost(next_seq, 1);  // at byte 216
+    append(b, l.data(), l.size());
+    const std::string path = write("runseq" + std::to_string(next_seq), b);
+    auto reader = TraceReader::open(path);
+    ASSERT_TRUE(reader.ok()) << reader.error();
+    RecordView v;
+    ASSERT_TRUE(next(*reader, v));
+    ASSERT_TRUE(next(*reader, v));
+    ASSERT_TRUE(next(*reader, v));
+    EXPECT_EQ(v.type(), RecordType::ACCESS_RUN);
+    EXPECT_EQ(v.header().seq, 3u);
+    auto more = reader->next(v);
+    if (next_seq == 7) {
+      ASSERT_TRUE(more.ok()) << more.error();
+      ASSERT_TRUE(*more);
+      EXPECT_EQ(v.header().seq, 7u);
+      EXPECT_EQ(v.offset(), 216u);
+    } else {
+      ASSERT_FALSE(more.ok());
+      EXPECT_EQ(more.error(), "trace file '" + path + "' is corrupt at byte 216 (sequence number " +
+                                  std::to_string(next_seq) +
+                                  " does not follow 6, the last of the 4 taken by the access run at sequence number "
+                                  "3); the 3 records before it are intact");
+    }
+    ::unlink(path.c_str());
+  }
+}
+
+// A reader of 1.0 skipped type 8 by its size and checked only that the next
+// seq is larger; this one knows the run and skips an unknown type after it
+// the same way, still counting the run's seqs.
+TEST(TraceReaderErrors, UnknownRecordAfterAccessRunIsSkippedWithTheSeqRule) {
+  Bytes b = good_file(1);
+  Bytes r = run(2, 1, 3);  // seqs 2..4
+  append(b, r.data(), r.size());
+  Bytes future(32, 0);
+  RecordHeader h{99, 32, 1, 5, 50};
+  std::memcpy(future.data(), &h, sizeof h);
+  append(b, future.data(), future.size());
+  Bytes l = lost(6, 106);
+  append(b, l.data(), l.size());
+  const std::string path = write("runskip", b);
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok());
+  RecordView v;
+  ASSERT_TRUE(next(*reader, v));
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.as<AccessRunRecord>().count, 3u);
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.as<LostRecord>().count, 106u);
+  EXPECT_FALSE(next(*reader, v));
+  EXPECT_EQ(reader->records_read(), 4u);
+  EXPECT_EQ(reader->records_skipped(), 1u);
+  ::unlink(path.c_str());
 }
 
 TEST(TraceReaderErrors, MapPathPastRecord) {

@@ -1,5 +1,6 @@
 // encode_* -> TraceWriter -> TraceReader gives back every field of every record
-// type; the writer's failure reports (ENOSPC, EFBIG) and the encoders' limits.
+// type (ACCESS_RUN at its limits too); the writer's failure reports (ENOSPC,
+// EFBIG) and the encoders' limits.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -126,7 +127,7 @@ TEST(TraceRoundtrip, EveryFieldOfEveryRecordType) {
   const FileHeader& fh = reader->header();
   EXPECT_EQ(std::memcmp(fh.magic, kMagic, 8), 0);
   EXPECT_EQ(fh.version_major, 1);
-  EXPECT_EQ(fh.version_minor, 0);
+  EXPECT_EQ(fh.version_minor, 1);
   EXPECT_EQ(fh.header_size, 64u);
   EXPECT_EQ(fh.features, 0u);
   EXPECT_EQ(fh.start_monotonic_ns, 111u);
@@ -343,6 +344,194 @@ TEST(Encode, RefusesWhatDoesNotFitOrIsOutOfRange) {
   EXPECT_EQ(encode_mark(big.data(), big.size(), stamp(1), MarkFields{0, text.data(), kMaxMarkText}),
             32u + kMaxMarkText);
   EXPECT_EQ(encode_lost(buf, 31, stamp(1), LostFields{1}), 0u);
+}
+
+const uint8_t kRepMovsq[] = {0xf3, 0x48, 0xa5};  // rep movsq
+
+// A `rep movsq` writing backwards (DF=1) from 0xfe0010f8: every field of the
+// run, each access's value and address, and the seq after it.
+TEST(TraceRoundtrip, AccessRunEveryFieldBackwards) {
+  const std::string path = temp_path("run");
+  uint8_t values[5 * 8];
+  for (int i = 0; i < 40; ++i) values[i] = static_cast<uint8_t>(0x30 + i);
+  AccessRunFields f;
+  f.op = AccessOp::WRITE;
+  f.width = 8;
+  f.flags = kAccessSplit;
+  f.phys = 0xfe0010f8;
+  f.pc = 0x401abc;
+  f.pid = 91;
+  f.map_id = 4;
+  f.count = 5;
+  f.stride = -8;
+  f.insn = kRepMovsq;
+  f.insn_len = sizeof kRepMovsq;
+  f.values = values;
+  EXPECT_EQ(record_size_for_access_run(8, 5), 120u);
+  const std::vector<uint8_t> run = encode(encode_access_run, 10, f);
+  ASSERT_EQ(run.size(), 120u);
+  Sample s;
+  s.records.push_back(run);
+  s.records.push_back(encode(encode_lost, 15, LostFields{2}));  // 10 + 5: the first seq after the run
+  write_file(path, s);
+
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  RecordView v;
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.type(), RecordType::ACCESS_RUN);
+  EXPECT_EQ(to_string(v.type()), "ACCESS_RUN");
+  const auto r = v.as<AccessRunRecord>();
+  expect_header(r.h, RecordType::ACCESS_RUN, 10, 120);
+  EXPECT_EQ(r.phys, 0xfe0010f8u);
+  EXPECT_EQ(r.pc, 0x401abcu);
+  EXPECT_EQ(r.pid, 91u);
+  EXPECT_EQ(r.map_id, 4u);
+  EXPECT_EQ(r.count, 5u);
+  EXPECT_EQ(r.stride, -8);
+  EXPECT_EQ(r.op, static_cast<uint8_t>(AccessOp::WRITE));
+  EXPECT_EQ(r.width, 8);
+  EXPECT_EQ(r.insn_len, 3);
+  EXPECT_EQ(r.flags, kAccessSplit);
+  EXPECT_EQ(r.reserved, 0u);
+  EXPECT_EQ(r.insn[0], 0xf3);
+  EXPECT_EQ(r.insn[1], 0x48);
+  EXPECT_EQ(r.insn[2], 0xa5);
+  EXPECT_EQ(r.insn[3], 0);
+  ASSERT_EQ(v.access_run_values().size(), 40u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(v.access_run_values()[i], 0x30 + i) << i;
+  ASSERT_EQ(v.access_run_value(0).size(), 8u);
+  EXPECT_EQ(v.access_run_value(0)[0], 0x30);
+  EXPECT_EQ(v.access_run_value(4)[0], 0x50);
+  EXPECT_EQ(v.access_run_value(4)[7], 0x57);
+  EXPECT_EQ(run_access_phys(r.phys, r.stride, 0), 0xfe0010f8u);
+  EXPECT_EQ(run_access_phys(r.phys, r.stride, 1), 0xfe0010f0u);
+  EXPECT_EQ(run_access_phys(r.phys, r.stride, 4), 0xfe0010d8u);
+  EXPECT_EQ(std::memcmp(v.bytes().data(), run.data(), run.size()), 0);
+  ASSERT_TRUE(next(*reader, v));
+  EXPECT_EQ(v.as<LostRecord>().h.seq, 15u);
+  EXPECT_EQ(v.offset(), 64u + 120);
+  EXPECT_FALSE(next(*reader, v));
+  EXPECT_EQ(reader->records_read(), 2u);
+  ::unlink(path.c_str());
+}
+
+// The largest run of each width fills a record of exactly kMaxRecordSize bytes
+// and reads back whole.
+TEST(TraceRoundtrip, AccessRunOfMaxCountForEachWidth) {
+  EXPECT_EQ(max_run_count(1), 65448u);
+  EXPECT_EQ(max_run_count(2), 32724u);
+  EXPECT_EQ(max_run_count(4), 16362u);
+  EXPECT_EQ(max_run_count(8), 8181u);
+  EXPECT_EQ(max_run_count(3), 0u);
+  EXPECT_EQ(max_run_count(16), 0u);
+  const std::string path = temp_path("runmax");
+  std::vector<uint8_t> values(kMaxRecordSize);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(i * 7 + i / 256);
+  Sample s;
+  uint64_t seq = 1;
+  for (uint8_t width : {1, 2, 4, 8}) {
+    AccessRunFields f;
+    f.op = AccessOp::READ;
+    f.width = width;
+    f.phys = 0x100000;
+    f.count = max_run_count(width);
+    f.stride = width;
+    f.values = values.data();
+    s.records.push_back(encode(encode_access_run, seq, f));
+    EXPECT_EQ(s.records.back().size(), kMaxRecordSize) << int{width};
+    seq += f.count;
+  }
+  write_file(path, s);
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  RecordView v;
+  uint64_t want_seq = 1;
+  for (unsigned width : {1u, 2u, 4u, 8u}) {
+    ASSERT_TRUE(next(*reader, v));
+    const auto r = v.as<AccessRunRecord>();
+    EXPECT_EQ(r.h.seq, want_seq);
+    EXPECT_EQ(r.h.size, kMaxRecordSize);
+    EXPECT_EQ(r.width, width);
+    EXPECT_EQ(r.count, max_run_count(width));
+    EXPECT_EQ(r.stride, static_cast<int32_t>(width));
+    ASSERT_EQ(v.access_run_values().size(), 65448u);
+    EXPECT_EQ(std::memcmp(v.access_run_values().data(), values.data(), 65448), 0);
+    const uint32_t last = r.count - 1;
+    EXPECT_EQ(v.access_run_value(last)[width - 1], values[65447]);
+    EXPECT_EQ(run_access_phys(r.phys, r.stride, last), 0x100000u + 65448 - width);
+    want_seq += r.count;
+  }
+  EXPECT_FALSE(next(*reader, v));
+  ::unlink(path.c_str());
+}
+
+TEST(Encode, AccessRunZeroesPaddingAndReservedBytes) {
+  uint8_t buf[256];
+  std::memset(buf, 0xaa, sizeof buf);
+  const uint8_t values[3] = {1, 2, 3};
+  AccessRunFields f;
+  f.width = 1;
+  f.count = 3;
+  f.stride = 1;
+  f.values = values;
+  f.insn = kRepMovsq;
+  f.insn_len = 1;
+  ASSERT_EQ(encode_access_run(buf, sizeof buf, stamp(1), f), 88u);
+  AccessRunRecord r;
+  std::memcpy(&r, buf, sizeof r);
+  EXPECT_EQ(r.reserved, 0u);
+  EXPECT_EQ(r.insn[0], 0xf3);
+  for (int i = 1; i < 16; ++i) EXPECT_EQ(r.insn[i], 0) << i;
+  EXPECT_EQ(buf[80], 1);
+  EXPECT_EQ(buf[82], 3);
+  for (int i = 83; i < 88; ++i) EXPECT_EQ(buf[i], 0) << i;
+  EXPECT_EQ(buf[88], 0xaa);  // nothing written past the record
+}
+
+TEST(Encode, AccessRunRefusesWhatDoesNotFitOrIsOutOfRange) {
+  std::vector<uint8_t> big(kMaxRecordSize + 64);
+  std::vector<uint8_t> values(kMaxRecordSize + 8);
+  uint8_t before[96];
+  AccessRunFields good;
+  good.op = AccessOp::READ;
+  good.width = 4;
+  good.phys = 0x2000;
+  good.count = 4;
+  good.stride = 4;
+  good.values = values.data();
+  EXPECT_EQ(record_size_for_access_run(4, 4), 96u);
+  EXPECT_EQ(record_size_for_access_run(2, 3), 88u);  // 6 value bytes padded to 8
+  EXPECT_EQ(encode_access_run(big.data(), 96, stamp(1), good), 96u);
+  std::memset(big.data(), 0x55, 96);
+  std::memcpy(before, big.data(), 96);
+  EXPECT_EQ(encode_access_run(big.data(), 95, stamp(1), good), 0u);  // one byte short
+  EXPECT_EQ(std::memcmp(before, big.data(), 96), 0);                 // left untouched
+  auto refused = [&](void (*change)(AccessRunFields&)) {
+    AccessRunFields f = good;
+    change(f);
+    return encode_access_run(big.data(), big.size(), stamp(1), f) == 0;
+  };
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.width = 3, f.stride = 3; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.width = 16, f.stride = 16; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.width = 0, f.stride = 0; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.count = 0; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.stride = 2; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.stride = 8; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.stride = 0; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.flags = kAccessMasked; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.op = static_cast<AccessOp>(2); }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.insn_len = 16, f.insn = kInsn; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.values = nullptr; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.count = max_run_count(4) + 1; }));  // past kMaxRecordSize
+  // Downwards from 0x8 with stride -4: accesses at 8, 4, 0 fit, a fourth would wrap.
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.phys = 0x8, f.stride = -4; }));
+  EXPECT_FALSE(refused([](AccessRunFields& f) { f.phys = 0xc, f.stride = -4; }));
+  // Upwards: the last access at 0xff..fc fits, one further would wrap.
+  EXPECT_FALSE(refused([](AccessRunFields& f) { f.phys = ~uint64_t{0} - 15; }));
+  EXPECT_TRUE(refused([](AccessRunFields& f) { f.phys = ~uint64_t{0} - 11; }));
+  EXPECT_FALSE(refused([](AccessRunFields& f) { f.count = max_run_count(4); }));
+  EXPECT_FALSE(refused([](AccessRunFields& f) { f.flags = kAccessSplit | kAccessGeneric; }));
 }
 
 // /dev/full accepts open(O_CREAT|O_TRUNC) and fails every write with ENOSPC.
