@@ -63,5 +63,8 @@ Outcome emulate_string(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOp
 Outcome emulate_vector(CpuState& cpu, const Insn& insn, Memory& mem);
 bool is_string_move(const Insn& insn);
 bool is_vector_move(const Insn& insn);
+// ALU rows, exchanges and CMPXCHG* (emulate_alu.cc).
+Outcome emulate_alu(CpuState& cpu, const Insn& insn, Memory& mem);
+bool is_alu(const Insn& insn);
 
 }  // namespace mmiotrace::emu::detail

@@ -578,13 +578,13 @@ TEST_P(RefusedTest, TouchesNothing) {
 INSTANTIATE_TEST_SUITE_P(
     Table, RefusedTest,
     ::testing::ValuesIn(std::vector<RefusedCase>{
-        {"add_m32", {0x01, 0x03}, EmuStatus::UNSUPPORTED},
-        {"lock_incl", {0xf0, 0xff, 0x00}, EmuStatus::UNSUPPORTED},
+        {"imul_m32", {0x0f, 0xaf, 0x03}, EmuStatus::UNSUPPORTED},
+        {"div_m32", {0xf7, 0x30}, EmuStatus::UNSUPPORTED},
         {"x87_flds", {0xd9, 0x00}, EmuStatus::UNSUPPORTED},
         {"mov_from_segment_register", {0x8c, 0x00}, EmuStatus::UNSUPPORTED},
         {"mov_register_to_register", {0x89, 0xd8}, EmuStatus::UNSUPPORTED},
         {"lea", {0x48, 0x8d, 0x03}, EmuStatus::UNSUPPORTED},
-        {"xchg_m32", {0x87, 0x03}, EmuStatus::UNSUPPORTED},
+        {"xlat", {0xd7}, EmuStatus::UNSUPPORTED},
         {"push_m64", {0xff, 0x30}, EmuStatus::UNSUPPORTED},
         {"movbe", {0x0f, 0x38, 0xf0, 0x03}, EmuStatus::UNSUPPORTED},
         {"movd_xmm_to_gpr", {0x66, 0x0f, 0x7e, 0xc0}, EmuStatus::UNSUPPORTED},
