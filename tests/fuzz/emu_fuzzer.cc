@@ -23,7 +23,7 @@
 //   60-187   RAX..R15
 //   188-195  XSTATE_BV    196-259 k0-k7     260-267 seed of the vector registers' bytes
 //   268-275  XSAVE features for byte 16 = 4-7      276 REP chunk
-//   277-284  plan_generic's stub address (its bounce area is near it)
+//   277-284  plan_generic's stub address (a user-space address; its bounce area is near it)
 //
 // Checked after every call (a violation traps, which libFuzzer reports):
 //   - Memory calls: sizes 1, 2, 4, 8, 10, 16, 32 or 64 (a locked read-modify-write
@@ -266,8 +266,10 @@ void check_plan_generic(const Reader& in, const uint8_t* code, size_t len) {
   cpu.rflags = (in.u64(36) & 0x3f7fd5) | 0x2;
   cpu.fs_base = in.u64(44);
   cpu.gs_base = in.u64(52);
-  // The stub and its bounce area, within +-1 GiB of each other as the planner requires.
-  const uint64_t stub_addr = in.u64(277);
+  // The stub and its bounce area: user-space addresses (below 2^47, as the
+  // agent's are) within +-1 GiB of each other, as the planner requires.
+  const uint64_t user = (uint64_t{1} << 47) - (uint64_t{1} << 31);
+  const uint64_t stub_addr = (uint64_t{1} << 31) + in.u64(277) % (user - (uint64_t{1} << 31));
   const int64_t delta = static_cast<int32_t>(in.u64(277) >> 32) / 2;
   const uint64_t bounce = (stub_addr + static_cast<uint64_t>(delta)) & ~uint64_t{kGenericBounceAlign - 1};
   auto stub = std::make_unique<uint8_t[]>(kGenericStubCapacity);  // exactly the capacity: ASan sees overruns
@@ -279,7 +281,8 @@ void check_plan_generic(const Reader& in, const uint8_t* code, size_t len) {
       FUZZ_CHECK(p.terminator_offset < p.stub_len && stub[p.terminator_offset] == kGenericTerminator);
       FUZZ_CHECK(p.insn_len >= 1 && p.insn_len <= len);
       FUZZ_CHECK(valid_size(p.size) && (p.reads || p.writes));
-      FUZZ_CHECK(p.bounce_addr >= bounce && p.bounce_addr + p.size <= bounce + kGenericBounceSize);
+      FUZZ_CHECK(p.bounce_addr >= bounce && p.size <= kGenericBounceSize &&
+                 p.bounce_addr - bounce <= kGenericBounceSize - p.size);
       break;
     case EmuStatus::UNSUPPORTED:
       FUZZ_CHECK(p.refusal != nullptr);
