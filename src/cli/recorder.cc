@@ -76,6 +76,35 @@ Channel::~Channel() {
 
 std::string Channel::agent_path() const { return fmt::format("/proc/{}/fd/{}", getpid(), fd_); }
 
+namespace {
+
+// Whether the fields the consumer reads lie inside the record and make sense
+// (`h->size` bytes are known to be in the ring): the fixed part of the types
+// emit() looks into, and an ACCESS_RUN's width, count and size (its count
+// decides the next expected seq).
+bool fields_ok(const RecordHeader* h) {
+  switch (static_cast<RecordType>(h->type)) {
+    case RecordType::ACCESS: return h->size >= sizeof(trace::AccessRecord);
+    case RecordType::MAP: return h->size >= sizeof(trace::MapRecord);
+    case RecordType::PCIDEV: return h->size >= sizeof(trace::PciDevRecord);
+    case RecordType::ACCESS_RUN: {
+      if (h->size < sizeof(trace::AccessRunRecord)) return false;
+      auto* r = reinterpret_cast<const trace::AccessRunRecord*>(h);
+      return r->count >= 1 && trace::max_run_count(r->width) != 0 &&
+             h->size == trace::record_size_for_access_run(r->width, r->count);
+    }
+    default: return true;
+  }
+}
+
+// The seqs a record takes: an ACCESS_RUN's `count` (checked by fields_ok), else 1.
+uint64_t seqs_taken(const RecordHeader* h) {
+  if (h->type != static_cast<uint16_t>(RecordType::ACCESS_RUN)) return 1;
+  return reinterpret_cast<const trace::AccessRunRecord*>(h)->count;
+}
+
+}  // namespace
+
 // The record at the ring's tail, skipping a PAD. False if the ring is empty
 // or broken.
 bool Consumer::peek(uint32_t ring, const RecordHeader** out) {
@@ -94,7 +123,7 @@ bool Consumer::peek(uint32_t ring, const RecordHeader** out) {
     }
     // A PAD that reaches past what was published is as invalid as a bad record.
     if (h->type == static_cast<uint16_t>(RecordType::PAD) || h->size < sizeof(RecordHeader) ||
-        h->size % 8 != 0 || off + h->size > ring_bytes || tail + h->size > head) {
+        h->size % 8 != 0 || off + h->size > ring_bytes || tail + h->size > head || !fields_ok(h)) {
       channel_error_ = fmt::format(
           "thread {}'s buffer holds an invalid record (type {}, size {}); the program may have overwritten "
           "the tracer's shared memory, so that thread's later events are missing",
@@ -112,6 +141,14 @@ void Consumer::emit(const RecordHeader* rec) {
     case RecordType::ACCESS: {
       auto* a = reinterpret_cast<const trace::AccessRecord*>(rec);
       (a->op == static_cast<uint8_t>(trace::AccessOp::WRITE) ? stats_.writes : stats_.reads)++;
+      stats_.threads.insert(rec->tid);
+      stats_.processes.insert(a->pid);
+      break;
+    }
+    case RecordType::ACCESS_RUN: {
+      // Each of the run's accesses counts, as if it had its own ACCESS record.
+      auto* a = reinterpret_cast<const trace::AccessRunRecord*>(rec);
+      (a->op == static_cast<uint8_t>(trace::AccessOp::WRITE) ? stats_.writes : stats_.reads) += a->count;
       stats_.threads.insert(rec->tid);
       stats_.processes.insert(a->pid);
       break;
@@ -168,9 +205,10 @@ bool Consumer::drain() {
     }
     rescanned = false;
     trace::RingControl& rc = trace::ring_controls(ch_)[best];
-    // Take this ring's consecutive records while they are next in order.
+    // Take this ring's consecutive records while they are next in order. An
+    // ACCESS_RUN takes `count` seqs: the record after it has seq + count.
     do {
-      expected_seq_ = best_rec->seq + 1;
+      expected_seq_ = best_rec->seq + seqs_taken(best_rec);
       emit(best_rec);
       rc.tail.store(rc.tail.load(std::memory_order_relaxed) + best_rec->size, std::memory_order_release);
       progress = true;

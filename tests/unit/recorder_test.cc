@@ -3,7 +3,8 @@
 // into a trace file and reads the file back: seq order across rings, LOST
 // records for seqs that never arrive, PCIDEV deduplication, the PAD at a
 // ring's end, freeing retired rings, abandoning a ring with an invalid record,
-// the statistics, and producer threads publishing while the consumer drains.
+// the statistics, ACCESS_RUN records (which take `count` seqs), and producer
+// threads publishing while the consumer drains.
 #include "cli/recorder.h"
 
 #include <sys/mman.h>
@@ -69,6 +70,29 @@ Bytes access(uint64_t seq, uint32_t tid, AccessOp op, uint8_t width = 4, uint32_
   size_t n = trace::encode_access(b.data(), b.size(), stamp(seq, tid), f);
   EXPECT_EQ(n, trace::record_size_for_access(width));
   b.resize(n);
+  return b;
+}
+
+// An ACCESS_RUN of `count` accesses of `width` bytes (a `rep movs`/`rep stos`):
+// it takes seqs seq .. seq+count-1.
+Bytes access_run(uint64_t seq, uint32_t tid, AccessOp op, uint32_t count, uint8_t width = 1, uint32_t pid = kPid) {
+  Bytes values(size_t{count} * width);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(seq + i);
+  const uint8_t insn[] = {0xf3, 0xa4};  // rep movsb
+  trace::AccessRunFields f;
+  f.op = op;
+  f.width = width;
+  f.phys = 0xfe100000 + seq * 0x100;
+  f.pc = 0x402000 + seq;
+  f.pid = pid;
+  f.map_id = 1;
+  f.count = count;
+  f.stride = width;
+  f.insn = insn;
+  f.insn_len = sizeof insn;
+  f.values = values.data();
+  Bytes b(trace::record_size_for_access_run(width, count));
+  EXPECT_EQ(trace::encode_access_run(b.data(), b.size(), stamp(seq, tid), f), b.size());
   return b;
 }
 
@@ -613,6 +637,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(BadRecord{"size_0", 0, 0, 24},                             // shorter than a header
                       BadRecord{"size_12", 0, 12, 24},                           // shorter than a header
                       BadRecord{"size_28", 0, 28, 32},                           // not a multiple of 8
+                      BadRecord{"access_size_24", 0, 24, 24},                    // an ACCESS shorter than its struct
                       BadRecord{"beyond_head", 0, 88, 24},                       // longer than what is published
                       BadRecord{"past_ring_end", kRingBytes - 128, 88, 88}),     // crosses the ring's end, no PAD
     [](const ::testing::TestParamInfo<BadRecord>& info) { return std::string(info.param.name); });
@@ -675,6 +700,133 @@ TEST_F(RecorderTest, StatsCountReadsWritesMapsThreads) {
   std::vector<Rec> got = read_back();
   EXPECT_EQ(got.size(), 12u);
 }
+
+// A run takes seqs seq .. seq+count-1: the record after it, with seq+count,
+// is next in order, whether it is in the same ring or another one.
+TEST_F(RecorderTest, RecordAfterRunAtSeqPlusCountIsInOrder) {
+  Producer a(ch(), 0, 101), b(ch(), 1, 102);
+  Bytes r0 = access(0, 101, AccessOp::READ);
+  Bytes run1 = access_run(1, 101, AccessOp::WRITE, 4096);  // seqs 1..4096: a 4 KiB rep movsb
+  Bytes r4097 = access(4097, 101, AccessOp::READ);         // same ring
+  Bytes run4098 = access_run(4098, 101, AccessOp::READ, 3, 8);  // seqs 4098..4100
+  Bytes r4101 = map(4101, 102);                                // another ring
+  Bytes r4102 = access(4102, 101, AccessOp::WRITE);
+  a.push(r0);
+  a.push(run1);
+  a.push(r4097);
+  a.push(run4098);
+  b.push(r4101);
+  a.push(r4102);
+  EXPECT_TRUE(consumer().drain());
+  EXPECT_EQ(consumer().channel_error(), "");
+  EXPECT_EQ(consumer().stats().lost, 0u);
+  EXPECT_EQ(a.tail(), a.head());
+  EXPECT_EQ(b.tail(), b.head());
+
+  // More arrives later: the consumer carries on from 4103, past a second run.
+  Bytes run4103 = access_run(4103, 102, AccessOp::WRITE, 2, 2);  // seqs 4103..4104
+  Bytes r4105 = access(4105, 101, AccessOp::READ);
+  b.push(run4103);
+  a.push(r4105);
+  EXPECT_TRUE(consumer().drain());
+  EXPECT_EQ(consumer().stats().lost, 0u);
+  std::vector<Rec> got = read_back();
+  EXPECT_EQ(seqs(got), (std::vector<uint64_t>{0, 1, 4097, 4098, 4101, 4102, 4103, 4105}));
+  expect_records(got, {r0, run1, r4097, run4098, r4101, r4102, run4103, r4105});
+}
+
+// A seq missing after a run (the run took 0..3, the next record has 6) is
+// counted from the run's end: LOST for 4 and 5, not for 1..5.
+TEST_F(RecorderTest, GapAfterRunBecomesLostFromTheRunsEnd) {
+  Producer a(ch(), 0, 101), b(ch(), 1, 102);
+  Bytes run0 = access_run(0, 101, AccessOp::WRITE, 4, 2);  // seqs 0..3
+  Bytes r6 = access(6, 102, AccessOp::READ);
+  Bytes run7 = access_run(7, 101, AccessOp::READ, 10);  // seqs 7..16
+  Bytes r20 = access(20, 102, AccessOp::READ);          // 17, 18, 19 never arrive
+  a.push(run0);
+  b.push(r6);
+  a.push(run7);
+  b.push(r20);
+  EXPECT_TRUE(consumer().drain());
+  EXPECT_EQ(consumer().stats().lost, 5u);
+  EXPECT_EQ(consumer().channel_error(), "");
+  std::vector<Rec> got = read_back();
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(seqs(got), (std::vector<uint64_t>{0, 4, 6, 7, 17, 20}));
+  EXPECT_EQ(got[0].bytes, run0);
+  expect_lost(got[1], 4, 2, time_of(6));
+  EXPECT_EQ(got[2].bytes, r6);
+  EXPECT_EQ(got[3].bytes, run7);
+  expect_lost(got[4], 17, 3, time_of(20));
+  EXPECT_EQ(got[5].bytes, r20);
+}
+
+TEST_F(RecorderTest, StatsCountEachAccessOfARun) {
+  Producer a(ch(), 0, 101), b(ch(), 1, 102);
+  a.push(map(0, 101, 7001));
+  a.push(access_run(1, 101, AccessOp::WRITE, 4096, 1, 7001));  // seqs 1..4096
+  b.push(access_run(4097, 102, AccessOp::READ, 512, 8, 7002));  // seqs 4097..4608
+  a.push(access(4609, 101, AccessOp::READ, 4, 7001));
+  a.push(access_run(4610, 101, AccessOp::READ, 1, 4, 7001));  // a run of one
+  EXPECT_TRUE(consumer().drain());
+  const RecordStats& s = consumer().stats();
+  EXPECT_EQ(s.writes, 4096u);
+  EXPECT_EQ(s.reads, 512u + 1 + 1);
+  EXPECT_EQ(s.maps, 1u);
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.threads, (std::set<uint32_t>{101, 102}));
+  EXPECT_EQ(s.processes, (std::set<uint32_t>{7001, 7002}));
+  EXPECT_EQ(read_back().size(), 5u);
+}
+
+// A run whose width, count or size the program has overwritten would throw the
+// seq order off: the ring is abandoned at it like at any invalid record.
+struct BadRun {
+  const char* name;
+  size_t offset;  // of the field overwritten in an 88-byte run of 3 one-byte writes at seq 1
+  uint32_t value;
+  size_t bytes;  // of the field: 1, 2 or 4
+  uint16_t size; // the record's size field after that
+};
+
+void PrintTo(const BadRun& bad, std::ostream* os) { *os << bad.name; }
+
+class RecorderBadRunTest : public RecorderTest, public ::testing::WithParamInterface<BadRun> {};
+
+TEST_P(RecorderBadRunTest, AbandonsRing) {
+  const BadRun& bad = GetParam();
+  Producer a(ch(), 0, 101), b(ch(), 1, 102);
+  Bytes r0 = access(0, 101, AccessOp::READ);
+  Bytes run = access_run(1, 101, AccessOp::WRITE, 3);
+  ASSERT_EQ(run.size(), 88u);
+  std::memcpy(run.data() + bad.offset, &bad.value, bad.bytes);
+  Bytes r4 = access(4, 102, AccessOp::READ);
+  a.push(r0);
+  const uint64_t bad_at = a.head();
+  a.push(run);
+  b.push(r4);
+  EXPECT_TRUE(consumer().drain());
+  EXPECT_NE(consumer().channel_error().find("thread 101's buffer holds an invalid record (type 8, size " +
+                                            std::to_string(bad.size) + ")"),
+            std::string::npos)
+      << consumer().channel_error();
+  EXPECT_EQ(a.tail(), bad_at);
+  EXPECT_EQ(consumer().stats().lost, 3u);  // seqs 1..3, which the run would have taken
+  EXPECT_EQ(consumer().stats().writes, 0u);
+  std::vector<Rec> got = read_back();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].bytes, r0);
+  expect_lost(got[1], 1, 3, time_of(4));
+  EXPECT_EQ(got[2].bytes, r4);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Recorder, RecorderBadRunTest,
+    ::testing::Values(BadRun{"count_0", offsetof(trace::AccessRunRecord, count), 0, 4, 88},
+                      BadRun{"count_9", offsetof(trace::AccessRunRecord, count), 9, 4, 88},  // 88 bytes hold 8 at most
+                      BadRun{"width_3", offsetof(trace::AccessRunRecord, width), 3, 1, 88},
+                      BadRun{"size_72", offsetof(trace::RecordHeader, size), 72, 2, 72}),  // shorter than its struct
+    [](const ::testing::TestParamInfo<BadRun>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace mmiotrace::cli
