@@ -66,5 +66,8 @@ bool is_vector_move(const Insn& insn);
 // ALU rows, exchanges and CMPXCHG* (emulate_alu.cc).
 Outcome emulate_alu(CpuState& cpu, const Insn& insn, Memory& mem);
 bool is_alu(const Insn& insn);
+// SETcc, CMOVcc, MOVBE, PUSH m, POP m (emulate_gpr_extra.cc).
+Outcome emulate_gpr_extra(CpuState& cpu, const Insn& insn, Memory& mem);
+bool is_gpr_extra(const Insn& insn);
 
 }  // namespace mmiotrace::emu::detail
