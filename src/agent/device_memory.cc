@@ -169,6 +169,38 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
   return {};
 }
 
+emu::MemFault DeviceMemory::atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
+                                       void* ctx) {
+  RegionInfo r;
+  if (!g_agent.regions.find(addr, &r) || addr + size > r.end) {
+    // Not all on one device mapping (ordinary memory, or a split lock across
+    // mappings, which nobody emits): read, compute, write, not atomically.
+    return emu::Memory::atomic_rmw(addr, size, old_out, compute, ctx);
+  }
+  // A locked access needs write permission even to read (#PF with W=1).
+  if ((r.prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) return prot_fault(addr);
+  auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
+  auto* old_value = static_cast<uint8_t*>(old_out);
+  uint8_t new_value[16];
+  order_lock();
+  if (safe_load(real, old_value, size) != 0) {
+    order_unlock();
+    return fault_from_safe();
+  }
+  record(r, addr, size, old_value, low_mask(size), false, false, false, take_seq_locked(), monotonic_ns());
+  ++device_accesses_;
+  if (compute(ctx, old_value, new_value)) {
+    if (safe_store(real, new_value, size) != 0) {
+      order_unlock();
+      return fault_from_safe();
+    }
+    record(r, addr, size, new_value, low_mask(size), false, true, false, take_seq_locked(), monotonic_ns());
+    ++device_accesses_;
+  }
+  order_unlock();
+  return {};
+}
+
 void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,
                           uint64_t mask, bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
   uint8_t shown[trace::kMaxAccessWidth];  // bytes not accessed are recorded as zero

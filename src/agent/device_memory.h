@@ -33,6 +33,12 @@ class DeviceMemory final : public emu::Memory {
   emu::MemFault read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) override;
   emu::MemFault write_masked(uint64_t addr, unsigned size, uint64_t byte_mask, const void* in) override;
   void instruction_decoded(unsigned length) override;
+  // A locked read-modify-write on one device mapping: the read, the
+  // computation and the write happen under the order lock, so no other traced
+  // access (any thread, any process) comes between them. The device's own
+  // changes can (a real LOCK would lock the bus): see docs/emulated-instructions.md.
+  emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
+                           void* ctx) override;
 
   unsigned device_accesses() const { return device_accesses_; }
 

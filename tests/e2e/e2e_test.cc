@@ -354,6 +354,22 @@ TEST_P(E2E, BlockedSignalsAndMprotectOfADeviceMapping) {
   EXPECT_EQ(replay_mismatch(run), "");
 }
 
+TEST_P(E2E, AtomicsAndFusedReadModifyWrite) {
+  const TracedRun& run = keep(run_traced(test_name(), program("atomics"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(replay_mismatch(run), "");
+  // The counter: 4 x 5000 locked increments, each a read immediately followed
+  // (no other access between, whatever the thread) by the write of read + 1.
+  size_t increments = 0;
+  for (size_t i = 0; i < run.accesses.size(); ++i) {
+    const Access& a = run.accesses[i];
+    if (a.phys != 0 || a.op != 'R' || i + 1 == run.accesses.size()) continue;
+    const Access& b = run.accesses[i + 1];
+    if (b.phys == 0 && b.op == 'W' && b.tid == a.tid && b.value == a.value + 1 && b.pc == a.pc) ++increments;
+  }
+  EXPECT_EQ(increments, 20000u);
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
