@@ -4,14 +4,16 @@
 // determined by its seed) the instruction runs natively (native.h) and under
 // emu::emulate() with a CpuState built from the same initial state and a
 // Memory over a copy of the same memory, and the two are compared: the
-// outcome (completed; faulted with the same signal, si_code and address;
-// #UD = DECODE_ERROR), all 16 general registers, RIP, the flags CF PF AF ZF
-// SF OF DF, ZMM0-31 in full, k0-k7, and every byte of memory. The emulator's
-// Memory calls are checked against the model of the row's accesses: the
-// exact sequence (kind, address, size, byte mask), or for rows marked
-// inexact the bytes read and the bytes written; when the instruction faults,
-// the calls made must be a prefix of that sequence. Calls outside the test
-// region, malformed sizes or masks, and refusals of supported rows all fail.
+// outcome (completed; faulted with the same signal and si_code, at the same
+// address for #GP and at a faulting byte of the same Memory call for a page
+// fault; #UD = DECODE_ERROR), all 16 general registers, RIP, the flags CF PF
+// AF ZF SF OF DF, ZMM0-31 in full, k0-k7, and every byte of memory. The
+// emulator's Memory calls (read, write, their masked forms, atomic_rmw) are
+// checked against the model of the row's accesses: the exact sequence (kind,
+// address, size, byte mask), or for rows marked inexact the bytes read and the
+// bytes written; when the instruction faults, the calls made must be a prefix
+// of that sequence. Calls outside the test region, malformed sizes or masks,
+// and refusals of supported rows all fail.
 //
 //   diff_tester [--instances N] [--seed S] [--row SUBSTRING] [--all-rows]
 //               [--replay INSTANCE_SEED] [--max-reports K] [--list] [--dump]
@@ -94,6 +96,22 @@ class DiffMemory final : public emu::Memory {
     return access(AccessKind::WRITE_MASKED, addr, size, mask, nullptr, static_cast<const uint8_t*>(in));
   }
   void instruction_decoded(unsigned length) override { decoded.push_back(length); }
+  // One RMW call: read, compute once, write if it says so; all or nothing.
+  emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
+                           void* ctx) override {
+    if (size > 16) {
+      if (violation.empty()) violation = format("atomic_rmw of %u bytes", size);
+      return {SIGSEGV, SEGV_MAPERR, addr};
+    }
+    uint8_t new_value[16];
+    const emu::MemFault f = access(AccessKind::RMW, addr, size, ~uint64_t{0}, static_cast<uint8_t*>(old_out),
+                                   nullptr);
+    if (!f.ok()) return f;
+    if (compute(ctx, static_cast<const uint8_t*>(old_out), new_value)) {
+      for (unsigned i = 0; i < size; ++i) bytes_[addr + i - env_.region] = new_value[i];
+    }
+    return {};
+  }
 
  private:
   emu::MemFault access(AccessKind kind, uint64_t addr, unsigned size, uint64_t mask, uint8_t* out,
@@ -360,11 +378,13 @@ std::string Tester::compare_accesses(const DiffMemory& mem, emu::EmuStatus statu
   std::vector<uint8_t> got(kRegionBytes, 0), exp(kRegionBytes, 0);  // bit 0 read, bit 1 written
   const auto mark = [&](std::vector<uint8_t>& m, const Access& a) {
     const bool masked = a.kind == AccessKind::READ_MASKED || a.kind == AccessKind::WRITE_MASKED;
-    const bool write = a.kind == AccessKind::WRITE || a.kind == AccessKind::WRITE_MASKED;
+    const uint8_t bits = a.kind == AccessKind::RMW ? 3
+                         : (a.kind == AccessKind::WRITE || a.kind == AccessKind::WRITE_MASKED) ? 2
+                                                                                                : 1;
     for (unsigned i = 0; i < a.size; ++i) {
       if (masked && !((a.mask >> i) & 1)) continue;
       const uint64_t b = a.addr + i - env_.region;
-      if (b < kRegionBytes) m[b] |= write ? 2 : 1;
+      if (b < kRegionBytes) m[b] |= bits;
     }
   };
   for (const Call& c : mem.log) mark(got, c.a);

@@ -204,14 +204,8 @@ std::vector<Row> make_rows() {
     t.push_back(r);
   }
 
-  // ==========================================================================
-  // Rows being added to the emulator. Disabled until the emulator supports
-  // them: run with --all-rows (or --row NAME) to try them; the tester prints a
-  // note at startup when a disabled row's instances stop being refused. Once a
-  // row passes, delete its disabled(...) wrapper. The access model is the SDM's
-  // (one read, then one write for read-modify-write); rows marked inexact()
-  // compare only the bytes read and written, not the sequence of calls.
-  // ==========================================================================
+  // ---- 6-7. ALU instructions, exchanges, XADD, CMPXCHG with a memory operand.
+  // Read then write for read-modify-write; one atomic_rmw (RMW) when locked.
   static const char* const kAlu[8] = {"add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"};
   static char names[8][5][24];
   for (uint8_t k = 0; k < 8; ++k) {
@@ -224,36 +218,34 @@ std::vector<Row> make_rows() {
     std::snprintf(names[k][3], sizeof names[k][3], "%s m,imm", kAlu[k]);
     std::snprintf(names[k][4], sizeof names[k][4], "%s m,simm8", kAlu[k]);
     const auto o = static_cast<uint8_t>(8 * k);
-    t.push_back(disabled(gpr(names[k][0], GPR_MEM, rmw, 0, widths(o, o + 1), kAddr | kOptRex | lock)));
-    t.push_back(disabled(gpr(names[k][1], GPR_MEM, READ, 0, widths(o + 2, o + 3), kAddr | kOptRex)));
-    t.push_back(disabled(gpr(names[k][2], IMM_MEM, rmw, 0, {{1, 1, 0x80}}, kAddr | lock, static_cast<int8_t>(k), 1)));
-    t.push_back(disabled(gpr(names[k][3], IMM_MEM, rmw, 0, widths_wdq(0x81), kAddr | kOptRex | lock, static_cast<int8_t>(k), 4)));
-    t.push_back(disabled(gpr(names[k][4], IMM_MEM, rmw, 0, widths_wdq(0x83), kAddr | kOptRex | lock, static_cast<int8_t>(k), 1)));
+    t.push_back(gpr(names[k][0], GPR_MEM, rmw, 0, widths(o, o + 1), kAddr | kOptRex | lock));
+    t.push_back(gpr(names[k][1], GPR_MEM, READ, 0, widths(o + 2, o + 3), kAddr | kOptRex));
+    t.push_back(gpr(names[k][2], IMM_MEM, rmw, 0, {{1, 1, 0x80}}, kAddr | lock, static_cast<int8_t>(k), 1));
+    t.push_back(gpr(names[k][3], IMM_MEM, rmw, 0, widths_wdq(0x81), kAddr | kOptRex | lock, static_cast<int8_t>(k), 4));
+    t.push_back(gpr(names[k][4], IMM_MEM, rmw, 0, widths_wdq(0x83), kAddr | kOptRex | lock, static_cast<int8_t>(k), 1));
   }
-  t.push_back(disabled(gpr("test m,r", GPR_MEM, READ, 0, widths(0x84, 0x85), kAddr | kOptRex)));
-  t.push_back(disabled(gpr("test m,imm", IMM_MEM, READ, 0, widths(0xf6, 0xf7), kAddr | kOptRex, 0, 4)));
-  t.push_back(disabled(gpr("inc m", MEM, READ_WRITE, 0, widths(0xfe, 0xff), kAddr | kOptRex | kOptLock, 0)));
-  t.push_back(disabled(gpr("dec m", MEM, READ_WRITE, 0, widths(0xfe, 0xff), kAddr | kOptRex | kOptLock, 1)));
-  t.push_back(disabled(gpr("not m", MEM, READ_WRITE, 0, widths(0xf6, 0xf7), kAddr | kOptRex | kOptLock, 2)));
-  t.push_back(disabled(gpr("neg m", MEM, READ_WRITE, 0, widths(0xf6, 0xf7), kAddr | kOptRex | kOptLock, 3)));
-  t.push_back(disabled(gpr("xchg m,r", GPR_MEM, READ_WRITE, 0, widths(0x86, 0x87), kAddr | kOptRex | kOptLock)));
-  t.push_back(disabled(inexact(gpr("cmpxchg m,r", GPR_MEM, READ_MAYBE_WRITE, 1, widths(0xb0, 0xb1), kAddr | kOptRex | kOptLock))));
-  t.push_back(disabled(gpr("xadd m,r", GPR_MEM, READ_WRITE, 1, widths(0xc0, 0xc1), kAddr | kOptRex | kOptLock)));
-  t.push_back(disabled(special(gpr("bt m,r", GPR_MEM, READ, 1, widths_wdq(0xa3), kAddr | kOptRex), Special::BT_REG)));
-  t.push_back(disabled(special(gpr("bts m,r", GPR_MEM, READ_WRITE, 1, widths_wdq(0xab), kAddr | kOptRex | kOptLock), Special::BT_REG)));
-  t.push_back(disabled(special(gpr("btr m,r", GPR_MEM, READ_WRITE, 1, widths_wdq(0xb3), kAddr | kOptRex | kOptLock), Special::BT_REG)));
-  t.push_back(disabled(special(gpr("btc m,r", GPR_MEM, READ_WRITE, 1, widths_wdq(0xbb), kAddr | kOptRex | kOptLock), Special::BT_REG)));
-  t.push_back(disabled(gpr("bt m,imm8", IMM_MEM, READ, 1, widths_wdq(0xba), kAddr | kOptRex, 4, 1)));
-  t.push_back(disabled(gpr("bts m,imm8", IMM_MEM, READ_WRITE, 1, widths_wdq(0xba), kAddr | kOptRex | kOptLock, 5, 1)));
-  t.push_back(disabled(gpr("btr m,imm8", IMM_MEM, READ_WRITE, 1, widths_wdq(0xba), kAddr | kOptRex | kOptLock, 6, 1)));
-  t.push_back(disabled(gpr("btc m,imm8", IMM_MEM, READ_WRITE, 1, widths_wdq(0xba), kAddr | kOptRex | kOptLock, 7, 1)));
-  t.push_back(disabled(special(gpr("setcc m8", MEM, WRITE, 1, {{1, 1, 0x90}}, kAddr | kOptRex, 0), Special::CC)));
-  t.push_back(disabled(special(gpr("cmovcc r,m", GPR_MEM, READ, 1, widths_wdq(0x40), kAddr | kOptRex), Special::CC)));
-  t.push_back(disabled(gpr("movbe r,m", GPR_MEM, READ, 2, widths_wdq(0xf0), kAddr | kOptRex)));
-  t.push_back(disabled(gpr("movbe m,r", GPR_MEM, WRITE, 2, widths_wdq(0xf1), kAddr | kOptRex)));
-  t.push_back(disabled(special(gpr("push m", MEM, READ, 0, {{8, 8, 0xff}, {2, 2, 0xff}}, kAddr | kOptNoRspAddr, 6), Special::PUSH)));
-  t.push_back(disabled(special(gpr("pop m", MEM, WRITE, 0, {{8, 8, 0x8f}, {2, 2, 0x8f}}, kAddr | kOptNoRspAddr, 0), Special::POP)));
-  t.push_back(disabled(inexact(gpr("cmps", STRING, READ, 0, widths(0xa6, 0xa7), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
+  t.push_back(gpr("test m,r", GPR_MEM, READ, 0, widths(0x84, 0x85), kAddr | kOptRex));
+  t.push_back(gpr("test m,imm", IMM_MEM, READ, 0, widths(0xf6, 0xf7), kAddr | kOptRex, 0, 4));
+  t.push_back(gpr("inc m", MEM, READ_WRITE, 0, widths(0xfe, 0xff), kAddr | kOptRex | kOptLock, 0));
+  t.push_back(gpr("dec m", MEM, READ_WRITE, 0, widths(0xfe, 0xff), kAddr | kOptRex | kOptLock, 1));
+  t.push_back(gpr("not m", MEM, READ_WRITE, 0, widths(0xf6, 0xf7), kAddr | kOptRex | kOptLock, 2));
+  t.push_back(gpr("neg m", MEM, READ_WRITE, 0, widths(0xf6, 0xf7), kAddr | kOptRex | kOptLock, 3));
+  {
+    Row r = gpr("xchg m,r", GPR_MEM, READ_WRITE, 0, widths(0x86, 0x87), kAddr | kOptRex | kOptLock);
+    r.atomic = true;  // XCHG with memory is always locked
+    t.push_back(r);
+  }
+  // CMPXCHG writes even when the comparison fails (the operand, unchanged).
+  t.push_back(gpr("cmpxchg m,r", GPR_MEM, READ_WRITE, 1, widths(0xb0, 0xb1), kAddr | kOptRex | kOptLock));
+  t.push_back(gpr("xadd m,r", GPR_MEM, READ_WRITE, 1, widths(0xc0, 0xc1), kAddr | kOptRex | kOptLock));
+  t.push_back(special(gpr("bt m,r", GPR_MEM, READ, 1, widths_wdq(0xa3), kAddr | kOptRex), Special::BT_REG));
+  t.push_back(special(gpr("bts m,r", GPR_MEM, READ_WRITE, 1, widths_wdq(0xab), kAddr | kOptRex | kOptLock), Special::BT_REG));
+  t.push_back(special(gpr("btr m,r", GPR_MEM, READ_WRITE, 1, widths_wdq(0xb3), kAddr | kOptRex | kOptLock), Special::BT_REG));
+  t.push_back(special(gpr("btc m,r", GPR_MEM, READ_WRITE, 1, widths_wdq(0xbb), kAddr | kOptRex | kOptLock), Special::BT_REG));
+  t.push_back(gpr("bt m,imm8", IMM_MEM, READ, 1, widths_wdq(0xba), kAddr | kOptRex, 4, 1));
+  t.push_back(gpr("bts m,imm8", IMM_MEM, READ_WRITE, 1, widths_wdq(0xba), kAddr | kOptRex | kOptLock, 5, 1));
+  t.push_back(gpr("btr m,imm8", IMM_MEM, READ_WRITE, 1, widths_wdq(0xba), kAddr | kOptRex | kOptLock, 6, 1));
+  t.push_back(gpr("btc m,imm8", IMM_MEM, READ_WRITE, 1, widths_wdq(0xba), kAddr | kOptRex | kOptLock, 7, 1));
   // Shifts and rotates of memory (no LOCK: #UD), by imm8, by 1 and by CL.
   static const char* const kShift[8] = {"rol", "ror", "rcl", "rcr", "shl", "shr", nullptr, "sar"};
   static char shift_names[8][3][20];
@@ -263,20 +255,35 @@ std::vector<Row> make_rows() {
     std::snprintf(shift_names[k][1], sizeof shift_names[k][1], "%s m,1", kShift[k]);
     std::snprintf(shift_names[k][2], sizeof shift_names[k][2], "%s m,cl", kShift[k]);
     const auto d = static_cast<int8_t>(k);
-    t.push_back(disabled(gpr(shift_names[k][0], IMM_MEM, READ_WRITE, 0, widths(0xc0, 0xc1), kAddr | kOptRex, d, 1)));
-    t.push_back(disabled(gpr(shift_names[k][1], MEM, READ_WRITE, 0, widths(0xd0, 0xd1), kAddr | kOptRex, d)));
-    t.push_back(disabled(gpr(shift_names[k][2], MEM, READ_WRITE, 0, widths(0xd2, 0xd3), kAddr | kOptRex, d)));
+    t.push_back(gpr(shift_names[k][0], IMM_MEM, READ_WRITE, 0, widths(0xc0, 0xc1), kAddr | kOptRex, d, 1));
+    t.push_back(gpr(shift_names[k][1], MEM, READ_WRITE, 0, widths(0xd0, 0xd1), kAddr | kOptRex, d));
+    t.push_back(gpr(shift_names[k][2], MEM, READ_WRITE, 0, widths(0xd2, 0xd3), kAddr | kOptRex, d));
   }
-  t.push_back(disabled(gpr("shld m,r,imm8", GPR_MEM, READ_WRITE, 1, widths_wdq(0xa4), kAddr | kOptRex, -1, 1)));
-  t.push_back(disabled(gpr("shld m,r,cl", GPR_MEM, READ_WRITE, 1, widths_wdq(0xa5), kAddr | kOptRex)));
-  t.push_back(disabled(gpr("shrd m,r,imm8", GPR_MEM, READ_WRITE, 1, widths_wdq(0xac), kAddr | kOptRex, -1, 1)));
-  t.push_back(disabled(gpr("shrd m,r,cl", GPR_MEM, READ_WRITE, 1, widths_wdq(0xad), kAddr | kOptRex)));
-  t.push_back(disabled(inexact(gpr("cmpxchg8b m64", MEM, READ_MAYBE_WRITE, 1, {{4, 8, 0xc7}}, kAddr | kOptLock, 1))));
+  t.push_back(gpr("shld m,r,imm8", GPR_MEM, READ_WRITE, 1, widths_wdq(0xa4), kAddr | kOptRex, -1, 1));
+  t.push_back(gpr("shld m,r,cl", GPR_MEM, READ_WRITE, 1, widths_wdq(0xa5), kAddr | kOptRex));
+  t.push_back(gpr("shrd m,r,imm8", GPR_MEM, READ_WRITE, 1, widths_wdq(0xac), kAddr | kOptRex, -1, 1));
+  t.push_back(gpr("shrd m,r,cl", GPR_MEM, READ_WRITE, 1, widths_wdq(0xad), kAddr | kOptRex));
+  t.push_back(gpr("cmpxchg8b m64", MEM, READ_WRITE, 1, {{4, 8, 0xc7}}, kAddr | kOptLock, 1));
   {
-    Row r = disabled(inexact(gpr("cmpxchg16b m128", MEM, READ_MAYBE_WRITE, 1, {{8, 16, 0xc7}}, kAddr | kOptLock, 1)));
+    Row r = gpr("cmpxchg16b m128", MEM, READ_WRITE, 1, {{8, 16, 0xc7}}, kAddr | kOptLock, 1);
     r.aligned = true;  // #GP unless 16-byte aligned
     t.push_back(r);
   }
+  // ==========================================================================
+  // Rows being added to the emulator. Disabled until the emulator supports
+  // them: run with --all-rows (or --row NAME) to try them; the tester prints a
+  // note at startup when a disabled row's instances stop being refused. Once a
+  // row passes, delete its disabled(...) wrapper. The access model is the SDM's;
+  // rows marked inexact() compare only the bytes read and written, not the
+  // sequence of calls (CMPS/SCAS: the order of the two reads is a choice).
+  // ==========================================================================
+  t.push_back(disabled(special(gpr("setcc m8", MEM, WRITE, 1, {{1, 1, 0x90}}, kAddr | kOptRex, 0), Special::CC)));
+  t.push_back(disabled(special(gpr("cmovcc r,m", GPR_MEM, READ, 1, widths_wdq(0x40), kAddr | kOptRex), Special::CC)));
+  t.push_back(disabled(gpr("movbe r,m", GPR_MEM, READ, 2, widths_wdq(0xf0), kAddr | kOptRex)));
+  t.push_back(disabled(gpr("movbe m,r", GPR_MEM, WRITE, 2, widths_wdq(0xf1), kAddr | kOptRex)));
+  t.push_back(disabled(special(gpr("push m", MEM, READ, 0, {{8, 8, 0xff}, {2, 2, 0xff}}, kAddr | kOptNoRspAddr, 6), Special::PUSH)));
+  t.push_back(disabled(special(gpr("pop m", MEM, WRITE, 0, {{8, 8, 0x8f}, {2, 2, 0x8f}}, kAddr | kOptNoRspAddr, 0), Special::POP)));
+  t.push_back(disabled(inexact(gpr("cmps", STRING, READ, 0, widths(0xa6, 0xa7), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
   t.push_back(disabled(inexact(gpr("scas", STRING, READ, 0, widths(0xae, 0xaf), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
   return t;
 }
@@ -600,7 +607,11 @@ void gpr_size_prefixes(Rng& r, const Row& row, unsigned opsize, Build& b) {
   }
 }
 
-void expect_rw(Instance& inst, MemUse use, uint64_t t, unsigned size) {
+void expect_rw(Instance& inst, MemUse use, uint64_t t, unsigned size, bool locked = false) {
+  if (locked && (use == MemUse::READ_WRITE || use == MemUse::READ_MAYBE_WRITE)) {
+    inst.expected.push_back({AccessKind::RMW, t, size, 0});
+    return;
+  }
   if (use == MemUse::READ || use == MemUse::READ_WRITE || use == MemUse::READ_MAYBE_WRITE) {
     inst.expected.push_back({AccessKind::READ, t, size, 0});
   }
@@ -629,7 +640,9 @@ bool gen_modrm(Rng& r, const Env& env, const Row& row, Instance& inst) {
   }
   if (row.special == Special::BT_REG) avoid |= 1u << b.req.reg;
   gpr_size_prefixes(r, row, v.opsize, b);
-  if ((row.opts & kOptLockAlways) || ((row.opts & kOptLock) && r.chance(1, 2))) b.prefix(0xf0);
+  const bool lock_prefix = (row.opts & kOptLockAlways) || ((row.opts & kOptLock) && r.chance(1, 2));
+  if (lock_prefix) b.prefix(0xf0);
+  const bool locked = lock_prefix || row.atomic;
   if ((row.opts & kOptRepIgnored) && r.chance(1, 16)) b.prefix(r.chance(1, 2) ? 0xf2 : 0xf3);
   if (row.imm == 1) {
     b.req.imm_size = 1;
@@ -657,7 +670,7 @@ bool gen_modrm(Rng& r, const Env& env, const Row& row, Instance& inst) {
       const uint64_t low_mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
       inst.gpr[b.req.reg] = (random_value(r) & ~low_mask) | (static_cast<uint64_t>(offset) & low_mask);
       place_operand(r, env, row, inst, b, t, avoid, false, 1);
-      expect_rw(inst, row.mem, access, v.memsize);
+      expect_rw(inst, row.mem, access, v.memsize, locked);
       break;
     }
     case Special::PUSH:
@@ -680,7 +693,7 @@ bool gen_modrm(Rng& r, const Env& env, const Row& row, Instance& inst) {
     default:
       t = pick_target(r, env, v.memsize, row.aligned ? v.memsize : 0, inst);
       place_operand(r, env, row, inst, b, t, avoid, false, 1);
-      expect_rw(inst, row.mem, t, v.memsize);
+      expect_rw(inst, row.mem, t, v.memsize, locked);
       break;
   }
   return finish(r, b, inst);
@@ -934,7 +947,7 @@ const std::vector<Row>& all_rows() {
 }
 
 std::string to_string(const Access& a) {
-  static const char* const kNames[] = {"R", "W", "RM", "WM"};
+  static const char* const kNames[] = {"R", "W", "RM", "WM", "RMW"};
   char buf[96];
   if (a.kind == AccessKind::READ_MASKED || a.kind == AccessKind::WRITE_MASKED) {
     std::snprintf(buf, sizeof buf, "%s(0x%llx, %u, mask 0x%llx)", kNames[static_cast<int>(a.kind)],

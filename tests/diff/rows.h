@@ -98,13 +98,16 @@ struct Row {
   bool store = false;        // VEC_MEM: register to memory
   bool aligned = false;      // #GP unless aligned (legacy SSE: 16; VEX/EVEX and GPR forms: the access size)
   bool exact = true;         // compare the sequence of Memory calls, not only the bytes they cover
+  bool atomic = false;       // always locked (XCHG with memory): RMW even without F0
 };
 
 const std::vector<Row>& all_rows();
 
 // ---- Instances.
 
-enum class AccessKind : uint8_t { READ, WRITE, READ_MASKED, WRITE_MASKED };
+// RMW: one Memory::atomic_rmw (a locked read-modify-write: every LOCK-prefixed
+// instruction and XCHG with memory), never a separate read and write.
+enum class AccessKind : uint8_t { READ, WRITE, READ_MASKED, WRITE_MASKED, RMW };
 
 struct Access {
   AccessKind kind;
