@@ -269,6 +269,13 @@ std::vector<Row> make_rows() {
     r.aligned = true;  // #GP unless 16-byte aligned
     t.push_back(r);
   }
+  // ---- 8. SETcc, CMOVcc (the load happens whatever the condition), MOVBE, PUSH m, POP m.
+  t.push_back(special(gpr("setcc m8", MEM, WRITE, 1, {{1, 1, 0x90}}, kAddr | kOptRex, 0), Special::CC));
+  t.push_back(special(gpr("cmovcc r,m", GPR_MEM, READ, 1, widths_wdq(0x40), kAddr | kOptRex), Special::CC));
+  t.push_back(gpr("movbe r,m", GPR_MEM, READ, 2, widths_wdq(0xf0), kAddr | kOptRex));
+  t.push_back(gpr("movbe m,r", GPR_MEM, WRITE, 2, widths_wdq(0xf1), kAddr | kOptRex));
+  t.push_back(special(gpr("push m", MEM, READ, 0, {{8, 8, 0xff}, {2, 2, 0xff}}, kAddr | kOptNoRspAddr, 6), Special::PUSH));
+  t.push_back(special(gpr("pop m", MEM, WRITE, 0, {{8, 8, 0x8f}, {2, 2, 0x8f}}, kAddr | kOptNoRspAddr, 0), Special::POP));
   // ==========================================================================
   // Rows being added to the emulator. Disabled until the emulator supports
   // them: run with --all-rows (or --row NAME) to try them; the tester prints a
@@ -277,12 +284,6 @@ std::vector<Row> make_rows() {
   // rows marked inexact() compare only the bytes read and written, not the
   // sequence of calls (CMPS/SCAS: the order of the two reads is a choice).
   // ==========================================================================
-  t.push_back(disabled(special(gpr("setcc m8", MEM, WRITE, 1, {{1, 1, 0x90}}, kAddr | kOptRex, 0), Special::CC)));
-  t.push_back(disabled(special(gpr("cmovcc r,m", GPR_MEM, READ, 1, widths_wdq(0x40), kAddr | kOptRex), Special::CC)));
-  t.push_back(disabled(gpr("movbe r,m", GPR_MEM, READ, 2, widths_wdq(0xf0), kAddr | kOptRex)));
-  t.push_back(disabled(gpr("movbe m,r", GPR_MEM, WRITE, 2, widths_wdq(0xf1), kAddr | kOptRex)));
-  t.push_back(disabled(special(gpr("push m", MEM, READ, 0, {{8, 8, 0xff}, {2, 2, 0xff}}, kAddr | kOptNoRspAddr, 6), Special::PUSH)));
-  t.push_back(disabled(special(gpr("pop m", MEM, WRITE, 0, {{8, 8, 0x8f}, {2, 2, 0x8f}}, kAddr | kOptNoRspAddr, 0), Special::POP)));
   t.push_back(disabled(inexact(gpr("cmps", STRING, READ, 0, widths(0xa6, 0xa7), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
   t.push_back(disabled(inexact(gpr("scas", STRING, READ, 0, widths(0xae, 0xaf), kOptSeg | kOptAddr32 | kOptRex | kOptRepCond))));
   return t;
