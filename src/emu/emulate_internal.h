@@ -69,5 +69,9 @@ bool is_alu(const Insn& insn);
 // SETcc, CMOVcc, MOVBE, PUSH m, POP m (emulate_gpr_extra.cc).
 Outcome emulate_gpr_extra(CpuState& cpu, const Insn& insn, Memory& mem);
 bool is_gpr_extra(const Insn& insn);
+// CMPS, SCAS (emulate_string_compare.cc).
+Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem,
+                               const EmuOptions& options);
+bool is_string_compare(const Insn& insn);
 
 }  // namespace mmiotrace::emu::detail

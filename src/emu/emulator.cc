@@ -53,6 +53,7 @@ detail::Outcome dispatch(CpuState& cpu, const detail::Insn& insn, Memory& mem,
   if (detail::is_vector_move(insn)) return detail::emulate_vector(cpu, insn, mem);
   if (detail::is_alu(insn)) return detail::emulate_alu(cpu, insn, mem);
   if (detail::is_gpr_extra(insn)) return detail::emulate_gpr_extra(cpu, insn, mem);
+  if (detail::is_string_compare(insn)) return detail::emulate_string_compare(cpu, insn, mem, options);
   if (is_prefetch(insn.in.mnemonic)) return detail::outcome_done();
   return detail::outcome_unsupported();
 }

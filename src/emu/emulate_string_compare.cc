@@ -1,0 +1,121 @@
+// Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
+//
+// String comparisons CMPS and SCAS (byte, word, dword, qword), alone or with
+// REPE/REPZ (F3) or REPNE/REPNZ (F2), either direction, 64- or 32-bit (67h)
+// addresses. Per element (SDM Vol. 2, CMPS/CMPSB/CMPSW/CMPSD/CMPSQ, SCAS, REP):
+//   CMPS: read [seg:RSI] then [ES:RDI]; flags of [RSI] - [RDI] (CMP semantics);
+//   SCAS: read [ES:RDI]; flags of accumulator - [RDI].
+// With a repeat prefix: while RCX != 0: one element, RCX -= 1, then stop if
+// ZF = 0 (REPE) or ZF = 1 (REPNE). RCX = 0 performs no access and leaves the
+// flags alone. Registers and flags are updated after every element, so that a
+// fault in element i leaves them as after element i-1 with RIP on the
+// instruction, as emulate_string.cc does for MOVS/STOS/LODS.
+#include <Zydis/Zydis.h>
+
+#include "emu/emulate_internal.h"
+#include "emu/native_ops.h"
+
+#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+
+namespace mmiotrace::emu::detail {
+namespace {
+
+enum class CompareOp : uint8_t { NONE, CMPS, SCAS };
+
+CompareOp compare_op(const ZydisDecodedInstruction& in) {
+  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY ||
+      in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) {
+    return CompareOp::NONE;
+  }
+  switch (in.opcode) {
+    case 0xA6: case 0xA7: return CompareOp::CMPS;
+    case 0xAE: case 0xAF: return CompareOp::SCAS;
+    default: return CompareOp::NONE;
+  }
+}
+
+struct CompareState {
+  CompareOp op = CompareOp::NONE;
+  unsigned width = 0;       // element bytes
+  unsigned addr_bits = 64;  // 32 with 67h
+  uint64_t src_base = 0;    // CMPS: segment base added to RSI (DS unless FS/GS override)
+  bool down = false;        // DF = 1
+};
+
+// With 67h a 32-bit register write, which zero-extends (SDM Vol. 1, 3.4.1.1).
+void set_addr_reg(CpuState& cpu, Gpr r, uint64_t v, unsigned addr_bits) {
+  cpu.reg(r) = truncate_bits(v, addr_bits);
+}
+
+void step_pointer(CpuState& cpu, Gpr r, const CompareState& s) {
+  const uint64_t v = cpu.reg(r);
+  set_addr_reg(cpu, r, s.down ? v - s.width : v + s.width, s.addr_bits);
+}
+
+// One element: its reads, the comparison, then the flag and pointer updates.
+// On a fault nothing is updated.
+MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s) {
+  const uint64_t src = s.src_base + truncate_bits(cpu.reg(Gpr::RSI), s.addr_bits);
+  const uint64_t dst = truncate_bits(cpu.reg(Gpr::RDI), s.addr_bits);  // ES base is 0
+  uint64_t left = 0;
+  uint64_t right = 0;
+  MemFault f;
+  if (s.op == CompareOp::CMPS) {
+    f = mem.read(src, s.width, &left);
+    if (!f.ok()) return f;
+  } else {
+    left = truncate_bits(cpu.reg(Gpr::RAX), s.width * 8);
+  }
+  f = mem.read(dst, s.width, &right);
+  if (!f.ok()) return f;
+  // CMP r, m: the register holds the left operand, `right` plays the memory one.
+  NativeArgs args;
+  args.src = left;
+  cpu.rflags = run_native(NativeOp::CMP_R, s.width, &right, args, cpu.rflags);
+  if (s.op == CompareOp::CMPS) step_pointer(cpu, Gpr::RSI, s);
+  step_pointer(cpu, Gpr::RDI, s);
+  return f;
+}
+
+}  // namespace
+
+bool is_string_compare(const Insn& insn) { return compare_op(insn.in) != CompareOp::NONE; }
+
+Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem,
+                               const EmuOptions& options) {
+  const ZydisDecodedInstruction& in = insn.in;
+  CompareState s;
+  s.op = compare_op(in);
+  const bool repe = (in.attributes & ZYDIS_ATTRIB_HAS_REPE) != 0;
+  const bool repne = (in.attributes & ZYDIS_ATTRIB_HAS_REPNE) != 0;
+  if (s.op == CompareOp::NONE || (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) || (repe && repne)) {
+    return outcome_unsupported();
+  }
+  s.width = in.operand_width / 8;
+  s.addr_bits = in.address_width;
+  // CMPS's first operand is DS:RSI and takes a segment override; SCAS's only
+  // operand is ES:RDI, which cannot be overridden.
+  s.src_base = s.op == CompareOp::CMPS ? segment_base(cpu, insn.ops[0].mem.segment) : 0;
+  s.down = (cpu.rflags & kFlagDF) != 0;
+  if (!repe && !repne) {
+    const MemFault f = one_element(cpu, mem, s);
+    return f.ok() ? outcome_done() : outcome_fault(f);
+  }
+  uint64_t count = truncate_bits(cpu.reg(Gpr::RCX), s.addr_bits);
+  uint64_t done = 0;
+  while (count != 0) {
+    if (options.max_rep_iterations != 0 && done == options.max_rep_iterations) {
+      return {EmuStatus::OK, {}, false};  // stopped early: the CPU re-runs the rest
+    }
+    const MemFault f = one_element(cpu, mem, s);
+    if (!f.ok()) return outcome_fault(f);
+    --count;
+    ++done;
+    set_addr_reg(cpu, Gpr::RCX, count, s.addr_bits);
+    const bool zf = (cpu.rflags & kFlagZF) != 0;
+    if (repe ? !zf : zf) break;
+  }
+  return outcome_done();
+}
+
+}  // namespace mmiotrace::emu::detail
