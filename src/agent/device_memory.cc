@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "agent/agent.h"
@@ -199,6 +200,120 @@ emu::MemFault DeviceMemory::atomic_rmw(uint64_t addr, unsigned size, void* old_o
   }
   order_unlock();
   return {};
+}
+
+// One side of a string run: where its addresses lie.
+struct DeviceMemory::RunSide {
+  uint64_t first = 0;     // program address of iteration 0
+  uint64_t lo = 0, hi = 0;  // the bytes the run covers
+  bool device = false;    // within one device mapping (`region`)
+  RegionInfo region;
+};
+
+// Fills *side for the addresses base+first, stepping by width over
+// run.count iterations. False if the run cannot be done in bulk: the
+// addresses wrap, or they lie partly on a device mapping.
+bool DeviceMemory::run_side(const emu::StringRun& run, uint64_t base, uint64_t first, RunSide* side) const {
+  const uint64_t span = (run.count - 1) * run.width;
+  const uint64_t offset = first - base;
+  if (run.count > (uint64_t{1} << 40) / run.width) return false;
+  if (run.down ? offset < span : (run.addr_bits < 64 && offset + span + run.width > (uint64_t{1} << run.addr_bits))) {
+    return false;
+  }
+  side->first = first;
+  side->lo = run.down ? first - span : first;
+  side->hi = side->lo + span + run.width;
+  if (side->hi < side->lo) return false;
+  if (g_agent.regions.find(side->lo, &side->region)) {
+    side->device = side->hi <= side->region.end;
+    return side->device;
+  }
+  side->device = false;
+  return !g_agent.regions.overlaps(side->lo, side->hi);
+}
+
+emu::MemFault DeviceMemory::string_run(const emu::StringRun& run, uint64_t* done, uint64_t* last) {
+  *done = 0;
+  RunSide src, dst;
+  const bool reads = run.kind != emu::StringKind::STOS;
+  const bool writes = run.kind != emu::StringKind::LODS;
+  bool bulk = (!reads || run_side(run, run.src_base, run.src, &src)) && (!writes || run_side(run, 0, run.dst, &dst));
+  // Exactly one side on a device, with the rights the program has there.
+  const RunSide& dev = reads && src.device ? src : dst;
+  const RunSide& other = reads && src.device ? dst : src;
+  bulk = bulk && dev.device && !(reads && writes && src.device && dst.device) &&
+         (dev.region.prot & (&dev == &src ? PROT_READ : PROT_WRITE)) != 0;
+  if (!bulk) return emu::Memory::string_run(run, done, last);
+  // Chunks of at most 4 KiB of values: one record each, and a bounded stack.
+  constexpr uint64_t kChunkBytes = 4096;
+  while (*done < run.count) {
+    const uint64_t n = std::min<uint64_t>(run.count - *done, kChunkBytes / run.width);
+    const emu::MemFault f = run_chunk(run, dev, other, *done, n, done, last);
+    if (!f.ok()) return f;
+  }
+  return {};
+}
+
+// Iterations [first, first + n) of a bulk run, under the order lock; their
+// device accesses become one ACCESS_RUN record.
+emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other,
+                                      uint64_t first, uint64_t n, uint64_t* done, uint64_t* last) {
+  alignas(8) uint8_t values[4096];
+  const bool device_reads = run.kind == emu::StringKind::LODS || (run.kind == emu::StringKind::MOVS && dev.first == run.src);
+  const int64_t step = run.down ? -static_cast<int64_t>(run.width) : static_cast<int64_t>(run.width);
+  auto at = [&](uint64_t base, uint64_t i) { return base + static_cast<uint64_t>(static_cast<int64_t>(i) * step); };
+  const uint64_t dev_real = dev.region.real + (dev.first - dev.region.start);
+  emu::MemFault fault;
+  uint64_t accessed = 0;  // device accesses made in this chunk
+  order_lock();
+  const uint64_t time_ns = monotonic_ns();
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t k = first + i;
+    uint8_t* v = values + i * run.width;
+    auto* real = reinterpret_cast<uint8_t*>(at(dev_real, k));
+    if (run.kind == emu::StringKind::STOS) {
+      memcpy(v, &run.value, run.width);
+      if (safe_store(real, v, run.width) != 0) { fault = fault_from_safe(); break; }
+    } else if (device_reads) {
+      if (safe_load(real, v, run.width) != 0) { fault = fault_from_safe(); break; }
+    } else if (safe_load(reinterpret_cast<void*>(at(other.first, k)), v, run.width) != 0) {
+      fault = fault_from_safe();  // the ordinary source faulted: no device access for this iteration
+      break;
+    } else if (safe_store(real, v, run.width) != 0) {
+      fault = fault_from_safe();
+      break;
+    }
+    ++accessed;
+    if (run.kind == emu::StringKind::MOVS && device_reads &&
+        safe_store(reinterpret_cast<void*>(at(other.first, k)), v, run.width) != 0) {
+      fault = fault_from_safe();  // the read happened; the iteration did not complete
+      break;
+    }
+    if (last != nullptr && device_reads) memcpy(last, v, run.width);
+    *done = k + 1;
+  }
+  if (accessed != 0) {
+    trace::AccessRunFields rf;
+    rf.op = device_reads ? trace::AccessOp::READ : trace::AccessOp::WRITE;
+    rf.width = static_cast<uint8_t>(run.width);
+    rf.flags = record_flags_;
+    rf.phys = dev.region.phys + (at(dev.first, first) - dev.region.start);
+    rf.pc = ctx_.pc;
+    rf.pid = g_agent.pid;
+    rf.map_id = dev.region.map_id;
+    rf.count = static_cast<uint32_t>(accessed);
+    rf.stride = static_cast<int32_t>(step);
+    rf.insn = ctx_.insn;
+    rf.insn_len = ctx_.insn_len;
+    rf.values = values;
+    alignas(8) uint8_t rec[trace::record_size_for_access_run(1, 4096)];
+    const size_t size = trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{take_seqs_locked(accessed), time_ns, ctx_.tid}, rf);
+    MT_CHECK(size != 0);
+    push_record(rec, size);
+    device_accesses_ += static_cast<unsigned>(accessed);
+  }
+  order_unlock();
+  return fault;
 }
 
 void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,

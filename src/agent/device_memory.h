@@ -39,6 +39,12 @@ class DeviceMemory final : public emu::Memory {
   // changes can (a real LOCK would lock the bus): see docs/emulated-instructions.md.
   emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
                            void* ctx) override;
+  // REP MOVS/STOS/LODS between one device mapping and ordinary memory (or
+  // within one mapping for STOS/LODS): the iterations are performed in chunks
+  // under the order lock and each chunk's device accesses become one
+  // ACCESS_RUN record. Anything else (device to device, a run crossing
+  // mappings, addresses that wrap) goes iteration by iteration.
+  emu::MemFault string_run(const emu::StringRun& run, uint64_t* done, uint64_t* last) override;
 
   unsigned device_accesses() const { return device_accesses_; }
 
@@ -50,6 +56,10 @@ class DeviceMemory final : public emu::Memory {
                               bool masked, bool write, bool split);
   void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask,
               bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns);
+  struct RunSide;
+  bool run_side(const emu::StringRun& run, uint64_t base, uint64_t first, RunSide* side) const;
+  emu::MemFault run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other, uint64_t first,
+                          uint64_t n, uint64_t* done, uint64_t* last);
 
   FaultContext& ctx_;
   uint8_t record_flags_ = 0;

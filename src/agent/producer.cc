@@ -102,6 +102,12 @@ void order_unlock() { g_agent.channel->order_lock.store(0, std::memory_order_rel
 
 uint64_t take_seq_locked() { return g_agent.channel->next_seq++; }
 
+uint64_t take_seqs_locked(uint64_t count) {
+  uint64_t first = g_agent.channel->next_seq;
+  g_agent.channel->next_seq += count;
+  return first;
+}
+
 void stamp_and_push(void* record, size_t size) {
   auto* h = static_cast<trace::RecordHeader*>(record);
   order_lock();

@@ -15,6 +15,8 @@ void order_lock();
 void order_unlock();
 // Under the order lock: the next seq. Outside: use stamp_record().
 uint64_t take_seq_locked();
+// Under the order lock: `count` consecutive seqs (an ACCESS_RUN); returns the first.
+uint64_t take_seqs_locked(uint64_t count);
 uint64_t monotonic_ns();
 
 // Fills seq and time of a record header and pushes it, under the order lock

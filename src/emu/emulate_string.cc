@@ -1,7 +1,9 @@
 // Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
 //
 // String instructions MOVS, STOS and LODS (byte, word, dword, qword), with and
-// without REP, either direction. One element per iteration; MOVS reads its
+// without REP, either direction. A REP instruction's iterations go to the
+// Memory as one StringRun (the agent performs and records them in bulk; the
+// accesses are the same). One element per iteration; MOVS reads its
 // source then writes its destination (SDM Vol. 2, MOVS/MOVSB/MOVSW/MOVSD/MOVSQ,
 // STOS, LODS, REP/REPE/REPZ/REPNE/REPNZ). RSI/RDI/RCX are updated after every
 // completed iteration, so that when an access faults the registers hold the
@@ -132,18 +134,33 @@ Outcome emulate_string(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOp
     return f.ok() ? outcome_done() : outcome_fault(f);
   }
   // REP: the count is RCX, or ECX with 67h; a zero count performs no access.
-  uint64_t count = truncate_bits(cpu.reg(Gpr::RCX), s.addr_bits);
-  uint64_t done = 0;
-  while (count != 0) {
-    if (options.max_rep_iterations != 0 && done == options.max_rep_iterations) {
-      return {EmuStatus::OK, {}, false};  // stopped early: the CPU re-runs the rest
-    }
-    const MemFault f = one_element(cpu, mem, s);
-    if (!f.ok()) return outcome_fault(f);
-    --count;
-    ++done;
-    set_addr_reg(cpu, Gpr::RCX, count, s.addr_bits);
-  }
+  const uint64_t count = truncate_bits(cpu.reg(Gpr::RCX), s.addr_bits);
+  if (count == 0) return outcome_done();
+  const bool early = options.max_rep_iterations != 0 && options.max_rep_iterations < count;
+  StringRun run;
+  run.kind = s.op == StringOp::MOVS ? StringKind::MOVS : s.op == StringOp::STOS ? StringKind::STOS : StringKind::LODS;
+  run.width = s.width;
+  run.down = s.down;
+  run.addr_bits = s.addr_bits;
+  run.src_base = s.src_base;
+  run.src = s.src_base + truncate_bits(cpu.reg(Gpr::RSI), s.addr_bits);
+  run.dst = truncate_bits(cpu.reg(Gpr::RDI), s.addr_bits);  // ES base is 0
+  run.count = early ? options.max_rep_iterations : count;
+  run.value = truncate_bits(cpu.reg(Gpr::RAX), s.width * 8);
+  uint64_t done = 0, last = 0;
+  const MemFault f = mem.string_run(run, &done, &last);
+  // The registers as after `done` complete iterations (also on a fault).
+  const uint64_t moved = done * s.width;
+  auto advance = [&](Gpr r) {
+    const uint64_t v = cpu.reg(r);
+    set_addr_reg(cpu, r, s.down ? v - moved : v + moved, s.addr_bits);
+  };
+  if (s.op != StringOp::STOS) advance(Gpr::RSI);
+  if (s.op != StringOp::LODS) advance(Gpr::RDI);
+  if (s.op == StringOp::LODS && done != 0) write_accumulator(cpu, last, s.width);
+  set_addr_reg(cpu, Gpr::RCX, count - done, s.addr_bits);
+  if (!f.ok()) return outcome_fault(f);
+  if (early) return {EmuStatus::OK, {}, false};  // stopped early: the CPU re-runs the rest
   return outcome_done();
 }
 

@@ -30,6 +30,21 @@ struct MemFault {
 // depend only on `ctx` and `old_value`. Neither buffer is aligned.
 using RmwCompute = bool (*)(void* ctx, const uint8_t* old_value, uint8_t* new_value);
 
+// The iterations of a REP MOVS/STOS/LODS (see Memory::string_run).
+enum class StringKind : uint8_t { MOVS, STOS, LODS };
+
+struct StringRun {
+  StringKind kind = StringKind::MOVS;
+  unsigned width = 1;      // element bytes: 1, 2, 4 or 8
+  bool down = false;       // DF=1: addresses decrease by `width` each iteration
+  unsigned addr_bits = 64; // 32 with an address-size prefix: addresses wrap at 4 GiB
+  uint64_t src = 0;        // first source address (MOVS, LODS), segment base included
+  uint64_t src_base = 0;   // the segment base in `src` (wrapping applies to the offset only)
+  uint64_t dst = 0;        // first destination address (MOVS, STOS)
+  uint64_t count = 0;      // iterations, >= 1
+  uint64_t value = 0;      // STOS: the value stored (low `width` bytes)
+};
+
 class Memory {
  public:
   // Reads `size` bytes (1, 2, 4, 8, 10, 16, 32 or 64) at program address `addr` into `out`.
@@ -63,6 +78,16 @@ class Memory {
   // operand is written back if the comparison fails").
   // The default is read(), compute, write() with no atomicity: right for a
   // Memory that nothing else accesses concurrently (tests, tools).
+  // `run.count` iterations of a REP string instruction, with exactly the
+  // accesses of that many single iterations in the same order (MOVS: read
+  // source i, then write destination i; STOS: write destination i; LODS: read
+  // source i). Sets *done to the iterations completed and, for LODS, *last to
+  // the last value read. On a fault, returns it: iteration *done faulted (its
+  // read may have happened, as on the CPU). An implementation may perform
+  // many iterations at once (the agent records them as one ACCESS_RUN); the
+  // default performs them one by one through read() and write().
+  virtual MemFault string_run(const StringRun& run, uint64_t* done, uint64_t* last);
+
   virtual MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute,
                               void* ctx) {
     MT_CHECK(size <= 16);
@@ -76,5 +101,34 @@ class Memory {
  protected:
   ~Memory() = default;
 };
+
+// Address of iteration i of a string run: offset from the segment base,
+// stepping by width, wrapping at the address size.
+inline uint64_t string_address(uint64_t base, uint64_t first, uint64_t i, const StringRun& run) {
+  const uint64_t offset = first - base;
+  const uint64_t step = i * run.width;
+  uint64_t a = run.down ? offset - step : offset + step;
+  if (run.addr_bits < 64) a &= (uint64_t{1} << run.addr_bits) - 1;
+  return base + a;
+}
+
+inline MemFault Memory::string_run(const StringRun& run, uint64_t* done, uint64_t* last) {
+  *done = 0;
+  for (uint64_t i = 0; i < run.count; ++i) {
+    uint64_t value = run.value;
+    MemFault f;
+    if (run.kind != StringKind::STOS) {
+      f = read(string_address(run.src_base, run.src, i, run), run.width, &value);
+      if (!f.ok()) return f;
+      if (last != nullptr) *last = value;
+    }
+    if (run.kind != StringKind::LODS) {
+      f = write(string_address(0, run.dst, i, run), run.width, &value);
+      if (!f.ok()) return f;
+    }
+    *done = i + 1;
+  }
+  return {};
+}
 
 }  // namespace mmiotrace::emu
