@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "programs/e2e.h"
+#include "trace/reader.h"
 
 namespace mmiotrace::e2e {
 
@@ -90,7 +91,7 @@ int run_command(const std::vector<std::string>& argv, std::string* out, std::str
 }
 
 TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
-               size_t device_size, const std::vector<std::string>& extra_record_args) {
+                     size_t device_size, const std::vector<std::string>& extra_record_args, bool print) {
   TracedRun run;
   run.dir = std::string(E2E_WORK_DIR) + "/" + test_name;
   fs::remove_all(run.dir);
@@ -113,6 +114,8 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
   int status = run_command(cmd, &run.out, &run.err);
   if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) run.term_signal = WTERMSIG(status);
+  run.device_after = read_file(run.device);
+  if (!print) return run;
   std::string print_err;
   run_command({mmiotrace_path(), "print", trace}, &run.trace_text, &print_err);
   run.err += print_err;
@@ -123,7 +126,6 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
     Access a;
     if (parse_access(line, &a)) run.accesses.push_back(a);
   }
-  run.device_after = read_file(run.device);
   return run;
 }
 
@@ -183,6 +185,64 @@ std::string describe(const Access& a) {
   snprintf(buf, sizeof(buf), "%c %d 0x%llx 0x%llx", a.op, a.width, static_cast<unsigned long long>(a.phys),
            static_cast<unsigned long long>(a.value));
   return buf;
+}
+
+namespace {
+
+// Applies one access (memory-order bytes) to the shadow; "" or the disagreement.
+std::string replay_one(std::vector<uint8_t>& shadow, bool write, uint64_t phys, std::span<const uint8_t> value,
+                       uint64_t mask, uint64_t seq) {
+  if (phys + value.size() > shadow.size()) return "access outside the device at seq " + std::to_string(seq);
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (((mask >> i) & 1) == 0) continue;
+    uint8_t& b = shadow[phys + i];
+    if (write) {
+      b = value[i];
+    } else if (b != value[i]) {
+      char buf[160];
+      snprintf(buf, sizeof(buf), "read at seq %llu, physical 0x%llx: the trace says 0x%02x, the device held 0x%02x",
+               static_cast<unsigned long long>(seq), static_cast<unsigned long long>(phys + i), value[i], b);
+      return buf;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string replay_binary_mismatch(const TracedRun& run, int map_id, uint64_t* accesses) {
+  *accesses = 0;
+  auto reader = trace::TraceReader::open(run.dir + "/trace.mmio");
+  if (!reader) return reader.error();
+  std::vector<uint8_t> shadow = run.device_before;
+  trace::RecordView rec;
+  for (;;) {
+    auto more = reader->next(rec);
+    if (!more) return more.error();
+    if (!*more) break;
+    if (rec.type() == trace::RecordType::ACCESS) {
+      const auto a = rec.as<trace::AccessRecord>();
+      if (a.map_id != static_cast<uint32_t>(map_id)) continue;
+      std::string m = replay_one(shadow, a.op == static_cast<uint8_t>(trace::AccessOp::WRITE), a.phys,
+                                 rec.access_value(), a.byte_mask, a.h.seq);
+      if (!m.empty()) return m;
+      ++*accesses;
+    } else if (rec.type() == trace::RecordType::ACCESS_RUN) {
+      const auto r = rec.as<trace::AccessRunRecord>();
+      if (r.map_id != static_cast<uint32_t>(map_id)) continue;
+      for (uint32_t i = 0; i < r.count; ++i) {
+        std::string m = replay_one(shadow, r.op == static_cast<uint8_t>(trace::AccessOp::WRITE),
+                                   trace::run_access_phys(r.phys, r.stride, i), rec.access_run_value(i), ~uint64_t{0},
+                                   r.h.seq + i);
+        if (!m.empty()) return m;
+      }
+      *accesses += r.count;
+    }
+  }
+  if (shadow.size() > run.device_after.size() || !std::equal(shadow.begin(), shadow.end(), run.device_after.begin())) {
+    return "replaying the trace's writes does not give the device's final contents";
+  }
+  return "";
 }
 
 }  // namespace mmiotrace::e2e

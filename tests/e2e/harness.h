@@ -41,9 +41,10 @@ std::string mmiotrace_path();
 
 // Runs `program args...` (the device path is passed as the first argument)
 // under the tracer with a `device_size`-byte device filled with the e2e
-// pattern. `extra_record_args` go before `--`.
+// pattern. `extra_record_args` go before `--`. With print false, the trace is
+// not printed (trace_text, lines and accesses stay empty).
 TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
-               size_t device_size, const std::vector<std::string>& extra_record_args = {});
+                     size_t device_size, const std::vector<std::string>& extra_record_args = {}, bool print = true);
 
 // Runs a command, capturing stdout/stderr; returns the wait status.
 int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err);
@@ -58,5 +59,10 @@ std::vector<Access> expected_accesses(const TracedRun& run);
 std::string replay_mismatch(const TracedRun& run, int map_id = 1);
 
 std::string describe(const Access& a);
+
+// replay_mismatch() on the binary trace itself (for traces too large to
+// print): every access to mapping `map_id`, ACCESS_RUN records included.
+// Also counts the accesses replayed into *accesses.
+std::string replay_binary_mismatch(const TracedRun& run, int map_id, uint64_t* accesses);
 
 }  // namespace mmiotrace::e2e
