@@ -549,7 +549,9 @@ void Tester::probe_disabled_rows() {
       const emu::EmuResult res = emu::emulate(cpu, inst_.code, inst_.len, mem);
       if (res.status != emu::EmuStatus::UNSUPPORTED && res.status != emu::EmuStatus::DECODE_ERROR) ++emulated;
     }
-    if (emulated != 0) {
+    if (emulated != 0 && r.disabled_reason != nullptr) {
+      std::printf("note: disabled row '%s' is emulated but stays disabled: %s\n", r.name, r.disabled_reason);
+    } else if (emulated != 0) {
       std::printf("note: disabled row '%s': the emulator emulated %u of %u probe instances; "
                   "try `diff_tester --all-rows --row '%s'` and enable it in tests/diff/rows.cc\n",
                   r.name, emulated, kProbes, r.name);
@@ -568,8 +570,9 @@ int Tester::main() {
   }
   if (opt_.list) {
     for (const Row& r : all_rows()) {
-      std::printf("%-34s %s%s\n", r.name, r.enabled ? "enabled" : "disabled",
-                  r.expect_refused ? " (documented refusal)" : "");
+      std::printf("%-34s %s%s%s%s\n", r.name, r.enabled ? "enabled" : "disabled",
+                  r.expect_refused ? " (documented refusal)" : "", r.disabled_reason ? ": " : "",
+                  r.disabled_reason ? r.disabled_reason : "");
     }
     return 0;
   }

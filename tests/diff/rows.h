@@ -77,6 +77,7 @@ struct Variant {
 struct Row {
   const char* name = "";
   bool enabled = true;       // false: ready, not run by default (the emulator does not support it yet)
+  const char* disabled_reason = nullptr;  // why a row the emulator does emulate stays disabled
   bool expect_refused = false;  // a documented refusal: every instance must be UNSUPPORTED
   Ops ops = Ops::GPR_MEM;
   MemUse mem = MemUse::READ;
