@@ -7,9 +7,14 @@
 //   SCAS: read [ES:RDI]; flags of accumulator - [RDI].
 // With a repeat prefix: while RCX != 0: one element, RCX -= 1, then stop if
 // ZF = 0 (REPE) or ZF = 1 (REPNE). RCX = 0 performs no access and leaves the
-// flags alone. Registers and flags are updated after every element, so that a
-// fault in element i leaves them as after element i-1 with RIP on the
-// instruction, as emulate_string.cc does for MOVS/STOS/LODS.
+// flags alone. RCX/RSI/RDI are updated after every element, so that a fault
+// in element i leaves them as after element i-1 with RIP on the instruction,
+// as emulate_string.cc does for MOVS/STOS/LODS. RFLAGS, though, changes only
+// when the instruction completes: a CPU that faults in element i > 0 of a
+// REPE SCASD reports the flags the instruction started with, not those of
+// element i-1 (found by tests/diff on this project's development machine),
+// and a run stopped by max_rep_iterations leaves them too, so that a later
+// fault reports the same.
 #include <Zydis/Zydis.h>
 
 #include "emu/emulate_internal.h"
@@ -52,9 +57,9 @@ void step_pointer(CpuState& cpu, Gpr r, const CompareState& s) {
   set_addr_reg(cpu, r, s.down ? v - s.width : v + s.width, s.addr_bits);
 }
 
-// One element: its reads, the comparison, then the flag and pointer updates.
-// On a fault nothing is updated.
-MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s) {
+// One element: its reads, the comparison (its flags into `flags`, from the
+// guest's `flags`), then the pointer updates. On a fault nothing is updated.
+MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s, uint64_t& flags) {
   const uint64_t src = s.src_base + truncate_bits(cpu.reg(Gpr::RSI), s.addr_bits);
   const uint64_t dst = truncate_bits(cpu.reg(Gpr::RDI), s.addr_bits);  // ES base is 0
   uint64_t left = 0;
@@ -71,7 +76,7 @@ MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s) {
   // CMP r, m: the register holds the left operand, `right` plays the memory one.
   NativeArgs args;
   args.src = left;
-  cpu.rflags = run_native(NativeOp::CMP_R, s.width, &right, args, cpu.rflags);
+  flags = run_native(NativeOp::CMP_R, s.width, &right, args, flags);
   if (s.op == CompareOp::CMPS) step_pointer(cpu, Gpr::RSI, s);
   step_pointer(cpu, Gpr::RDI, s);
   return f;
@@ -97,9 +102,12 @@ Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem,
   // operand is ES:RDI, which cannot be overridden.
   s.src_base = s.op == CompareOp::CMPS ? segment_base(cpu, insn.ops[0].mem.segment) : 0;
   s.down = (cpu.rflags & kFlagDF) != 0;
+  uint64_t flags = cpu.rflags;
   if (!repe && !repne) {
-    const MemFault f = one_element(cpu, mem, s);
-    return f.ok() ? outcome_done() : outcome_fault(f);
+    const MemFault f = one_element(cpu, mem, s, flags);
+    if (!f.ok()) return outcome_fault(f);
+    cpu.rflags = flags;
+    return outcome_done();
   }
   uint64_t count = truncate_bits(cpu.reg(Gpr::RCX), s.addr_bits);
   uint64_t done = 0;
@@ -107,14 +115,15 @@ Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem,
     if (options.max_rep_iterations != 0 && done == options.max_rep_iterations) {
       return {EmuStatus::OK, {}, false};  // stopped early: the CPU re-runs the rest
     }
-    const MemFault f = one_element(cpu, mem, s);
+    const MemFault f = one_element(cpu, mem, s, flags);
     if (!f.ok()) return outcome_fault(f);
     --count;
     ++done;
     set_addr_reg(cpu, Gpr::RCX, count, s.addr_bits);
-    const bool zf = (cpu.rflags & kFlagZF) != 0;
+    const bool zf = (flags & kFlagZF) != 0;
     if (repe ? !zf : zf) break;
   }
+  cpu.rflags = flags;
   return outcome_done();
 }
 
