@@ -34,6 +34,9 @@ inline Outcome outcome_done() { return {EmuStatus::OK, {}, true}; }
 
 // Decodes in 64-bit mode. False if the bytes are not a valid instruction.
 bool decode(const uint8_t* bytes, size_t len, Insn& out);
+// decode() through the calling thread's cache, keyed by the instruction's
+// address `pc` and checked against its bytes (decode_cache.cc).
+bool decode_cached(uint64_t pc, const uint8_t* bytes, size_t len, Insn& out);
 
 // A memory operand the emulator can address: an ordinary load/store operand
 // (not LEA's address generation, not MPX's MIB, not a VSIB gather/scatter)

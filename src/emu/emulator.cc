@@ -84,7 +84,7 @@ EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem,
                   const EmuOptions& options) {
   EmuResult result;
   detail::Insn insn;
-  if (!detail::decode(bytes, len, insn)) {
+  if (!detail::decode_cached(cpu.rip, bytes, len, insn)) {
     result.status = EmuStatus::DECODE_ERROR;
     return result;
   }
