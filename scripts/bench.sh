@@ -11,7 +11,7 @@ cmake --build "$build" -j"$(nproc)" --target mmiotrace mmiotrace-agent mmiotrace
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-truncate -s 4096 "$work/dev"
+truncate -s 16384 "$work/dev"
 common=(--benchmark_min_time=0.3 --benchmark_format=console)
 echo "== untraced and bare signal round trip (no tracer)"
 "$build/bench/mmiotrace_bench" --benchmark_filter='Untraced|BareSignal' "${common[@]}" | grep -E 'median|Benchmark|---'

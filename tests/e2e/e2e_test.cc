@@ -386,6 +386,23 @@ TEST(E2EMatrix, MemcpyAndMemsetEverySize1To4100AtEveryAlignment) {
   if (!HasFailure()) std::filesystem::remove_all(run.dir);  // 3 GB
 }
 
+TEST_P(E2E, VectorIntrinsicsIncludingMaskedStores) {
+  const TracedRun& run = keep(run_traced(test_name(), program("intrinsics"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  if (run.out.find("SKIP") != std::string::npos) GTEST_SKIP() << run.out;
+  ASSERT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  EXPECT_EQ(replay_mismatch(run), "");
+  // In 0xc0-0xff the device saw the memset's zeros and then the masked store,
+  // which reached bytes 0xc4-0xc7 only: one 4-byte write of 0x77777777.
+  std::vector<std::string> masked;
+  for (const Access& a : run.accesses) {
+    if (a.op != 'W' || a.phys < 0xc0 || a.phys >= 0x100) continue;
+    if (a.value == 0) continue;  // memset
+    masked.push_back(describe(a));
+  }
+  EXPECT_EQ(masked, (std::vector<std::string>{"W 4 0xc4 0x77777777"})) << run.trace_text;
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
