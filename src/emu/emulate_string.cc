@@ -149,7 +149,10 @@ Outcome emulate_string(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOp
   run.value = truncate_bits(cpu.reg(Gpr::RAX), s.width * 8);
   uint64_t done = 0, last = 0;
   const MemFault f = mem.string_run(run, &done, &last);
-  // The registers as after `done` complete iterations (also on a fault).
+  // The registers as after `done` complete iterations (also on a fault). With
+  // none completed they are left as they were, as the SDM's pseudo-code has it
+  // (this CPU zero-extends some of them under 67h even then: tests/diff/rows.h).
+  if (done == 0 && !f.ok()) return outcome_fault(f);
   const uint64_t moved = done * s.width;
   auto advance = [&](Gpr r) {
     const uint64_t v = cpu.reg(r);
