@@ -25,7 +25,7 @@ struct RecordOptions {
 };
 
 struct RecordStats {
-  uint64_t reads = 0;
+  uint64_t reads = 0;   // accesses; each access of an ACCESS_RUN counts
   uint64_t writes = 0;
   uint64_t maps = 0;
   uint64_t unknown = 0;

@@ -10,7 +10,9 @@
 //
 // A record's seq is taken under `order_lock`, held across the device access
 // itself, so the global order is the order in which the device saw the
-// accesses, across threads and processes.
+// accesses, across threads and processes. An ACCESS_RUN takes `count`
+// consecutive seqs. Records are published before the lock is released, so
+// they enter the rings in seq order.
 //
 // Async-signal-safe: plain layout and std::atomic on lock-free integers only.
 #pragma once
