@@ -148,10 +148,10 @@ struct Instance {
   // A REP string instruction with 67h. When it completes no iteration (ECX = 0,
   // or a fault in the first), this CPU still zero-extends RCX and some of
   // RSI/RDI (MOVS both, STOS RDI, LODS neither); the SDM's pseudo-code writes
-  // nothing. The emulator writes nothing for ECX = 0 and, for a fault in the
-  // first iteration, zero-extends every register the instruction uses (LODS's
-  // RSI included). The comparison accepts either value for those three
-  // registers' upper halves (counted as "tolerated").
+  // nothing, and neither does the emulator (b5ecf62; between 1b95a2d and it,
+  // a fault in the first iteration zero-extended every register used). The
+  // comparison accepts either value for those three registers' upper halves,
+  // whichever side zero-extends (counted as "tolerated").
   bool a32_rep = false;
   // The accesses a correct emulation makes if the instruction completes.
   std::vector<Access> expected;
