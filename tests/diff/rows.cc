@@ -182,6 +182,88 @@ std::vector<Row> make_rows() {
   t.push_back(vec("vmovd m32,xmm (EVEX)", EVEX, 1, 1, 0x7e, 0, k128, true, false, 0, 4));
   t.push_back(vec("vmovq m64,xmm (EVEX.W1 7E)", EVEX, 1, 1, 0x7e, 1, k128, true, false, 0, 8));
   t.push_back(vec("vmovq m64,xmm (EVEX D6)", EVEX, 1, 1, 0xd6, 1, k128, true, false, 0, 8));
+  // ---- 4b. Scalar, half, broadcast and duplicating moves (emulated-instructions.md, 4).
+  // The encoder leaves VEX/EVEX.vvvv at 1111: the 3-operand half loads take
+  // their other qword from xmm15.
+  t.push_back(vec("movss load", LEGACY, 2, 1, 0x10, 0, k128, false, false, 0, 4));
+  t.push_back(vec("movss store", LEGACY, 2, 1, 0x11, 0, k128, true, false, 0, 4));
+  t.push_back(vec("movsd load", LEGACY, 3, 1, 0x10, 0, k128, false, false, 0, 8));
+  t.push_back(vec("movsd store", LEGACY, 3, 1, 0x11, 0, k128, true, false, 0, 8));
+  t.push_back(vec("vmovss load (VEX)", VEX, 2, 1, 0x10, kWig, k128, false, false, 0, 4));
+  t.push_back(vec("vmovss store (VEX)", VEX, 2, 1, 0x11, kWig, k128, true, false, 0, 4));
+  t.push_back(vec("vmovsd load (VEX)", VEX, 3, 1, 0x10, kWig, k128, false, false, 0, 8));
+  t.push_back(vec("vmovsd store (VEX)", VEX, 3, 1, 0x11, kWig, k128, true, false, 0, 8));
+  t.push_back(vec("vmovss load (EVEX)", EVEX, 2, 1, 0x10, 0, k128, false, false, 4, 4));
+  t.push_back(vec("vmovss store (EVEX)", EVEX, 2, 1, 0x11, 0, k128, true, false, 4, 4));
+  t.push_back(vec("vmovsd load (EVEX)", EVEX, 3, 1, 0x10, 1, k128, false, false, 8, 8));
+  t.push_back(vec("vmovsd store (EVEX)", EVEX, 3, 1, 0x11, 1, k128, true, false, 8, 8));
+  t.push_back(vec("movlps load", LEGACY, 0, 1, 0x12, 0, k128, false, false, 0, 8));
+  t.push_back(vec("movlps store", LEGACY, 0, 1, 0x13, 0, k128, true, false, 0, 8));
+  t.push_back(vec("movhps load", LEGACY, 0, 1, 0x16, 0, k128, false, false, 0, 8));
+  t.push_back(vec("movhps store", LEGACY, 0, 1, 0x17, 0, k128, true, false, 0, 8));
+  t.push_back(vec("movlpd load", LEGACY, 1, 1, 0x12, 0, k128, false, false, 0, 8));
+  t.push_back(vec("movlpd store", LEGACY, 1, 1, 0x13, 0, k128, true, false, 0, 8));
+  t.push_back(vec("movhpd load", LEGACY, 1, 1, 0x16, 0, k128, false, false, 0, 8));
+  t.push_back(vec("movhpd store", LEGACY, 1, 1, 0x17, 0, k128, true, false, 0, 8));
+  t.push_back(vec("vmovlps load (VEX)", VEX, 0, 1, 0x12, kWig, k128, false, false, 0, 8));
+  t.push_back(vec("vmovlps store (VEX)", VEX, 0, 1, 0x13, kWig, k128, true, false, 0, 8));
+  t.push_back(vec("vmovhps load (VEX)", VEX, 0, 1, 0x16, kWig, k128, false, false, 0, 8));
+  t.push_back(vec("vmovhps store (VEX)", VEX, 0, 1, 0x17, kWig, k128, true, false, 0, 8));
+  t.push_back(vec("vmovlpd load (VEX)", VEX, 1, 1, 0x12, kWig, k128, false, false, 0, 8));
+  t.push_back(vec("vmovlpd store (VEX)", VEX, 1, 1, 0x13, kWig, k128, true, false, 0, 8));
+  t.push_back(vec("vmovhpd load (VEX)", VEX, 1, 1, 0x16, kWig, k128, false, false, 0, 8));
+  t.push_back(vec("vmovhpd store (VEX)", VEX, 1, 1, 0x17, kWig, k128, true, false, 0, 8));
+  t.push_back(vec("vmovlps load (EVEX)", EVEX, 0, 1, 0x12, 0, k128, false, false, 0, 8));
+  t.push_back(vec("vmovlps store (EVEX)", EVEX, 0, 1, 0x13, 0, k128, true, false, 0, 8));
+  t.push_back(vec("vmovhps load (EVEX)", EVEX, 0, 1, 0x16, 0, k128, false, false, 0, 8));
+  t.push_back(vec("vmovhps store (EVEX)", EVEX, 0, 1, 0x17, 0, k128, true, false, 0, 8));
+  t.push_back(vec("vmovlpd load (EVEX)", EVEX, 1, 1, 0x12, 1, k128, false, false, 0, 8));
+  t.push_back(vec("vmovlpd store (EVEX)", EVEX, 1, 1, 0x13, 1, k128, true, false, 0, 8));
+  t.push_back(vec("vmovhpd load (EVEX)", EVEX, 1, 1, 0x16, 1, k128, false, false, 0, 8));
+  t.push_back(vec("vmovhpd store (EVEX)", EVEX, 1, 1, 0x17, 1, k128, true, false, 0, 8));
+  {
+    const auto rep = [&t](const char* name, Enc e, uint8_t pp, uint8_t map, uint8_t op, uint8_t w,
+                          uint8_t vls, uint8_t elem, uint8_t vmem, uint8_t dup = 0, bool aligned = false) {
+      Row r = special(vec(name, e, pp, map, op, w, vls, false, aligned, elem, vmem), Special::REPLICATE);
+      r.dup = dup;
+      t.push_back(r);
+    };
+    rep("vbroadcastss (VEX)", VEX, 1, 2, 0x18, 0, k128_256, 0, 4);
+    rep("vbroadcastsd (VEX)", VEX, 1, 2, 0x19, 0, k256, 0, 8);
+    rep("vbroadcastf128", VEX, 1, 2, 0x1a, 0, k256, 0, 16);
+    rep("vbroadcasti128", VEX, 1, 2, 0x5a, 0, k256, 0, 16);
+    rep("vpbroadcastb (VEX)", VEX, 1, 2, 0x78, 0, k128_256, 0, 1);
+    rep("vpbroadcastw (VEX)", VEX, 1, 2, 0x79, 0, k128_256, 0, 2);
+    rep("vpbroadcastd (VEX)", VEX, 1, 2, 0x58, 0, k128_256, 0, 4);
+    rep("vpbroadcastq (VEX)", VEX, 1, 2, 0x59, 0, k128_256, 0, 8);
+    rep("vbroadcastss (EVEX)", EVEX, 1, 2, 0x18, 0, kAll, 4, 4);
+    rep("vbroadcastsd (EVEX)", EVEX, 1, 2, 0x19, 1, k256 | k512, 8, 8);
+    rep("vbroadcastf32x2", EVEX, 1, 2, 0x19, 0, k256 | k512, 4, 8);
+    rep("vbroadcasti32x2", EVEX, 1, 2, 0x59, 0, kAll, 4, 8);
+    rep("vbroadcastf32x4", EVEX, 1, 2, 0x1a, 0, k256 | k512, 4, 16);
+    rep("vbroadcastf64x2", EVEX, 1, 2, 0x1a, 1, k256 | k512, 8, 16);
+    rep("vbroadcasti32x4", EVEX, 1, 2, 0x5a, 0, k256 | k512, 4, 16);
+    rep("vbroadcasti64x2", EVEX, 1, 2, 0x5a, 1, k256 | k512, 8, 16);
+    rep("vbroadcastf32x8", EVEX, 1, 2, 0x1b, 0, k512, 4, 32);
+    rep("vbroadcastf64x4", EVEX, 1, 2, 0x1b, 1, k512, 8, 32);
+    rep("vbroadcasti32x8", EVEX, 1, 2, 0x5b, 0, k512, 4, 32);
+    rep("vbroadcasti64x4", EVEX, 1, 2, 0x5b, 1, k512, 8, 32);
+    rep("vpbroadcastb (EVEX)", EVEX, 1, 2, 0x78, 0, kAll, 1, 1);
+    rep("vpbroadcastw (EVEX)", EVEX, 1, 2, 0x79, 0, kAll, 2, 2);
+    rep("vpbroadcastd (EVEX)", EVEX, 1, 2, 0x58, 0, kAll, 4, 4);
+    rep("vpbroadcastq (EVEX)", EVEX, 1, 2, 0x59, 1, kAll, 8, 8);
+    rep("movddup", LEGACY, 3, 1, 0x12, 0, k128, 0, 8, 1);
+    rep("movsldup", LEGACY, 2, 1, 0x12, 0, k128, 0, 0, 1, true);
+    rep("movshdup", LEGACY, 2, 1, 0x16, 0, k128, 0, 0, 2, true);
+    rep("vmovddup xmm (VEX)", VEX, 3, 1, 0x12, kWig, k128, 0, 8, 1);
+    rep("vmovddup ymm (VEX)", VEX, 3, 1, 0x12, kWig, k256, 0, 0, 1);
+    rep("vmovsldup (VEX)", VEX, 2, 1, 0x12, kWig, k128_256, 0, 0, 1);
+    rep("vmovshdup (VEX)", VEX, 2, 1, 0x16, kWig, k128_256, 0, 0, 2);
+    rep("vmovddup xmm (EVEX)", EVEX, 3, 1, 0x12, 1, k128, 8, 8, 1);
+    rep("vmovddup ymm/zmm (EVEX)", EVEX, 3, 1, 0x12, 1, k256 | k512, 8, 0, 1);
+    rep("vmovsldup (EVEX)", EVEX, 2, 1, 0x12, 0, kAll, 4, 0, 1);
+    rep("vmovshdup (EVEX)", EVEX, 2, 1, 0x16, 0, kAll, 4, 0, 2);
+  }
   // ---- 5. Prefetches: any address, mapped or not; no access, no fault.
   t.push_back(special(gpr("prefetchnta", MEM, NONE, 1, {{1, 1, 0x18}}, kAddr, 0), Special::PREFETCH));
   t.push_back(special(gpr("prefetcht0", MEM, NONE, 1, {{1, 1, 0x18}}, kAddr, 1), Special::PREFETCH));
@@ -927,7 +1009,30 @@ bool gen_vector(Rng& r, const Env& env, const Row& row, Instance& inst) {
   // selected: one masked access; none: no access (emulated-instructions.md, 4).
   const AccessKind plain = row.store ? AccessKind::WRITE : AccessKind::READ;
   const AccessKind masked = row.store ? AccessKind::WRITE_MASKED : AccessKind::READ_MASKED;
-  if (b.req.aaa == 0) {
+  if (row.special == Special::REPLICATE && b.req.aaa != 0 && row.dup != 0) {
+    // MOVDDUP/MOVSLDUP/MOVSHDUP: the whole operand whatever the mask (the CPU
+    // faults on it even when the opmask selects no element).
+    inst.expected.push_back({plain, t, size, 0});
+  } else if (row.special == Special::REPLICATE && b.req.aaa != 0) {
+    // Broadcasts under an opmask: the memory
+    // elements some selected destination element takes (the CPU suppresses
+    // faults on the others); all: one plain read, some: one masked read.
+    const uint64_t k = emu::XsaveArea(inst.xsave, env.xfeatures).read_opmask(b.req.aaa);
+    const unsigned elem = row.mask_elem;
+    uint64_t need = 0;
+    for (unsigned e = 0; e < vl / elem; ++e) {
+      if (!((k >> e) & 1)) continue;
+      // Memory element e modulo the operand's elements.
+      const uint64_t ones = elem == 8 ? 0xffull : (uint64_t{1} << elem) - 1;
+      need |= ones << ((e % (size / elem)) * elem);
+    }
+    const uint64_t all = size == 64 ? ~uint64_t{0} : (uint64_t{1} << size) - 1;
+    if (need == all) {
+      inst.expected.push_back({plain, t, size, 0});
+    } else if (need != 0) {
+      inst.expected.push_back({AccessKind::READ_MASKED, t, size, need});
+    }
+  } else if (b.req.aaa == 0) {
     inst.expected.push_back({plain, t, size, 0});
   } else {
     const emu::XsaveArea x(inst.xsave, env.xfeatures);

@@ -53,6 +53,9 @@ enum class Special : uint8_t {
   PUSH,      // PUSH m: read m, write [RSP - size]
   POP,       // POP m: read [RSP], write m
   CC,        // SETcc / CMOVcc: opcode + condition 0-15
+  REPLICATE, // VEC_MEM broadcast / MOVDDUP / MOVSLDUP / MOVSHDUP: unmasked, one plain read of the
+             // operand; broadcasts under a mask, only the memory elements a selected destination
+             // element takes; MOVxDUP under a mask, the whole operand
 };
 
 // Prefix options (Row::opts).
@@ -100,6 +103,7 @@ struct Row {
   bool aligned = false;      // #GP unless aligned (legacy SSE: 16; VEX/EVEX and GPR forms: the access size)
   bool exact = true;         // compare the sequence of Memory calls, not only the bytes they cover
   bool atomic = false;       // always locked (XCHG with memory): RMW even without F0
+  uint8_t dup = 0;           // Special::REPLICATE: 0 broadcast, 1 MOVDDUP/MOVSLDUP (even elements), 2 MOVSHDUP (odd)
 };
 
 const std::vector<Row>& all_rows();
