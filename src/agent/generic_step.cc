@@ -215,7 +215,16 @@ GenericOutcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultCont
   if (plan.reads) {
     DeviceMemory mem(ctx, trace::kAccessGeneric);
     enter_access();
-    const emu::MemFault f = copy_operand(mem, plan.addr, plan.size, reinterpret_cast<uint8_t*>(plan.bounce_addr), false);
+    auto* copy = reinterpret_cast<uint8_t*>(plan.bounce_addr);
+    const uint64_t all = plan.size >= 64 ? ~uint64_t{0} : (uint64_t{1} << plan.size) - 1;
+    emu::MemFault f;
+    if (!plan.masked || plan.read_mask == all) {
+      f = copy_operand(mem, plan.addr, plan.size, copy, false);
+    } else if (plan.read_mask != 0) {
+      // Only the selected elements, as one masked access: the CPU in the
+      // stub, with the same mask, reads only those bounce bytes.
+      f = mem.read_masked(plan.addr, plan.size, plan.read_mask, copy);
+    }
     leave_access();
     if (!f.ok()) return {GenericStart::FAULT, f, nullptr};
   }

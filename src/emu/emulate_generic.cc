@@ -7,12 +7,14 @@
 // and followed by a HLT. The agent copies the device bytes the instruction
 // reads into the bounce buffer, runs the stub with the thread's own registers,
 // and copies the bytes it writes back to the device when the HLT faults.
+// An AVX-512 instruction masked by k1-k7 that only reads its operand reads
+// only the bytes of the selected elements (GenericPlan::read_mask).
 //
 // What cannot be done this way is refused before anything happens, with the
 // reason: a second (implicit) memory operand, control transfers, system and
 // segment-loading instructions, LOCK and the always-atomic XCHG (atomicity
-// cannot be kept across two device accesses), REP, conditional or masked
-// accesses (which bytes are accessed is decided by the CPU), cache-line
+// cannot be kept across two device accesses), REP, conditional accesses
+// and masked writes (which bytes are accessed is decided by the CPU), cache-line
 // operations (they act on an address, not on data), and operands whose size
 // is not a fixed 1-64 bytes or an x87 m80 (FXSAVE, XSAVE, FNSTENV...).
 #include <Zydis/Zydis.h>
@@ -201,12 +203,98 @@ const char* check_instruction(const Insn& insn) {
   }
   if (const char* why = refusal_for_category(in.meta.category)) return why;
   if (const char* why = refusal_for_mnemonic(in.mnemonic)) return why;
-  // EVEX write masking decides element by element which bytes are accessed
-  // (and suppresses faults on the others: SDM Vol. 1, 15.6.1).
-  if (in.encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX && in.avx.mask.mode != ZYDIS_MASK_MODE_DISABLED &&
-      in.avx.mask.reg != ZYDIS_REGISTER_NONE && in.avx.mask.reg != ZYDIS_REGISTER_K0) {
-    return "AVX-512 masking decides which elements it accesses";
+  return nullptr;
+}
+
+// EVEX write masking with k1-k7 (k0 means no masking).
+unsigned mask_register(const Insn& insn) {
+  const ZydisDecodedInstruction& in = insn.in;
+  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_EVEX || in.avx.mask.mode == ZYDIS_MASK_MODE_DISABLED ||
+      in.avx.mask.reg < ZYDIS_REGISTER_K1 || in.avx.mask.reg > ZYDIS_REGISTER_K7) {
+    return 0;
   }
+  return static_cast<unsigned>(in.avx.mask.reg - ZYDIS_REGISTER_K0);
+}
+
+// The exception classes without memory fault suppression (SDM Vol. 2, 2.8,
+// the "NF" types): the CPU reads the whole operand whatever the mask
+// (permutes, shuffles, VPMADDWD...: an element is not tied to one mask bit).
+bool no_fault_suppression(ZydisExceptionClass c) {
+  switch (c) {
+    case ZYDIS_EXCEPTION_CLASS_E1NF:
+    case ZYDIS_EXCEPTION_CLASS_E2NF:
+    case ZYDIS_EXCEPTION_CLASS_E3NF:
+    case ZYDIS_EXCEPTION_CLASS_E4NF:
+    case ZYDIS_EXCEPTION_CLASS_E5NF:
+    case ZYDIS_EXCEPTION_CLASS_E6NF:
+    case ZYDIS_EXCEPTION_CLASS_E9NF:
+    case ZYDIS_EXCEPTION_CLASS_E10NF:
+    case ZYDIS_EXCEPTION_CLASS_E11NF:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Embedded broadcast {1toN}: N, or 0 for any other broadcast mode.
+unsigned broadcast_count(ZydisBroadcastMode m) {
+  switch (m) {
+    case ZYDIS_BROADCAST_MODE_1_TO_2: return 2;
+    case ZYDIS_BROADCAST_MODE_1_TO_4: return 4;
+    case ZYDIS_BROADCAST_MODE_1_TO_8: return 8;
+    case ZYDIS_BROADCAST_MODE_1_TO_16: return 16;
+    case ZYDIS_BROADCAST_MODE_1_TO_32: return 32;
+    case ZYDIS_BROADCAST_MODE_1_TO_64: return 64;
+    default: return 0;
+  }
+}
+
+// A masked instruction that reads its memory operand: the bytes the CPU
+// reads, as a byte mask over the operand (bit i = byte i), for opmask value
+// `k`. With fault suppression (SDM Vol. 1, 15.6.1; Vol. 2, 2.8) the CPU reads
+// only the elements whose mask bit is set: element i of the operand goes with
+// mask bit i; a scalar operand (one element) with bit 0; an embedded
+// broadcast {1toN} reads its one element if any of the N bits is set, and not
+// at all otherwise (bits beyond the N elements do not count; checked natively
+// on the host, see docs/emulated-instructions.md). Returns a refusal when
+// the elements do not map one to one onto mask bits.
+const char* masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, unsigned bytes_n, uint64_t k,
+                              uint64_t* out) {
+  const ZydisDecodedInstruction& in = insn.in;
+  const uint64_t all = bytes_n >= 64 ? ~uint64_t{0} : (uint64_t{1} << bytes_n) - 1;
+  if (no_fault_suppression(in.meta.exception_class)) {
+    *out = all;
+    return nullptr;
+  }
+  if (in.avx.broadcast.mode != ZYDIS_BROADCAST_MODE_INVALID) {
+    const unsigned n = broadcast_count(in.avx.broadcast.mode);
+    if (n == 0 || mem.element_count != 1) {
+      return "AVX-512 masking of a block broadcast: its elements do not map one to one onto mask bits";
+    }
+    *out = (k & ((n >= 64) ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) != 0 ? all : 0;
+    return nullptr;
+  }
+  const unsigned count = mem.element_count;
+  const unsigned elem = mem.element_size / 8;
+  if (count == 0 || mem.element_size % 8 != 0 || elem == 0 || elem * count != bytes_n) {
+    return "AVX-512 masking of a memory operand whose element size Zydis does not give";
+  }
+  if (count > 1) {
+    // The destination is governed by the same mask: a mask register (a
+    // compare), or a vector register of as many elements as the operand.
+    const ZydisDecodedOperand& dst = insn.ops[0];
+    const bool k_dst = dst.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(dst.reg.value) == ZYDIS_REGCLASS_MASK;
+    const bool same = dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.element_count == count;
+    if (!k_dst && !same) {
+      return "AVX-512 masking where its memory operand's elements do not map one to one onto mask bits";
+    }
+  }
+  uint64_t m = 0;
+  const uint64_t one = elem >= 8 ? 0xff : (uint64_t{1} << elem) - 1;
+  for (unsigned e = 0; e < count; ++e) {
+    if ((k >> e) & 1) m |= one << (e * elem);
+  }
+  *out = m;
   return nullptr;
 }
 
@@ -344,6 +432,20 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   if (bytes_n == 10 && insn.in.meta.category != ZYDIS_CATEGORY_X87_ALU) {
     return refused("a 10-byte operand outside the x87 instructions");
   }
+  const unsigned k = mask_register(insn);
+  uint64_t read_mask = 0;
+  if (k != 0) {
+    if (writes) return refused("AVX-512 masking decides which elements of its memory operand it writes");
+    if (insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDB || insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDW ||
+        insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDD || insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDQ ||
+        insn.in.mnemonic == ZYDIS_MNEMONIC_VEXPANDPS || insn.in.mnemonic == ZYDIS_MNEMONIC_VEXPANDPD) {
+      return refused("with a mask, an expand reads as many elements as bits are set (a variable layout)");
+    }
+    if (!cpu.xsave.has(XComponent::OPMASK)) return refused("AVX-512 masking without the opmask registers' state");
+    if (const char* why = masked_read_bytes(insn, *mem, bytes_n, cpu.xsave.read_opmask(k), &read_mask)) {
+      return refused(why);
+    }
+  }
   if (stub_cap < kGenericStubCapacity || (bounce_area % kGenericBounceAlign) != 0) {
     return refused("the stub buffer is too small or the bounce area misaligned");
   }
@@ -354,6 +456,8 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   p.reads = reads;
   p.writes = writes;
   p.insn_len = insn.in.length;
+  p.masked = k != 0;
+  p.read_mask = read_mask;
   // The operand keeps its offset modulo 64 in the bounce buffer, so that the
   // CPU's alignment checks (#GP, #AC) see what they would natively.
   p.bounce_addr = bounce_area + (p.addr % kGenericBounceAlign);

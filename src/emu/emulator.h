@@ -68,6 +68,11 @@ struct GenericPlan {
   bool reads = false;        // the instruction reads the operand (copy device -> bounce first)
   bool writes = false;       // it writes it (copy bounce -> device after the stub ran)
   uint64_t bounce_addr = 0;  // where the stub's operand points: bounce_area + addr % 64
+  // AVX-512 masked by k1-k7 (it then only reads): the device bytes the CPU
+  // reads are those set in read_mask (bit i = byte i of the operand), the
+  // selected elements; 0 when no element is selected (no access at all).
+  bool masked = false;
+  uint64_t read_mask = 0;
   uint8_t insn_len = 0;      // the original instruction's length
   uint8_t stub_len = 0;      // bytes written to stub_out: the re-encoded instruction, then HLT
   uint8_t terminator_offset = 0;  // offset of the HLT in the stub

@@ -10,9 +10,12 @@
 
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "emu/xsave_area.h"
 
 namespace mmiotrace::emu {
 namespace {
@@ -237,7 +240,7 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"fnstenv", {0xd9, 0x30}, "state-dependent"},
         Refusal{"vpgatherdd", {0xc4, 0xe2, 0x6d, 0x90, 0x1c, 0x88}, "gather"},
         Refusal{"vmaskmovps", {0xc4, 0xe2, 0x6d, 0x2e, 0x08}, "mask"},
-        Refusal{"evex_masked", {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10}, "masking"},
+        Refusal{"evex_masked_no_opmask_state", {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10}, "masking"},
         Refusal{"clflush", {0x0f, 0xae, 0x38}, "cache-line"},
         Refusal{"mov_to_ds", {0x8e, 0x18}, "segment register"},
         Refusal{"lgdt", {0x0f, 0x01, 0x10}, "system"},
@@ -246,6 +249,106 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"lodsb", {0xac}, "implicitly"},
         Refusal{"rep_stosb", {0xf3, 0xaa}, "REP"}),
     [](const ::testing::TestParamInfo<Refusal>& info) { return std::string(info.param.name); });
+
+// AVX-512 write masking (k1-k7) on an instruction that only reads its
+// operand: the plan's read_mask is exactly the selected elements' bytes.
+class MaskedState {
+ public:
+  explicit MaskedState(unsigned k, uint64_t value) {
+    const size_t size = (XsaveLayout::host().total_size + 63) / 64 * 64;
+    area_ = static_cast<uint8_t*>(std::aligned_alloc(64, size));
+    std::memset(area_, 0, size);
+    cpu = cpu_with(kDevice);
+    cpu.xsave = XsaveArea(area_, XsaveLayout::host().supported);
+    ok = cpu.xsave.has(XComponent::OPMASK) && cpu.xsave.write_opmask(k, value);
+  }
+  ~MaskedState() { std::free(area_); }
+  MaskedState(const MaskedState&) = delete;
+  MaskedState& operator=(const MaskedState&) = delete;
+  CpuState cpu;
+  bool ok = false;
+
+ private:
+  uint8_t* area_ = nullptr;
+};
+
+struct MaskedRead {
+  const char* name;
+  Bytes bytes;
+  unsigned k;
+  uint64_t kvalue;
+  uint64_t addr_offset;  // from kDevice
+  unsigned size;
+  uint64_t read_mask;
+};
+
+class MaskedReads : public ::testing::TestWithParam<MaskedRead> {};
+
+TEST_P(MaskedReads, ReadOnlyTheSelectedElements) {
+  const MaskedRead& m = GetParam();
+  MaskedState st(m.k, m.kvalue);
+  if (!st.ok) GTEST_SKIP() << "no opmask state on this host";
+  const Planned p = plan(st.cpu, m.bytes);
+  expect_stub_matches(m.bytes, p);
+  EXPECT_TRUE(p.plan.masked);
+  EXPECT_TRUE(p.plan.reads);
+  EXPECT_FALSE(p.plan.writes);
+  EXPECT_EQ(p.plan.addr, kDevice + m.addr_offset);
+  EXPECT_EQ(p.plan.size, m.size);
+  EXPECT_EQ(p.plan.read_mask, m.read_mask) << std::hex << p.plan.read_mask;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, MaskedReads,
+    ::testing::Values(
+        // vaddps (%rax), %zmm1, %zmm2{%k1}: 4-byte elements 0, 2 and 15.
+        MaskedRead{"vaddps_k1", {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10}, 1, 0x8005, 0, 64, 0xf000000000000f0full},
+        // vpaddd 0x40(%rax), %zmm3, %zmm4{%k2}{z}: elements 4-7.
+        MaskedRead{"vpaddd_k2_z", {0x62, 0xf1, 0x65, 0xca, 0xfe, 0x60, 0x01}, 2, 0xf0, 0x40, 64, 0xffff0000ull},
+        // Every element selected: the whole operand.
+        MaskedRead{"vaddps_all", {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10}, 1, 0xffff, 0, 64, ~uint64_t{0}},
+        // Mask bits beyond the 16 elements do not count: nothing is read.
+        MaskedRead{"vaddps_zero", {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10}, 1, 0xffff0000, 0, 64, 0},
+        // vaddpd (%rax), %ymm1, %ymm2{%k3}: 8-byte elements 1 and 3 of 4.
+        MaskedRead{"vaddpd_ymm_k3", {0x62, 0xf1, 0xf5, 0x2b, 0x58, 0x10}, 3, 0xfa, 0, 32, 0xff00ff00ull},
+        // vaddps (%rax){1to16}: the one element if any of the 16 bits is set...
+        MaskedRead{"bcst_some", {0x62, 0xf1, 0x74, 0x59, 0x58, 0x10}, 1, 0x4000, 0, 4, 0xf},
+        // ...and not at all when none is (bit 16 is beyond the 16 elements).
+        MaskedRead{"bcst_none", {0x62, 0xf1, 0x74, 0x59, 0x58, 0x10}, 1, 0x10000, 0, 4, 0},
+        // vcvtps2pd (%rax), %zmm1{%k1}: 8 source floats for 8 doubles.
+        MaskedRead{"vcvtps2pd", {0x62, 0xf1, 0x7c, 0x49, 0x5a, 0x08}, 1, 0x81, 0, 32, 0xf000000full},
+        // vaddss (%rax), %xmm1, %xmm2{%k1}: scalar, bit 0 only.
+        MaskedRead{"vaddss_bit0", {0x62, 0xf1, 0x76, 0x09, 0x58, 0x10}, 1, 0x3, 0, 4, 0xf},
+        MaskedRead{"vaddss_bit1", {0x62, 0xf1, 0x76, 0x09, 0x58, 0x10}, 1, 0x2, 0, 4, 0},
+        // vpcmpeqd (%rax), %zmm1, %k2{%k1}: a compare into a mask register.
+        MaskedRead{"vpcmpeqd", {0x62, 0xf1, 0x75, 0x49, 0x76, 0x10}, 1, 0x1, 0, 64, 0xf},
+        // vpermd (E4NF, no fault suppression): the whole operand whatever the mask.
+        MaskedRead{"vpermd_nf", {0x62, 0xf2, 0x75, 0x49, 0x36, 0x10}, 1, 0x1, 0, 64, ~uint64_t{0}}),
+    [](const ::testing::TestParamInfo<MaskedRead>& info) { return std::string(info.param.name); });
+
+TEST(PlanGeneric, MaskedRefusals) {
+  MaskedState st(1, 0xffff);
+  if (!st.ok) GTEST_SKIP() << "no opmask state on this host";
+  const struct {
+    Bytes bytes;
+    const char* why;
+  } cases[] = {
+      {{0x62, 0xf1, 0x7c, 0x49, 0x11, 0x08}, "writes"},                 // vmovups %zmm1, (%rax){%k1}
+      {{0x62, 0xf2, 0x7e, 0x49, 0x31, 0x08}, "writes"},                 // vpmovdb %zmm1, (%rax){%k1}
+      {{0x62, 0xf2, 0x7d, 0x49, 0x89, 0x08}, "expand"},                 // vpexpandd (%rax), %zmm1{%k1}
+      {{0x62, 0xf3, 0x75, 0x49, 0x42, 0x10, 0x00}, "one to one"},       // vdbpsadbw: words vs bytes
+  };
+  for (const auto& c : cases) {
+    const Planned p = plan(st.cpu, c.bytes);
+    ASSERT_EQ(p.plan.status, EmuStatus::UNSUPPORTED) << c.why;
+    ASSERT_NE(p.plan.refusal, nullptr);
+    EXPECT_NE(std::string(p.plan.refusal).find(c.why), std::string::npos) << p.plan.refusal;
+  }
+  // Without the opmask state (an empty XSAVE buffer) a masked instruction is refused.
+  const Planned none = plan(cpu_with(kDevice), {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10});
+  ASSERT_EQ(none.plan.status, EmuStatus::UNSUPPORTED);
+  EXPECT_NE(std::string(none.plan.refusal).find("opmask"), std::string::npos);
+}
 
 TEST(PlanGeneric, BadBytesAndBadBuffers) {
   uint8_t stub[kGenericStubCapacity];

@@ -2,9 +2,10 @@
  * path runs each for real on a copy of its operand. x87 loads and stores
  * (m64, and m80 copied as aligned pieces), CRC32, POPCNT, SSE arithmetic,
  * PINSRD/PEXTRD, CVTSI2SD, a read-modify-write SHL, a misaligned legacy SSE
- * operand (#GP before any access) and an LDMXCSR of an invalid value (#GP
+ * operand (#GP before any access), an LDMXCSR of an invalid value (#GP
  * raised by the CPU in the stub, after the read, at the program's own
- * instruction). Each result is checked here; the EXPECT lines are the
+ * instruction) and AVX-512 arithmetic under a write mask (only the selected
+ * elements are read). Each result is checked here; the EXPECT lines are the
  * accesses, GENERIC lines (op, offset) the ones that must be flagged generic,
  * MAYBE_GENERIC lines the ones that may be.
  *
@@ -64,6 +65,69 @@ static void expect_m80(char op, uint64_t offset, const uint8_t* bytes) {
     expect_generic(op, (int)piece, offset + i, v);
     i += piece;
   }
+}
+
+/* AVX-512 arithmetic masked by k1/k2 with a device source: the CPU reads
+ * only the selected elements, and so must the generic path (one masked
+ * access, whose selected bytes the kernel format prints as runs of pieces).
+ * A {1to16} broadcast reads its one element once if any bit is set, and not
+ * at all when none is. */
+static int masked_avx512(volatile uint8_t* dev) {
+  if (!__builtin_cpu_supports("avx512f")) {
+    puts("SKIP masked AVX-512: the CPU has no AVX-512F");
+    return 0;
+  }
+  /* vpaddd 0x600(dev), zmm3 (all ones), zmm4{k2}{z}, k2 = elements 0, 7, 8, 15. */
+  uint32_t sum[16];
+  const uint64_t k2 = 0x8181;
+  __asm__ volatile(
+      "kmovq %1, %%k2\n\t"
+      "vpternlogd $0xff, %%zmm3, %%zmm3, %%zmm3\n\t"
+      "vpsrld $31, %%zmm3, %%zmm3\n\t"
+      "vpaddd (%2), %%zmm3, %%zmm4%{%%k2%}%{z%}\n\t"
+      "vmovdqu32 %%zmm4, %0"
+      : "=m"(sum)
+      : "r"(k2), "r"(dev + 0x600)
+      : "xmm3", "xmm4", "memory");
+  for (unsigned e = 0; e < 16; ++e) {
+    const uint32_t want = ((k2 >> e) & 1) ? (uint32_t)e2e_pattern_value(0x600 + 4 * e, 4) + 1 : 0;
+    if (sum[e] != want) {
+      printf("FAIL vpaddd{k2}{z} element %u: 0x%x, expected 0x%x\n", e, sum[e], want);
+      return 1;
+    }
+    if ((k2 >> e) & 1) expect_generic('R', 4, 0x600 + 4 * e, e2e_pattern_value(0x600 + 4 * e, 4));
+  }
+
+  /* vaddps 0x640(dev){1to16}, zmm1 (1.0), zmm2{k1} (merging into 0.0):
+   * k1 = elements 4-7, one 4-byte read; then k1 = 0, no read at all. */
+  const float x = 2.5f;
+  uint32_t xbits;
+  memcpy(&xbits, &x, 4);
+  *(volatile uint32_t*)(dev + 0x640) = xbits;
+  e2e_expect('W', 4, 0x640, xbits);
+  float out[2][16];
+  const float one = 1.0f;
+  const uint64_t k1[2] = {0xf0, 0};
+  for (int i = 0; i < 2; ++i) {
+    __asm__ volatile(
+        "kmovq %1, %%k1\n\t"
+        "vbroadcastss %3, %%zmm1\n\t"
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+        "vaddps (%2)%{1to16%}, %%zmm1, %%zmm2%{%%k1%}\n\t"
+        "vmovups %%zmm2, %0"
+        : "=m"(out[i])
+        : "r"(k1[i]), "r"(dev + 0x640), "m"(one)
+        : "xmm1", "xmm2", "memory");
+    for (unsigned e = 0; e < 16; ++e) {
+      const float want = ((k1[i] >> e) & 1) ? 3.5f : 0.0f;
+      if (out[i][e] != want) {
+        printf("FAIL vaddps{1to16}{k1=0x%x} element %u: %f, expected %f\n", (unsigned)k1[i], e, out[i][e], want);
+        return 1;
+      }
+    }
+  }
+  expect_generic('R', 4, 0x640, xbits);
+  return 0;
 }
 
 static int basic(volatile uint8_t* dev) {
@@ -210,6 +274,7 @@ static int basic(volatile uint8_t* dev) {
   sa.sa_handler = SIG_DFL;
   sa.sa_flags = 0;
   E2E_CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+  if (masked_avx512(dev) != 0) return 1;
   puts("DONE");
   return 0;
 }
