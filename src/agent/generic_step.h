@@ -2,7 +2,8 @@
 // path"): an instruction the emulator's table refuses runs for real in a
 // per-thread stub, with its one memory operand redirected to a bounce buffer.
 // The agent fills the buffer from the device with the instruction's exact
-// width before (if the instruction reads the operand), resumes the thread at
+// width before (if the instruction reads the operand; under an AVX-512 mask
+// k1-k7 only the selected elements, as one masked access), resumes the thread at
 // the stub, and when the stub's HLT faults back into the handler copies the
 // buffer to the device (if the instruction writes it) and resumes the thread
 // after the original instruction. Both copies are recorded, flagged
