@@ -71,10 +71,27 @@ __thread StubPage* tls_page __attribute__((tls_model("initial-exec")));
 pthread_key_t g_page_key;
 bool g_page_key_ok = false;
 
+// Set once the thread's key destructors have run: a generic step after that
+// (a signal handler running during the rest of the thread's exit) gets a page
+// that no destructor would free, so it is unmapped as soon as it is idle.
+__thread bool tls_exiting __attribute__((tls_model("initial-exec")));
+
 void release_page(void* value) {
+  tls_exiting = true;
   if (value == nullptr) return;
   if (tls_page == value) tls_page = nullptr;
   syscall(SYS_munmap, value, kPageSize);
+}
+
+// During thread exit (see tls_exiting): drops the page once no slot is busy.
+// RIP has already left the page.
+void drop_page_if_exiting(StubPage* page) {
+  if (!tls_exiting) return;
+  for (unsigned i = 0; i < kSlots; ++i) {
+    if (page->slot[i].busy) return;
+  }
+  tls_page = nullptr;
+  syscall(SYS_munmap, page, kPageSize);
 }
 
 // At load time, outside any handler. A key below PTHREAD_KEY_2NDLEVEL_SIZE
@@ -94,7 +111,7 @@ StubPage* thread_page() {
   auto* page = reinterpret_cast<StubPage*>(p);
   // A jump into a stub that is not (or no longer) there stops at a HLT.
   memset(page->code, emu::kGenericTerminator, sizeof(page->code));
-  if (g_page_key_ok) pthread_setspecific(g_page_key, page);
+  if (g_page_key_ok && !tls_exiting) pthread_setspecific(g_page_key, page);
   tls_page = page;
   return page;
 }
@@ -259,6 +276,7 @@ bool generic_stub_fault(int sig, siginfo_t* si, ucontext_t* uc) {
   if (!st.busy || si->si_code <= 0) return false;
   if (pc == stub + st.terminator && sig == SIGSEGV && si->si_code == SI_KERNEL) {
     finish(st, page->bounce[s], uc);
+    drop_page_if_exiting(page);
     return true;
   }
   if (pc == stub) {
@@ -267,6 +285,7 @@ bool generic_stub_fault(int sig, siginfo_t* si, ucontext_t* uc) {
     // program sees the fault at its own instruction.
     st.busy = 0;
     deliver_at(uc, st.pc, sig, si->si_code, reinterpret_cast<uint64_t>(si->si_addr));
+    drop_page_if_exiting(page);
     return true;
   }
   return false;
