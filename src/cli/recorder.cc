@@ -6,6 +6,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <cstring>
@@ -75,6 +78,67 @@ Channel::~Channel() {
 }
 
 std::string Channel::agent_path() const { return fmt::format("/proc/{}/fd/{}", getpid(), fd_); }
+
+bool Channel::push_mark(uint64_t seq, uint64_t time_ns, uint32_t pid, const std::string& text) {
+  alignas(8) uint8_t buf[trace::record_size_for_mark(trace::kMaxMarkText)];
+  const auto len = static_cast<uint16_t>(std::min<size_t>(text.size(), trace::kMaxMarkText));
+  size_t size = trace::encode_mark(buf, sizeof(buf), trace::RecordStamp{seq, time_ns, pid},
+                                   trace::MarkFields{pid, text.data(), len});
+  if (size == 0) return false;
+  trace::RingControl& rc = trace::ring_controls(header_)[kRecorderRing];
+  uint8_t* data = trace::ring_data(header_, kRecorderRing);
+  const uint64_t ring_bytes = header_->ring_bytes;
+  uint64_t head = rc.head.load(std::memory_order_relaxed);
+  uint64_t off = head & (ring_bytes - 1);
+  uint64_t pad = off + size > ring_bytes ? ring_bytes - off : 0;
+  // The recorder is this ring's consumer too: it cannot wait for room here.
+  if (head + pad + size - rc.tail.load(std::memory_order_acquire) > ring_bytes) return false;
+  if (pad != 0) {
+    uint16_t type = static_cast<uint16_t>(RecordType::PAD);
+    memcpy(data + off, &type, sizeof(type));
+    head += pad;
+    off = 0;
+  }
+  memcpy(data + off, buf, size);
+  rc.head.store(head + size, std::memory_order_seq_cst);
+  return true;
+}
+
+void Channel::reserve_marks() {
+  header_->next_seq = 1;
+  trace::RingControl& own = trace::ring_controls(header_)[kRecorderRing];
+  own.owner_pid.store(header_->recorder_pid);
+  own.owner_tid.store(header_->recorder_pid);
+  own.state.store(static_cast<uint32_t>(RingState::OWNED));
+  if (header_->ring_high_water.load() < kRecorderRing + 1) header_->ring_high_water.store(kRecorderRing + 1);
+}
+
+bool Channel::mark_start(uint64_t time_ns, uint32_t pid, const std::string& text) {
+  return push_mark(0, time_ns, pid, text);
+}
+
+bool Channel::mark(uint32_t pid, const std::string& text, int lock_timeout_ms) {
+  std::atomic<uint32_t>& lock = header_->order_lock;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (unsigned spins = 0;; ++spins) {
+    if (lock.load(std::memory_order_relaxed) == 0 && lock.exchange(1, std::memory_order_acquire) == 0) break;
+    if (spins % 1024 == 1023) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > lock_timeout_ms) return false;
+      sched_yield();
+    }
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t seq = header_->next_seq;
+  bool ok = push_mark(seq, static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec), pid,
+                      text);
+  if (ok) header_->next_seq = seq + 1;
+  lock.store(0, std::memory_order_release);
+  return ok;
+}
 
 namespace {
 

@@ -24,8 +24,10 @@
 namespace mmiotrace::trace {
 
 inline constexpr char kChannelMagic[8] = {'M', 'T', 'C', 'H', 'A', 'N', '0', '1'};
-inline constexpr uint32_t kChannelVersion = 1;
-inline constexpr uint32_t kRingCount = 256;          // threads that can trace at once
+inline constexpr uint32_t kChannelVersion = 2;
+// Ring 0 belongs to the recorder itself (its start/exit MARKs, which take
+// seqs like any record); the others to the program's threads.
+inline constexpr uint32_t kRingCount = 257;          // 256 threads that can trace at once + the recorder's
 inline constexpr uint64_t kRingBytes = 256 * 1024;   // per ring; a power of two
 inline constexpr size_t kMaxDeviceGlobs = 4096;      // bytes for the NUL-separated globs
 inline constexpr size_t kMaxSysroot = 256;
