@@ -316,6 +316,80 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
   return fault;
 }
 
+emu::MemFault DeviceMemory::bulk_copy(uint64_t addr, uint64_t len, uint8_t* buf, bool to_device, uint64_t* done) {
+  *done = 0;
+  while (*done < len) {
+    const uint64_t pos = addr + *done;
+    const uint64_t left = len - *done;
+    RegionInfo r;
+    if (!g_agent.regions.find(pos, &r)) {
+      const uint64_t next = g_agent.regions.next_start_after(pos);
+      const uint64_t n = next - pos < left ? next - pos : left;
+      auto* p = reinterpret_cast<uint8_t*>(pos);
+      const int rc = to_device ? mt_copy(p, buf + *done, n) : mt_copy(buf + *done, p, n);
+      if (rc != 0) return fault_from_safe();
+      *done += n;
+      continue;
+    }
+    if ((r.prot & (to_device ? PROT_WRITE : PROT_READ | PROT_WRITE)) == 0) return prot_fault(pos);
+    const uint64_t n = std::min(left, r.end - pos);
+    unsigned width = 8;
+    uint64_t count = n / 8;
+    if ((pos & 7) != 0 || n < 8) {
+      width = 1;
+      count = (pos & 7) != 0 ? std::min<uint64_t>(n, 8 - (pos & 7)) : n;
+    }
+    count = std::min<uint64_t>(count, 4096 / width);
+    uint64_t moved = 0;
+    const emu::MemFault f = bulk_device(r, pos, width, count, buf + *done, to_device, &moved);
+    *done += moved;
+    if (!f.ok()) return f;
+  }
+  return {};
+}
+
+// `count` accesses of `width` bytes from `addr` up, within region `r`, under
+// the order lock; one ACCESS_RUN record for those made.
+emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsigned width, uint64_t count,
+                                        uint8_t* buf, bool write, uint64_t* done) {
+  auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
+  emu::MemFault fault;
+  uint64_t accessed = 0;
+  order_lock();
+  const uint64_t time_ns = monotonic_ns();
+  for (; accessed < count; ++accessed) {
+    uint8_t* v = buf + accessed * width;
+    uint8_t* d = real + accessed * width;
+    if ((write ? safe_store(d, v, width) : safe_load(d, v, width)) != 0) {
+      fault = fault_from_safe();
+      break;
+    }
+  }
+  if (accessed != 0) {
+    trace::AccessRunFields rf;
+    rf.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
+    rf.width = static_cast<uint8_t>(width);
+    rf.flags = record_flags_;
+    rf.phys = r.phys + (addr - r.start);
+    rf.pc = ctx_.pc;
+    rf.pid = g_agent.pid;
+    rf.map_id = r.map_id;
+    rf.count = static_cast<uint32_t>(accessed);
+    rf.stride = static_cast<int32_t>(width);
+    rf.insn = ctx_.insn;
+    rf.insn_len = ctx_.insn_len;
+    rf.values = buf;
+    alignas(8) uint8_t rec[trace::record_size_for_access_run(1, 4096)];
+    const size_t size = trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{take_seqs_locked(accessed), time_ns, ctx_.tid}, rf);
+    MT_CHECK(size != 0);
+    push_record(rec, size);
+    device_accesses_ += static_cast<unsigned>(accessed);
+  }
+  order_unlock();
+  *done = accessed * width;
+  return fault;
+}
+
 void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,
                           uint64_t mask, bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
   uint8_t shown[trace::kMaxAccessWidth];  // bytes not accessed are recorded as zero

@@ -46,6 +46,19 @@ class DeviceMemory final : public emu::Memory {
   // mappings, addresses that wrap) goes iteration by iteration.
   emu::MemFault string_run(const emu::StringRun& run, uint64_t* done, uint64_t* last) override;
 
+  // The data of a system call (agent/interpose_syscalls.cc) moved between
+  // the program's `len` bytes at `addr` (device mappings and ordinary memory,
+  // mixed) and the agent's buffer `buf`: `to_device` writes buf to them, else
+  // they are read into buf. Device bytes are accessed in address order as
+  // naturally aligned 8-byte accesses, with 1-byte accesses where the address
+  // is not 8-byte aligned or fewer than 8 bytes are left; each run of one
+  // width (at most 4 KiB of values) is one ACCESS_RUN record. A read needs
+  // PROT_READ or PROT_WRITE on the device (what the kernel's copy would need
+  // on x86), a write PROT_WRITE. Stops at the first byte that cannot be
+  // accessed and returns its fault; *done is the bytes copied before it.
+  // Normal context: the caller blocks every signal (the order lock).
+  emu::MemFault bulk_copy(uint64_t addr, uint64_t len, uint8_t* buf, bool to_device, uint64_t* done);
+
   unsigned device_accesses() const { return device_accesses_; }
 
  private:
@@ -60,6 +73,9 @@ class DeviceMemory final : public emu::Memory {
   bool run_side(const emu::StringRun& run, uint64_t base, uint64_t first, RunSide* side) const;
   emu::MemFault run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other, uint64_t first,
                           uint64_t n, uint64_t* done, uint64_t* last);
+
+  emu::MemFault bulk_device(const RegionInfo& r, uint64_t addr, unsigned width, uint64_t count, uint8_t* buf,
+                            bool write, uint64_t* done);
 
   FaultContext& ctx_;
   uint8_t record_flags_ = 0;

@@ -8,6 +8,7 @@
 // Normal context. Records are stamped with every signal blocked, because the
 // fault handler takes the same order lock.
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -131,6 +132,83 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
   return prog;
 }
 
+void on_detached(const RegionInfo&, void*) {}
+
+long sys_mremap(uint64_t old, uint64_t old_len, uint64_t new_len, int flags, uint64_t new_addr) {
+  return syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
+
+// mremap of a piece of one traced mapping, [start, start + old_len) within
+// `r`. The program's range is moved/resized by the real call (it stays
+// PROT_NONE and maps the same file); the agent's real mapping of it follows
+// (grown first, so that a grow the file does not allow fails before the
+// program's range changes, with the kernel's errno); the table entry is
+// replaced by one for the new range with the same map id and physical
+// address. A shrink records an UNMAP for the part it removes.
+void* remap_device(const RegionInfo& r, uint64_t start, uint64_t old_len, uint64_t new_len, int flags,
+                   uint64_t new_addr) {
+  const uint64_t old_r = page_round_up(old_len);
+  const uint64_t new_r = page_round_up(new_len);
+  const uint64_t real_old = r.real + (start - r.start);
+  RegionInfo piece = r;
+  piece.start = start;
+  piece.end = start + old_r;
+  piece.real = real_old;
+  piece.phys = r.phys + (start - r.start);
+  {
+    // Out of the table while it changes: no stale range stays armed.
+    SignalsBlocked blocked;
+    if (!g_agent.regions.remove_range(piece.start, piece.end, on_detached, nullptr)) {
+      errno = ENOMEM;
+      return MAP_FAILED;
+    }
+  }
+  auto restore = [&piece] {
+    SignalsBlocked blocked;
+    g_agent.regions.add(piece);
+  };
+  uint64_t real_new = real_old;
+  if (new_r > old_r) {
+    long rc = sys_mremap(real_old, old_r, new_r, MREMAP_MAYMOVE, 0);
+    if (rc == -1) {
+      restore();
+      return MAP_FAILED;  // errno from the kernel: the file cannot be mapped that far
+    }
+    real_new = static_cast<uint64_t>(rc);
+  }
+  long rc = sys_mremap(start, old_len, new_len, flags, new_addr);
+  if (rc == -1) {
+    const int e = errno;
+    if (real_new != real_old) {
+      sys_mremap(real_new, new_r, old_r, MREMAP_MAYMOVE | MREMAP_FIXED, real_old);
+    } else if (new_r > old_r) {
+      sys_mremap(real_new, new_r, old_r, 0, 0);
+    }
+    restore();
+    errno = e;
+    return MAP_FAILED;
+  }
+  SignalsBlocked blocked;
+  if (new_r < old_r) {
+    RegionInfo tail = piece;
+    tail.start = start + new_r;
+    tail.real = real_old + new_r;
+    on_removed(tail, nullptr);  // unmaps the agent's tail, records UNMAP
+  }
+  RegionInfo moved = piece;
+  moved.start = static_cast<uint64_t>(rc);
+  moved.end = moved.start + new_r;
+  moved.real = real_new;
+  if (!g_agent.regions.add(moved)) {
+    // No slot (a piece of a mapping split off): the range cannot stay traced.
+    real_munmap(reinterpret_cast<void*>(rc), new_r);
+    real_munmap(reinterpret_cast<void*>(real_new), new_r);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  return reinterpret_cast<void*>(rc);
+}
+
 }  // namespace
 
 void* real_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
@@ -191,6 +269,44 @@ __attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
     }
   }
   return real_munmap(addr, len);
+}
+
+__attribute__((visibility("default"))) void* mremap(void* old, size_t old_len, size_t new_len, int flags,
+                                                    ...) noexcept {
+  using namespace mmiotrace::agent;
+  uint64_t new_addr = 0;
+  if ((flags & MREMAP_FIXED) != 0) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = reinterpret_cast<uint64_t>(va_arg(ap, void*));
+    va_end(ap);
+  }
+  const auto start = reinterpret_cast<uint64_t>(old);
+  const uint64_t old_end = start + page_round_up(old_len == 0 ? 1 : old_len);
+  if (!attached() || (start & (page_size() - 1)) != 0 || new_len == 0 ||
+      ((flags & MREMAP_FIXED) != 0 && (new_addr & (page_size() - 1)) != 0)) {
+    return reinterpret_cast<void*>(sys_mremap(start, old_len, new_len, flags, new_addr));
+  }
+  if ((flags & MREMAP_FIXED) != 0 && g_agent.regions.overlaps(new_addr, new_addr + page_round_up(new_len)) &&
+      !(new_addr < old_end && start < new_addr + page_round_up(new_len))) {
+    // As MAP_FIXED: the target's old traced mapping ends first.
+    SignalsBlocked blocked;
+    if (!g_agent.regions.remove_range(new_addr, new_addr + page_round_up(new_len), on_removed, nullptr)) {
+      errno = ENOMEM;
+      return MAP_FAILED;
+    }
+  }
+  if (!g_agent.regions.overlaps(start, old_end)) {
+    return reinterpret_cast<void*>(sys_mremap(start, old_len, new_len, flags, new_addr));
+  }
+  RegionInfo r;
+  if (old_len == 0 || (flags & MREMAP_DONTUNMAP) != 0 || !g_agent.regions.find(start, &r) || old_end > r.end) {
+    // Duplicating a traced mapping, keeping its old range, or a range that is
+    // not all one traced mapping: not supported.
+    errno = old_len == 0 || (flags & MREMAP_DONTUNMAP) != 0 ? EINVAL : EFAULT;
+    return MAP_FAILED;
+  }
+  return remap_device(r, start, old_len, new_len, flags, new_addr);
 }
 
 __attribute__((visibility("default"))) int mprotect(void* addr, size_t len, int prot) {
