@@ -416,6 +416,31 @@ TEST_P(E2E, VectorIntrinsicsIncludingMaskedStores) {
   EXPECT_EQ(masked, (std::vector<std::string>{"W 4 0xc4 0x77777777"})) << run.trace_text;
 }
 
+TEST_P(E2E, MremapOfADeviceMappingMovesGrowsAndShrinks) {
+  const TracedRun& run = keep(run_traced(test_name(), program("mremap_dev"), {}, 4 * 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+  std::vector<std::string> maps, unmaps;
+  for (const std::string& l : run.lines) {
+    if (l.rfind("MAP ", 0) == 0) maps.push_back(l);
+    if (l.rfind("UNMAP ", 0) == 0) unmaps.push_back(l);
+  }
+  ASSERT_EQ(maps.size(), 1u) << run.trace_text;  // moved and resized, still map 1
+  ASSERT_EQ(unmaps.size(), 2u) << run.trace_text;  // the shrink's tail, then the munmap
+  for (const std::string& u : unmaps) EXPECT_EQ(u.substr(u.find(' ', 6)), " 1 0x0 0") << u;
+  for (const Access& a : run.accesses) EXPECT_EQ(a.map_id, 1) << a.line;
+}
+
+TEST_P(E2E, SystemCallsOnDeviceMemoryMoveAndRecordTheData) {
+  const TracedRun& run = keep(run_traced(test_name(), program("syscalls_dev"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
