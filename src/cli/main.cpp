@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   Action run;
   add_record_command(app, run, has_command ? &command : nullptr);
   add_print_command(app, run);
+  add_mark_command(app, run);
   try {
     std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
     app.parse(args);
