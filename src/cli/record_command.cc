@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +26,8 @@ extern char** environ;
 namespace mmiotrace::cli {
 
 namespace {
+
+inline constexpr int kExitNoPerm = 77;  // EX_NOPERM: set-uid/set-gid program, LD_PRELOAD would be ignored
 
 uint64_t clock_ns(clockid_t clock) {
   struct timespec ts;
@@ -132,6 +135,22 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
   return pid;
 }
 
+// The MARK text for how a process ended.
+std::string exit_text(pid_t pid, int status) {
+  if (WIFSIGNALED(status)) return fmt::format("mmiotrace: exit {} killed by signal {}", pid, WTERMSIG(status));
+  return fmt::format("mmiotrace: exit {} status {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+// The dynamic loader ignores LD_PRELOAD for a program that changes identity
+// on exec (secure-execution mode): the agent would not load.
+std::string setid_reason(const std::string& program) {
+  struct stat st;
+  if (stat(program.c_str(), &st) != 0) return "";
+  if ((st.st_mode & S_ISUID) != 0 && st.st_uid != geteuid()) return "set-user-ID";
+  if ((st.st_mode & S_ISGID) != 0 && st.st_gid != getegid()) return "set-group-ID";
+  return "";
+}
+
 std::string summary(const RecordStats& s, const std::string& output) {
   std::string line = fmt::format("recorded {} accesses ({} reads, {} writes) on {} mapping{} from {} thread{} in {} process{} into {}",
                                  s.reads + s.writes, s.reads, s.writes, s.maps, s.maps == 1 ? "" : "s",
@@ -171,6 +190,12 @@ int run_record(const RecordOptions& in) {
     print_error(program.error());
     return kExitNotFound;
   }
+  if (std::string why = setid_reason(*program); !why.empty()) {
+    print_error(fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
+                            "trace would be empty (run record as the program's owner, or use a copy without the bit)",
+                            *program, why));
+    return kExitNoPerm;
+  }
   auto agent = find_agent();
   if (!agent) {
     print_error(agent.error());
@@ -192,17 +217,41 @@ int run_record(const RecordOptions& in) {
   // to write what it recorded.
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
+  // Processes the program leaves behind become the recorder's children, so
+  // that it can wait for them (they may still record) and reap them.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  channel->reserve_marks();
+  const uint64_t spawn_ns = clock_ns(CLOCK_MONOTONIC);
   auto pid = spawn(*program, options.command, *agent, channel->agent_path());
   if (!pid) {
     print_error(pid.error());
     return kExitNotFound;
   }
+  channel->mark_start(spawn_ns, static_cast<uint32_t>(*pid),
+                      fmt::format("mmiotrace: start {} {}", *pid, options.command.front()));
   Consumer consumer(channel->header(), &*writer);
   int status = 0;
+  bool program_ended = false;
+  // Until the program and every process it left behind have ended.
   for (;;) {
     bool progress = consumer.drain();
-    pid_t w = waitpid(*pid, &status, WNOHANG);
-    if (w == *pid) break;
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+      if (w == *pid) {
+        status = st;
+        program_ended = true;
+        // Everything the program published is in the rings: the mark comes after it.
+        consumer.drain();
+        channel->mark(static_cast<uint32_t>(*pid), exit_text(*pid, st));
+      } else {
+        // A process the program left behind, reparented to the recorder.
+        consumer.drain();
+        channel->mark(static_cast<uint32_t>(w), exit_text(w, st));
+      }
+    }
+    // w == 0: children still running; -1 (ECHILD): none left.
+    if (program_ended && w != 0) break;
     if (!progress) consumer.wait(2);
   }
   consumer.drain();

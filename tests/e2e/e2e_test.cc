@@ -67,9 +67,10 @@ TEST_P(E2E, MovWidthsAndAddressingModes) {
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
   EXPECT_EQ(replay_mismatch(run), "");
-  ASSERT_GE(run.lines.size(), 2u);
+  ASSERT_GE(run.lines.size(), 3u);
   EXPECT_EQ(run.lines[0], "VERSION 20070824");
-  EXPECT_EQ(run.lines[1].rfind("MAP ", 0), 0u) << run.lines[1];
+  EXPECT_NE(run.lines[1].find(" mmiotrace: start "), std::string::npos) << run.lines[1];  // the recorder's MARK
+  EXPECT_EQ(run.lines[2].rfind("MAP ", 0), 0u) << run.lines[2];
   for (const Access& a : run.accesses) {
     EXPECT_EQ(a.map_id, 1);
     EXPECT_NE(a.pc, 0u) << a.line;
@@ -159,8 +160,10 @@ TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
               std::string::npos)
         << run.err;
     expect_exact(run);
-    ASSERT_FALSE(run.lines.empty());
-    EXPECT_EQ(run.lines.back().rfind("UNKNOWN ", 0), 0u) << run.trace_text;
+    // UNKNOWN is the program's last record; only the recorder's exit MARK follows.
+    ASSERT_GE(run.lines.size(), 2u);
+    EXPECT_EQ(run.lines[run.lines.size() - 2].rfind("UNKNOWN ", 0), 0u) << run.trace_text;
+    EXPECT_NE(run.lines.back().find(" mmiotrace: exit "), std::string::npos) << run.trace_text;
   }
 }
 
@@ -419,31 +422,6 @@ TEST_P(E2E, VectorIntrinsicsIncludingMaskedStores) {
   EXPECT_EQ(masked, (std::vector<std::string>{"W 4 0xc4 0x77777777"})) << run.trace_text;
 }
 
-TEST_P(E2E, MremapOfADeviceMappingMovesGrowsAndShrinks) {
-  const TracedRun& run = keep(run_traced(test_name(), program("mremap_dev"), {}, 4 * 4096));
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
-  expect_exact(run);
-  EXPECT_EQ(replay_mismatch(run), "");
-  std::vector<std::string> maps, unmaps;
-  for (const std::string& l : run.lines) {
-    if (l.rfind("MAP ", 0) == 0) maps.push_back(l);
-    if (l.rfind("UNMAP ", 0) == 0) unmaps.push_back(l);
-  }
-  ASSERT_EQ(maps.size(), 1u) << run.trace_text;  // moved and resized, still map 1
-  ASSERT_EQ(unmaps.size(), 2u) << run.trace_text;  // the shrink's tail, then the munmap
-  for (const std::string& u : unmaps) EXPECT_EQ(u.substr(u.find(' ', 6)), " 1 0x0 0") << u;
-  for (const Access& a : run.accesses) EXPECT_EQ(a.map_id, 1) << a.line;
-}
-
-TEST_P(E2E, SystemCallsOnDeviceMemoryMoveAndRecordTheData) {
-  const TracedRun& run = keep(run_traced(test_name(), program("syscalls_dev"), {}, 4096));
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
-  expect_exact(run);
-  EXPECT_EQ(replay_mismatch(run), "");
-}
-
 // Marks (docs/mark.md). The W writes and the MARK texts of a trace, in order,
 // without the recorder's own start/exit marks: "W 0x4", "M phase 1", ...
 std::vector<std::string> writes_and_marks(const std::vector<std::string>& lines) {
@@ -575,6 +553,80 @@ TEST(Cli, MarkWithoutOneRecorderGetsOneClearErrorAndAStatus) {
     EXPECT_NE(err.find(c.message), std::string::npos) << err;
     EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << "one line: " << err;
   }
+}
+
+TEST_P(E2E, MremapOfADeviceMappingMovesGrowsAndShrinks) {
+  const TracedRun& run = keep(run_traced(test_name(), program("mremap_dev"), {}, 4 * 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+  std::vector<std::string> maps, unmaps;
+  for (const std::string& l : run.lines) {
+    if (l.rfind("MAP ", 0) == 0) maps.push_back(l);
+    if (l.rfind("UNMAP ", 0) == 0) unmaps.push_back(l);
+  }
+  ASSERT_EQ(maps.size(), 1u) << run.trace_text;  // moved and resized, still map 1
+  ASSERT_EQ(unmaps.size(), 2u) << run.trace_text;  // the shrink's tail, then the munmap
+  for (const std::string& u : unmaps) EXPECT_EQ(u.substr(u.find(' ', 6)), " 1 0x0 0") << u;
+  for (const Access& a : run.accesses) EXPECT_EQ(a.map_id, 1) << a.line;
+}
+
+TEST_P(E2E, SystemCallsOnDeviceMemoryMoveAndRecordTheData) {
+  const TracedRun& run = keep(run_traced(test_name(), program("syscalls_dev"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
+// Processes (docs/record.md): the program re-runs itself through fork + exec,
+// then leaves behind a child that touches the device only after the program
+// has exited. record waits for it: one trace, every process's accesses in one
+// order, each with its own pid, between the recorder's start and exit marks.
+TEST_P(E2E, ForkExecAndAnOrphanInOneTrace) {
+  const TracedRun& run = keep(run_traced(test_name(), program("fork_exec"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);  // the exec'd program's mapping is map 2: no single-map replay here
+  std::map<std::string, int> pid;
+  std::istringstream out(run.out);
+  std::string line;
+  while (std::getline(out, line)) {
+    std::istringstream in(line);
+    std::string tag, role;
+    int p = 0;
+    if (in >> tag >> role >> p && tag == "PID") pid[role] = p;
+  }
+  ASSERT_EQ(pid.size(), 3u) << run.out;
+  // The kernel format's PID column is the thread id; these are single-threaded.
+  for (const Access& a : run.accesses) {
+    const int want = a.phys < 0x100 ? pid["parent"] : a.phys < 0x200 ? pid["orphan"] : pid["exec"];
+    EXPECT_EQ(a.tid, want) << a.line;
+  }
+  auto mark_index = [&](const std::string& text) {
+    for (size_t i = 0; i < run.lines.size(); ++i) {
+      if (run.lines[i].rfind("MARK ", 0) == 0 && run.lines[i].find(text) != std::string::npos) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  };
+  const int start = mark_index("mmiotrace: start " + std::to_string(pid["parent"]) + " " + program("fork_exec"));
+  const int parent_exit = mark_index("mmiotrace: exit " + std::to_string(pid["parent"]) + " status 0");
+  const int orphan_exit = mark_index("mmiotrace: exit " + std::to_string(pid["orphan"]) + " status 0");
+  EXPECT_EQ(start, 1) << run.trace_text;
+  EXPECT_GT(parent_exit, start) << run.trace_text;
+  EXPECT_GT(orphan_exit, parent_exit) << run.trace_text;
+  EXPECT_EQ(orphan_exit + 1, static_cast<int>(run.lines.size())) << "the orphan's exit comes last:\n" << run.trace_text;
+  // The orphan's accesses come after its parent's exit.
+  const std::string orphan = std::to_string(pid["orphan"]);
+  for (size_t i = 0; i < run.lines.size(); ++i) {
+    const std::string& l = run.lines[i];
+    if ((l[0] == 'W' || l[0] == 'R') && l.substr(l.rfind(' ') + 1) == orphan) {
+      EXPECT_GT(static_cast<int>(i), parent_exit) << l;
+    }
+  }
+  EXPECT_NE(run.err.find("in 3 processes"), std::string::npos) << run.err;
 }
 
 // The command line's answers to bad input: one actionable sentence on stderr
