@@ -293,24 +293,8 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
     *done = k + 1;
   }
   if (accessed != 0) {
-    trace::AccessRunFields rf;
-    rf.op = device_reads ? trace::AccessOp::READ : trace::AccessOp::WRITE;
-    rf.width = static_cast<uint8_t>(run.width);
-    rf.flags = record_flags_;
-    rf.phys = dev.region.phys + (at(dev.first, first) - dev.region.start);
-    rf.pc = ctx_.pc;
-    rf.pid = g_agent.pid;
-    rf.map_id = dev.region.map_id;
-    rf.count = static_cast<uint32_t>(accessed);
-    rf.stride = static_cast<int32_t>(step);
-    rf.insn = ctx_.insn;
-    rf.insn_len = ctx_.insn_len;
-    rf.values = values;
-    alignas(8) uint8_t rec[trace::record_size_for_access_run(1, 4096)];
-    const size_t size = trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{take_seqs_locked(accessed), time_ns, ctx_.tid}, rf);
-    MT_CHECK(size != 0);
-    push_record(rec, size);
-    device_accesses_ += static_cast<unsigned>(accessed);
+    record_run(dev.region, at(dev.first, first), !device_reads, run.width, static_cast<int32_t>(step), accessed,
+               values, time_ns);
   }
   order_unlock();
   return fault;
@@ -366,28 +350,36 @@ emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsi
     }
   }
   if (accessed != 0) {
-    trace::AccessRunFields rf;
-    rf.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
-    rf.width = static_cast<uint8_t>(width);
-    rf.flags = record_flags_;
-    rf.phys = r.phys + (addr - r.start);
-    rf.pc = ctx_.pc;
-    rf.pid = g_agent.pid;
-    rf.map_id = r.map_id;
-    rf.count = static_cast<uint32_t>(accessed);
-    rf.stride = static_cast<int32_t>(width);
-    rf.insn = ctx_.insn;
-    rf.insn_len = ctx_.insn_len;
-    rf.values = buf;
-    alignas(8) uint8_t rec[trace::record_size_for_access_run(1, 4096)];
-    const size_t size = trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{take_seqs_locked(accessed), time_ns, ctx_.tid}, rf);
-    MT_CHECK(size != 0);
-    push_record(rec, size);
-    device_accesses_ += static_cast<unsigned>(accessed);
+    record_run(r, addr, write, width, static_cast<int32_t>(width), accessed, buf, time_ns);
   }
   order_unlock();
   *done = accessed * width;
   return fault;
+}
+
+// One ACCESS_RUN record for `count` accesses starting at program address
+// `addr`, under the order lock (it takes their seqs).
+void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, unsigned width, int32_t stride,
+                              uint64_t count, const uint8_t* values, uint64_t time_ns) {
+  trace::AccessRunFields rf;
+  rf.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
+  rf.width = static_cast<uint8_t>(width);
+  rf.flags = record_flags_;
+  rf.phys = r.phys + (addr - r.start);
+  rf.pc = ctx_.pc;
+  rf.pid = g_agent.pid;
+  rf.map_id = r.map_id;
+  rf.count = static_cast<uint32_t>(count);
+  rf.stride = stride;
+  rf.insn = ctx_.insn;
+  rf.insn_len = ctx_.insn_len;
+  rf.values = values;
+  alignas(8) uint8_t rec[trace::record_size_for_access_run(1, 4096)];
+  const size_t size =
+      trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{take_seqs_locked(count), time_ns, ctx_.tid}, rf);
+  MT_CHECK(size != 0);
+  push_record(rec, size);
+  device_accesses_ += static_cast<unsigned>(count);
 }
 
 void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,
