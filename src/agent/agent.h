@@ -40,6 +40,24 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 int real_sigmask(int how, const sigset_t* set, sigset_t* old);
 void init_signal_interposition();
 
+// Every signal blocked for a scope (normal context only): a signal handler of
+// the program must not run, and fault on device memory, while this thread
+// holds the region table's writer lock or the order lock.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    real_sigmask(SIG_BLOCK, &all, &old_);
+  }
+  ~SignalsBlocked() { real_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 // interpose_mmap.cc
 void* real_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
 int real_munmap(void* addr, size_t len);

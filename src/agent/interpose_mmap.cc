@@ -33,23 +33,6 @@ uint64_t page_size() {
 
 uint64_t page_round_up(uint64_t v) { return (v + page_size() - 1) & ~(page_size() - 1); }
 
-// Every signal blocked for a scope: a signal handler of the program must not
-// run (and fault on device memory) while this thread holds the region table's
-// writer lock or the order lock.
-class SignalsBlocked {
- public:
-  SignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    real_sigmask(SIG_BLOCK, &all, &old_);
-  }
-  ~SignalsBlocked() { real_sigmask(SIG_SETMASK, &old_, nullptr); }
-  SignalsBlocked(const SignalsBlocked&) = delete;
-  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
-
- private:
-  sigset_t old_;
-};
 
 // Stamps and pushes a record; the caller has blocked signals.
 void emit(void* record, size_t size) { stamp_and_push(record, size); }

@@ -108,20 +108,6 @@ __attribute__((constructor(101))) void resolve_real_calls() {
 constexpr size_t kStackScratch = 4096;
 constexpr size_t kMaxScratch = size_t{64} << 20;
 
-class SignalsBlocked {
- public:
-  SignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    real_sigmask(SIG_BLOCK, &all, &old_);
-  }
-  ~SignalsBlocked() { real_sigmask(SIG_SETMASK, &old_, nullptr); }
-  SignalsBlocked(const SignalsBlocked&) = delete;
-  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
-
- private:
-  sigset_t old_;
-};
 
 // The agent's buffer for one call: `size()` bytes, at most the request.
 class Scratch {

@@ -23,9 +23,6 @@ extern "C" __attribute__((visibility("default"))) void mmiotrace_mark_impl(const
   f.text_len = static_cast<uint16_t>(len);
   size_t n = trace::encode_mark(buf, sizeof(buf), trace::RecordStamp{0, 0, agent::current_tid()}, f);
   if (n == 0) return;
-  sigset_t all, old;
-  sigfillset(&all);
-  agent::real_sigmask(SIG_BLOCK, &all, &old);
+  agent::SignalsBlocked blocked;  // the order lock is taken in normal context
   agent::stamp_and_push(buf, n);
-  agent::real_sigmask(SIG_SETMASK, &old, nullptr);
 }
