@@ -11,19 +11,23 @@ packages=(
   libcli11-dev          # command-line parsing
   libfmt-dev            # formatting in the tools (never in the agent)
   clang libclang-rt-14-dev  # the emulator fuzzer (tests/fuzz): libFuzzer, ASan, UBSan
+  qemu-system-x86 busybox-static cpio kmod xz-utils  # the QEMU guest tests (tests/vm, docs/vm-tests.md)
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
+# tests/vm fetches Debian's kernel package with apt-get download: it needs
+# apt's package lists even when every package above is installed.
+if ((${#missing[@]} == 0)) && [[ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ]]; then
   exit 0
 fi
 
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -q >/dev/null
+if ((${#missing[@]} == 0)); then exit 0; fi
+echo "setup: installing ${missing[*]}" >&2
 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,67 @@
+# Helpers for the guest side of the scenarios (sourced by /init; busybox sh).
+
+# A line the host reads on the console (tests/vm/run.sh).
+vm_say() { echo "@@MMIOTRACE-VM $*" > /dev/console; }
+
+# Switch QEMU's memory_region_ops_* trace events on or off: the host does it
+# through the monitor and answers on the console once it is done, so nothing
+# the scenario does after this returns is missed.
+vm_trace() {
+  vm_say "TRACE $1"
+  read -r -t 60 reply < /dev/console || { echo "no answer from the host to TRACE $1" >&2; return 1; }
+}
+vm_trace_on() { vm_trace on; }
+vm_trace_off() { vm_trace off; }
+
+# vm_pci VENDOR DEVICE: the sysfs folder of the first such PCI device.
+vm_pci() {
+  for d in /sys/bus/pci/devices/*; do
+    if [ "$(cat "$d/vendor")" = "0x$1" ] && [ "$(cat "$d/device")" = "0x$2" ]; then
+      echo "$d"
+      return 0
+    fi
+  done
+  echo "no PCI device $1:$2" >&2
+  return 1
+}
+
+# vm_bar DIR N: "START SIZE FLAGS" of BAR N (sysfs resource, line N+1), hex with 0x.
+vm_bar() {
+  sed -n "$(($2 + 1))p" "$1/resource" | {
+    read -r start end flags
+    printf '0x%x 0x%x 0x%x\n' "$start" $((end - start + 1)) "$flags"
+  }
+}
+
+# vm_facts NAME DIR: what the guest sees of a device, for the host's checks, as
+# shell assignments in /out/NAME.facts.sh: bdf, vendor, device, bar0_start,
+# bar0_size, bar0_flags.
+vm_facts() {
+  {
+    echo "bdf=${2##*/}"
+    echo "vendor=$(cat "$2/vendor")"
+    echo "device=$(cat "$2/device")"
+    vm_bar "$2" 0 | { read -r s z f; echo "bar0_start=$s bar0_size=$z bar0_flags=$f"; }
+  } > "/out/$1.facts.sh"
+}
+
+# vm_bind DIR DRIVER: bind the device to DRIVER (driver_override).
+vm_bind() {
+  if [ -e "$1/driver" ]; then echo "${1##*/}" > "$1/driver/unbind"; fi
+  echo "$2" > "$1/driver_override"
+  echo "${1##*/}" > /sys/bus/pci/drivers_probe
+  [ "$(readlink "$1/driver")" != "" ] && [ "$(basename "$(readlink "$1/driver")")" = "$2" ]
+}
+
+# vm_record NAME CMD...: CMD under `mmiotrace record`, trace in /out/NAME.mmio,
+# its output in /out/NAME.out, the kernel-format print in /out/NAME.txt.
+vm_record() {
+  name=$1
+  shift
+  rc=0
+  mmiotrace record -o "/out/$name.mmio" -- "$@" > "/out/$name.out" 2>&1 || rc=$?
+  mmiotrace print "/out/$name.mmio" > "/out/$name.txt" 2>&1 || true
+  echo "$name: exit $rc"
+  cat "/out/$name.out"
+  return $rc
+}

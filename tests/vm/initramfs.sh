@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# initramfs.sh BUILD_DIR KERNEL_DIR OUT
+# Builds the guest's initramfs (gzip'd newc cpio) from this build's binaries:
+#   /init                 tests/vm/guest/init (busybox sh)
+#   /bin/busybox          busybox-static, applets installed at boot
+#   /mt/bin/mmiotrace, /mt/lib/libmmiotrace-agent.so   (record finds ../lib)
+#   /mt/drivers/*         the test drivers and examples/edu_driver
+#   /vm/                  guest/lib.sh and scenarios/*.guest.sh
+#   /lib/modules/<rel>/   uio, uio_pci_generic, vfio, vfio-pci, e1000 and what
+#                         they depend on, with modules.dep from depmod
+#   every shared library the binaries need (ldd), at its own path
+set -euo pipefail
+build=$1
+kdir=$2
+out=$3
+here=$(cd "$(dirname "$0")" && pwd)
+
+stage=$(mktemp -d "${out}.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,sbin,mt/bin,mt/lib,mt/drivers,vm,proc,sys,dev,tmp,out,etc}
+
+cp "$here/guest/init" "$stage/init"
+chmod +x "$stage/init"
+cp "$(command -v busybox)" "$stage/bin/busybox"
+cp "$here/guest/lib.sh" "$stage/vm/"
+cp "$here"/scenarios/*.guest.sh "$stage/vm/"
+
+bins=("$build/bin/mmiotrace")
+cp "$build/bin/mmiotrace" "$stage/mt/bin/"
+cp "$build/lib/libmmiotrace-agent.so" "$stage/mt/lib/"
+bins+=("$build/lib/libmmiotrace-agent.so")
+for d in "$build"/tests/vm/drivers/* "$build/examples/edu_driver"; do
+  [[ -x "$d" && -f "$d" ]] || continue
+  cp "$d" "$stage/mt/drivers/"
+  bins+=("$d")
+done
+
+# Shared libraries, at the paths the loader looks for them.
+for b in "${bins[@]}"; do
+  ldd "$b" | awk '/=> \//{print $3} /^\t\/.*ld-linux/{print $1}'
+done | sort -u | while read -r lib; do
+  mkdir -p "$stage$(dirname "$lib")"
+  cp -L "$lib" "$stage$lib"
+done
+# /lib64 -> the loader's real folder is what Debian has; the copies above keep
+# the absolute path ldd printed (/lib64/ld-linux-x86-64.so.2).
+
+# Modules and their dependencies (modinfo's depends field), then depmod.
+rel=$(ls "$kdir/root/lib/modules")
+src="$kdir/root/lib/modules/$rel"
+dst="$stage/lib/modules/$rel"
+mkdir -p "$dst"
+cp "$src"/modules.order "$src"/modules.builtin "$src"/modules.builtin.modinfo "$dst/" 2>/dev/null || true
+want=(uio uio_pci_generic vfio vfio_pci vfio_pci_core vfio_iommu_type1 e1000)
+declare -A seen=()
+while ((${#want[@]})); do
+  m=${want[0]}
+  want=("${want[@]:1}")
+  [[ -n "${seen[$m]:-}" ]] && continue
+  seen[$m]=1
+  f=$(find "$src/kernel" \( -name "$m.ko" -o -name "${m//_/-}.ko" \) | head -1)
+  if [[ -z "$f" ]]; then
+    grep -q "/${m}.ko$" "$src/modules.builtin" || echo "initramfs.sh: module $m not found" >&2
+    continue
+  fi
+  mkdir -p "$dst/$(dirname "${f#"$src/"}")"
+  cp "$f" "$dst/${f#"$src/"}"
+  deps=$(modinfo -F depends "$f" | tr ',' ' ')
+  for d in $deps; do want+=("$d"); done
+done
+depmod -b "$stage" "$rel"
+
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$out.tmp"
+mv "$out.tmp" "$out"

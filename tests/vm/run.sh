@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR SCENARIO        run one scenario and check it (ctest does this)
+# run.sh --shell BUILD_DIR [SCENARIO]  the same guest, with a shell on this terminal
+#
+# Boots the Debian kernel (tests/vm/kernel.sh) with this build's initramfs
+# (tests/vm/initramfs.sh) under QEMU with the scenario's devices
+# (tests/vm/scenarios/SCENARIO.sh), lets the guest run
+# scenarios/SCENARIO.guest.sh, switches QEMU's memory_region_ops_* trace
+# events on and off when the guest asks (guest/lib.sh: vm_trace_on), takes the
+# guest's /out back from its second serial port, then runs the scenario's
+# check() on the host. Files stay in BUILD_DIR/vm/SCENARIO/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+shell=0
+if [[ "${1:-}" == --shell ]]; then shell=1; shift; fi
+if (($# < 1 || ($# < 2 && shell == 0))); then
+  echo "usage: $0 [--shell] BUILD_DIR SCENARIO" >&2
+  exit 64
+fi
+build=$(cd "$1" && pwd)
+scenario=${2:-shell}
+vmdir=$build/vm
+mkdir -p "$vmdir"
+
+for tool in qemu-system-x86_64 busybox cpio depmod; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "run.sh: $tool is missing; run scripts/setup.sh" >&2
+    exit 69
+  fi
+done
+kdir=$("$here/kernel.sh")
+initrd=$vmdir/initramfs.cpio.gz
+
+# The initramfs is shared by the scenarios of one build: rebuilt (under a
+# lock, ctest runs scenarios in parallel) when a binary or a guest file is newer.
+(
+  flock 9
+  if [[ ! -s "$initrd" ]] || [[ -n "$(find "$build/bin/mmiotrace" "$build/lib/libmmiotrace-agent.so" \
+      "$build/tests/vm/drivers" "$build/examples/edu_driver" "$here/guest" "$here/scenarios" "$here/initramfs.sh" \
+      -newer "$initrd" 2>/dev/null | head -1)" ]]; then
+    "$here/initramfs.sh" "$build" "$kdir" "$initrd"
+  fi
+) 9>"$vmdir/initramfs.lock"
+
+# Scenario settings (defaults first).
+devices=()
+smp=1
+append=
+check() { :; }
+if [[ "$scenario" != shell && "$scenario" != probe ]]; then
+  # shellcheck source=/dev/null
+  . "$here/scenarios/$scenario.sh"
+fi
+
+qemu_base() {  # accel-args...
+  echo qemu-system-x86_64 "$@" -machine q35 -m 512M -smp "$smp" -nodefaults -nographic -no-reboot \
+    -kernel "$kdir/vmlinux" -initrd "$initrd"
+}
+
+# boot ACCEL_ARGS... : runs the guest with the console and monitor on FIFOs and
+# answers its TRACE requests; returns QEMU's status.
+boot() {
+  local run=$1 limit=$2
+  shift 2
+  rm -rf "$run"
+  mkdir -p "$run"
+  mkfifo "$run/con.in" "$run/con.out" "$run/mon.in" "$run/mon.out"
+  : > "$run/console.log"
+  : > "$run/monitor.log"
+  timeout -k 5 "$limit" $(qemu_base "$@") "${devices[@]}" \
+    -append "console=ttyS0 panic=-1 quiet mmiotrace_vm=$scenario $append" \
+    -chardev pipe,id=con,path="$run/con" -serial chardev:con \
+    -chardev file,id=out,path="$run/out.tgz" -serial chardev:out \
+    -chardev pipe,id=mon,path="$run/mon" -mon chardev=mon,mode=readline \
+    -trace enable=pci_update_mappings_add -D "$run/qemu.log" &
+  local qpid=$!
+  cat "$run/con.out" > "$run/console.log" &
+  local cpid=$!
+  cat "$run/mon.out" > "$run/monitor.log" &
+  local mpid=$!
+  exec 7<>"$run/con.in" 8<>"$run/mon.in"
+  local handled=0 n state before
+  while kill -0 "$qpid" 2>/dev/null; do
+    n=$(grep -ao '@@MMIOTRACE-VM TRACE [a-z]*' "$run/console.log" | wc -l)
+    while ((handled < n)); do
+      handled=$((handled + 1))
+      state=$(grep -ao '@@MMIOTRACE-VM TRACE [a-z]*' "$run/console.log" | sed -n "${handled}p" | awk '{print $3}')
+      before=$(grep -o '(qemu)' "$run/monitor.log" | wc -l)
+      printf 'trace-event memory_region_ops_read %s\ntrace-event memory_region_ops_write %s\n' "$state" "$state" >&8
+      for _ in $(seq 200); do
+        (($(grep -o '(qemu)' "$run/monitor.log" | wc -l) >= before + 2)) && break
+        sleep 0.02
+      done
+      echo "trace $state" >&7
+    done
+    sleep 0.05
+  done
+  local rc=0
+  wait "$qpid" || rc=$?
+  exec 7>&- 8>&-
+  kill "$cpid" "$mpid" 2>/dev/null || true
+  wait "$cpid" "$mpid" 2>/dev/null || true
+  return $rc
+}
+
+# TCG unless KVM boots this kernel (on these machines it does not: the host's
+# KVM refuses the guest CPU's MSRs). Probed once per build; MMIOTRACE_VM_ACCEL
+# (tcg or kvm) overrides.
+accel=${MMIOTRACE_VM_ACCEL:-}
+if [[ -z "$accel" ]]; then
+  accel=$({
+    flock 9
+    if [[ ! -s "$vmdir/accel" ]]; then
+      a=tcg
+      if [[ -r /dev/kvm && -w /dev/kvm ]]; then
+        ( scenario=probe; devices=(); boot "$vmdir/probe" 15 -accel kvm -cpu host ) >/dev/null 2>&1 || true
+        grep -aq '@@MMIOTRACE-VM DONE rc=0' "$vmdir/probe/console.log" 2>/dev/null && a=kvm
+      fi
+      echo "$a" > "$vmdir/accel"
+    fi
+    cat "$vmdir/accel"
+  } 9>"$vmdir/accel.lock")
+fi
+if [[ "$accel" == kvm ]]; then accel_args=(-accel kvm -cpu host); else accel_args=(-accel tcg -cpu max); fi
+
+if ((shell)); then
+  scenario=shell
+  exec $(qemu_base "${accel_args[@]}") "${devices[@]}" -serial mon:stdio \
+    -append "console=ttyS0 panic=-1 quiet mmiotrace_vm=shell $append" \
+    -trace enable=pci_update_mappings_add -D "$vmdir/shell-qemu.log"
+fi
+
+run=$vmdir/$scenario
+start=$(date +%s%N)
+fail() {
+  echo "FAIL ($scenario): $*"
+  echo "--- console (last 30 lines)"
+  tail -n 30 "$run/console.log" 2>/dev/null | tr -d '\r'
+  if [[ -s "$run/out/guest.log" ]]; then echo "--- guest.log"; tail -n 60 "$run/out/guest.log"; fi
+  echo "--- files in $run; reproduce: $here/run.sh $build $scenario (or --shell to look around)"
+  exit 1
+}
+qrc=0
+boot "$run" "${MMIOTRACE_VM_TIMEOUT:-240}" "${accel_args[@]}" || qrc=$?
+secs=$(( ($(date +%s%N) - start) / 1000000 ))
+done_line=$(grep -ao '@@MMIOTRACE-VM DONE.*' "$run/console.log" | tr -d '\r' || true)
+[[ -n "$done_line" ]] || fail "the guest never finished (QEMU status $qrc, accel $accel)"
+mkdir -p "$run/out"
+tar xzf "$run/out.tgz" -C "$run/out" || fail "cannot unpack what the guest sent ($done_line)"
+guest_rc=$(cat "$run/out/rc")
+[[ "$guest_rc" == 0 ]] || fail "the guest scenario failed with status $guest_rc"
+compare=$build/tests/vm/vm_compare
+out=$run/out
+qlog=$run/qemu.log
+echo "== $scenario: guest done in ${secs} ms ($accel); checks:"
+check || fail "check failed"
+echo "PASS ($scenario)"
