@@ -3,9 +3,12 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -110,6 +113,86 @@ bool identify_uio(const char* rel, uint64_t offset, DeviceInfo* out) {
   return true;
 }
 
+// The PCI device whose BAR `bar` starts at `start`: the name of its folder
+// under /sys/bus/pci/devices (raw getdents64 into a stack buffer: opendir
+// would allocate). BAR addresses are unique, so at most one device matches.
+bool find_pci_device_by_bar(unsigned bar, uint64_t start, char* name, size_t cap) {
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices", sysroot());
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return false;
+  struct Dirent64 {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[1];
+  };
+  alignas(8) char buf[4096];
+  bool found = false;
+  for (;;) {
+    long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+    if (n <= 0) break;
+    for (long pos = 0; pos < n && !found;) {
+      const auto* d = reinterpret_cast<const Dirent64*>(buf + pos);
+      pos += d->reclen;
+      if (d->name[0] == '.') continue;
+      char pci_dir[PATH_MAX + 256];
+      snprintf(pci_dir, sizeof(pci_dir), "%s/%s", dir, d->name);
+      uint64_t s = 0, e = 0, f = 0;
+      if (pci_resource(pci_dir, bar, &s, &e, &f) && s == start && e != 0) {
+        snprintf(name, cap, "%s", d->name);
+        found = true;
+      }
+    }
+    if (found) break;
+  }
+  close(dfd);
+  return found;
+}
+
+// A region of a VFIO device fd ("anon_inode:[vfio-device]"). The fd names no
+// device, so: the region holding the mmap offset comes from
+// VFIO_DEVICE_GET_REGION_INFO; the BAR's physical address from the BAR register
+// in the device's config region (vfio-pci shows the real BAR address there,
+// from pci_resource_start, until the program writes the register); the PCI
+// device from the one sysfs device with that BAR address
+// (Documentation/driver-api/vfio.rst; drivers/vfio/pci/vfio_pci_config.c).
+bool identify_vfio(int fd, uint64_t offset, DeviceInfo* out) {
+  vfio_device_info info{};
+  info.argsz = sizeof(info);
+  if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info) != 0 || (info.flags & VFIO_DEVICE_FLAGS_PCI) == 0) return false;
+  for (unsigned bar = VFIO_PCI_BAR0_REGION_INDEX; bar <= VFIO_PCI_BAR5_REGION_INDEX && bar < info.num_regions; ++bar) {
+    vfio_region_info region{};
+    region.argsz = sizeof(region);
+    region.index = bar;
+    if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &region) != 0 || region.size == 0) continue;
+    if (offset < region.offset || offset - region.offset >= region.size) continue;
+    vfio_region_info config{};
+    config.argsz = sizeof(config);
+    config.index = VFIO_PCI_CONFIG_REGION_INDEX;
+    if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &config) != 0) return false;
+    uint32_t lo = 0, hi = 0;
+    auto reg = static_cast<off_t>(config.offset + 0x10 + 4 * bar);  // PCI_BASE_ADDRESS_0 + 4 * bar
+    // The system call itself: the agent's own pread interposer is not for it.
+    auto raw_pread = [fd](void* b, size_t n, off_t o) { return syscall(SYS_pread64, fd, b, n, o); };
+    if (raw_pread(&lo, sizeof(lo), reg) != sizeof(lo)) return false;
+    // Memory BAR, type 64-bit (PCI_BASE_ADDRESS_MEM_TYPE_64): the next register holds the high half.
+    if ((lo & 0x7) == 0x4 && raw_pread(&hi, sizeof(hi), reg + 4) != sizeof(hi)) return false;
+    uint64_t start = (static_cast<uint64_t>(hi) << 32) | (lo & ~uint64_t{0xf});
+    out->kind = trace::DeviceKind::VFIO;
+    out->bar = static_cast<uint16_t>(bar);
+    out->phys = start + (offset - region.offset);
+    char name[64];
+    if (start != 0 && find_pci_device_by_bar(bar, start, name, sizeof(name))) {
+      snprintf(out->pci_dir, sizeof(out->pci_dir), "%s/sys/bus/pci/devices/%s", sysroot(), name);
+      out->has_pci = parse_pci_address(name, &out->busdevfn);
+    }
+    return true;
+  }
+  return false;
+}
+
 bool matches_device_glob(const char* path) {
   const char* g = g_agent.channel->device_globs;
   while (*g != '\0') {
@@ -140,6 +223,7 @@ bool identify_device(int fd, uint64_t offset, DeviceInfo* out) {
     return true;
   }
   if (identify_uio(rel, offset, out)) return true;
+  if (strcmp(out->path, "anon_inode:[vfio-device]") == 0 && identify_vfio(fd, offset, out)) return true;
   if (identify_pci_resource(rel, offset, out)) return true;
   if (matches_device_glob(out->path)) {
     out->kind = trace::DeviceKind::FILE;

@@ -23,7 +23,7 @@ struct DeviceInfo {
 };
 
 // Decides whether mmap(fd, offset) maps device memory: a PCI sysfs resource
-// file, /dev/mem, /dev/uio<N>, or a file matching one of record's --device
+// file, /dev/mem, /dev/uio<N>, a BAR region of a VFIO device fd, or a file matching one of record's --device
 // globs. The file is named by the descriptor itself (/proc/self/fd), so the
 // way the program opened it (open, fopen, dup, fcntl, inheritance) does not matter.
 bool identify_device(int fd, uint64_t offset, DeviceInfo* out);

@@ -128,6 +128,7 @@ enum class DeviceKind : uint16_t {
   PCI_RESOURCE = 1,  // /sys/bus/pci/devices/*/resource<N>[_wc]
   DEV_MEM = 2,       // /dev/mem; phys = mmap offset
   UIO = 3,           // /dev/uio<N>; phys from /sys/class/uio/uio<N>/maps
+  VFIO = 4,          // a BAR region of a VFIO device fd; phys from the BAR register in its config region
 };
 
 inline constexpr uint16_t kNoBar = 0xffff;

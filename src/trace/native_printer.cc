@@ -56,6 +56,7 @@ const char* kind_name(uint16_t kind) {
     case DeviceKind::PCI_RESOURCE: return "pci-resource";
     case DeviceKind::DEV_MEM: return "dev-mem";
     case DeviceKind::UIO: return "uio";
+    case DeviceKind::VFIO: return "vfio";
   }
   return "unknown";
 }

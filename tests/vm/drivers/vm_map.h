@@ -3,8 +3,11 @@
  *   sysfs PATH        mmap the PCI sysfs file (resourceN or resourceN_wc); size from fstat
  *   devmem PHYS SIZE  mmap /dev/mem at the BAR's physical address
  *   uio DEV SIZE      mmap /dev/uioN, map 0 (offset 0 * page size)
- *   vfio BDF          vfio-pci in no-IOMMU mode: container, group, device fd,
- *                     BAR0 at the offset VFIO_DEVICE_GET_REGION_INFO gives
+ *   vfio BDF          vfio-pci: container, group, device fd, BAR0 at the
+ *                     offset VFIO_DEVICE_GET_REGION_INFO gives. The group is
+ *                     /dev/vfio/noiommu-N in no-IOMMU mode (kernels built with
+ *                     CONFIG_VFIO_NOIOMMU), else /dev/vfio/N behind an IOMMU
+ *                     (Debian's kernel: the guest gets QEMU's intel-iommu)
  *
  * vm_map() consumes those arguments from argv and returns the mapping (and
  * its size in *size), or exits with a message. */
@@ -34,8 +37,7 @@ static void* vm_mmap(int fd, size_t size, off_t offset) {
   return p;
 }
 
-/* The device fd of a vfio-pci device in no-IOMMU mode (the group is
- * /dev/vfio/noiommu-N, N from the device's iommu_group link). */
+/* The device fd of a vfio-pci device (group N from its iommu_group link). */
 static int vm_vfio_device(const char* bdf) {
   char link[256], target[256];
   snprintf(link, sizeof link, "/sys/bus/pci/devices/%s/iommu_group", bdf);
@@ -44,6 +46,8 @@ static int vm_vfio_device(const char* bdf) {
   target[n] = '\0';
   char group_path[300];
   snprintf(group_path, sizeof group_path, "/dev/vfio/noiommu-%s", basename(target));
+  int noiommu = access(group_path, F_OK) == 0;
+  if (!noiommu) snprintf(group_path, sizeof group_path, "/dev/vfio/%s", basename(target));
   int container = open("/dev/vfio/vfio", O_RDWR);
   if (container < 0) vm_die("open /dev/vfio/vfio");
   if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) vm_die("VFIO API version");
@@ -53,7 +57,7 @@ static int vm_vfio_device(const char* bdf) {
   if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) < 0) vm_die("VFIO_GROUP_GET_STATUS");
   if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) vm_die("VFIO group not viable");
   if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) < 0) vm_die("VFIO_GROUP_SET_CONTAINER");
-  if (ioctl(container, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU) < 0) vm_die("VFIO_SET_IOMMU noiommu");
+  if (ioctl(container, VFIO_SET_IOMMU, noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU) < 0) vm_die("VFIO_SET_IOMMU");
   int device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
   if (device < 0) vm_die("VFIO_GROUP_GET_DEVICE_FD");
   return device;

@@ -1,0 +1,8 @@
+# edu through /dev/mem at the BAR's physical address (the kernel allows it:
+# no driver claims the BAR).
+devices=(-device edu)
+check() {
+  . "$out/edu.facts.sh"
+  "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_devmem.mmio" \
+    --bar "$bar0_start:$bar0_size"
+}
