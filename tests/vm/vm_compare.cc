@@ -40,6 +40,7 @@ struct Access {
   unsigned size = 0;
   uint64_t value = 0;
   std::string where;  // file and line or seq, for the report
+  bool any_value = false;  // a golden line with value "*"
 };
 
 struct Options {
@@ -190,7 +191,8 @@ std::vector<Access> load_kernel_log(const std::string& path, uint64_t lo, uint64
   return out;
 }
 
-// Golden list: "R|W OFFSET SIZE VALUE" per line, offsets from --base, # comments.
+// Golden list: "R|W OFFSET SIZE VALUE" per line (hex; VALUE "*": any), offsets
+// from --base, # comments.
 std::vector<Access> load_expect(const std::string& path, uint64_t base) {
   std::ifstream in(path);
   if (!in) usage(("cannot read " + path).c_str());
@@ -199,25 +201,29 @@ std::vector<Access> load_expect(const std::string& path, uint64_t base) {
   for (unsigned n = 1; std::getline(in, line); ++n) {
     if (line.empty() || line[0] == '#') continue;
     char op = 0;
-    unsigned long long off = 0, value = 0;
+    unsigned long long off = 0;
     unsigned size = 0;
-    if (std::sscanf(line.c_str(), "%c %llx %u %llx", &op, &off, &size, &value) != 4 || (op != 'R' && op != 'W')) {
+    char value[32] = {};
+    if (std::sscanf(line.c_str(), "%c %llx %u %31s", &op, &off, &size, value) != 4 || (op != 'R' && op != 'W')) {
       std::fprintf(stderr, "vm_compare: %s:%u: want 'R|W OFFSET SIZE VALUE'\n", path.c_str(), n);
       std::exit(2);
     }
-    out.push_back(Access{op, base + off, size, value, path + ":" + std::to_string(n)});
+    bool any = std::strcmp(value, "*") == 0;
+    out.push_back(Access{op, base + off, size, any ? 0 : std::strtoull(value, nullptr, 16),
+                         path + ":" + std::to_string(n), any});
   }
   return out;
 }
 
 std::string show(const Access& a) {
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " 0x%" PRIx64, a.op, a.size, a.addr, a.value);
+  if (a.any_value) std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " (any value)", a.op, a.size, a.addr);
+  else std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " 0x%" PRIx64, a.op, a.size, a.addr, a.value);
   return std::string(buf) + "  (" + a.where + ")";
 }
 
 bool same(const Access& a, const Access& b) {
-  return a.op == b.op && a.addr == b.addr && a.size == b.size && a.value == b.value;
+  return a.op == b.op && a.addr == b.addr && a.size == b.size && (a.value == b.value || a.any_value || b.any_value);
 }
 
 // Prints the first difference with three accesses of context on each side.
