@@ -20,14 +20,21 @@ if [[ -z "$pkg" ]]; then
   exit 69
 fi
 version=$(apt-cache policy "$pkg" | sed -n 's/^ *Candidate: //p')
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/mmiotrace-vm/${pkg}_${version}
+cache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mmiotrace-vm/${pkg}_${version}
+if [[ -s "$cache/vmlinux" && -d "$cache/root/lib/modules" ]]; then
+  echo "$cache"
+  exit 0
+fi
+# Scenarios start in parallel: one fetches, the others wait for it.
+mkdir -p "${cache%/*}"
+exec 9>"${cache%/*}/.lock"
+flock 9
 if [[ -s "$cache/vmlinux" && -d "$cache/root/lib/modules" ]]; then
   echo "$cache"
   exit 0
 fi
 
 echo "kernel.sh: fetching $pkg $version into $cache" >&2
-mkdir -p "${cache%/*}"
 tmp=$(mktemp -d "${cache%/*}/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
