@@ -72,7 +72,7 @@ boot() {
     -chardev pipe,id=con,path="$run/con" -serial chardev:con \
     -chardev file,id=out,path="$run/out.tgz" -serial chardev:out \
     -chardev pipe,id=mon,path="$run/mon" -mon chardev=mon,mode=readline \
-    -trace enable=pci_update_mappings_add -D "$run/qemu.log" &
+    -trace enable=pci_update_mappings_add -D "$run/qemu.log" 2> "$run/qemu.stderr" &
   local qpid=$!
   cat "$run/con.out" > "$run/console.log" &
   local cpid=$!
@@ -136,6 +136,7 @@ fail() {
   echo "FAIL ($scenario): $*"
   echo "--- console (last 30 lines)"
   tail -n 30 "$run/console.log" 2>/dev/null | tr -d '\r'
+  if [[ -s "$run/qemu.stderr" ]]; then echo "--- QEMU's stderr"; tail -n 20 "$run/qemu.stderr"; fi
   if [[ -s "$run/out/guest.log" ]]; then echo "--- guest.log"; tail -n 60 "$run/out/guest.log"; fi
   echo "--- files in $run; reproduce: $here/run.sh $build $scenario (or --shell to look around)"
   exit 1
@@ -146,12 +147,29 @@ secs=$(( ($(date +%s%N) - start) / 1000000 ))
 done_line=$(grep -ao '@@MMIOTRACE-VM DONE.*' "$run/console.log" | tr -d '\r' || true)
 [[ -n "$done_line" ]] || fail "the guest never finished (QEMU status $qrc, accel $accel)"
 mkdir -p "$run/out"
+sent=$(stat -c %s "$run/out.tgz" 2>/dev/null || echo 0)
+[[ "$done_line" == *" bytes=$sent" ]] || fail "the guest sent $done_line, the host has $sent bytes"
 tar xzf "$run/out.tgz" -C "$run/out" || fail "cannot unpack what the guest sent ($done_line)"
 guest_rc=$(cat "$run/out/rc")
 [[ "$guest_rc" == 0 ]] || fail "the guest scenario failed with status $guest_rc"
 compare=$build/tests/vm/vm_compare
 out=$run/out
 qlog=$run/qemu.log
+# device_facts NAME QEMU_DEVICE: loads what the guest saw of a device
+# (out/NAME.facts.sh: bdf, bar0_start, bar0_size, ...) and checks it against
+# QEMU's own record of where BAR0 is mapped (its last pci_update_mappings_add).
+device_facts() {
+  . "$out/$1.facts.sh"
+  local q
+  q=$(grep -a "^pci_update_mappings_add $2 .* 0,0x" "$qlog" | tail -1 | awk '{print $3, $4}')
+  local want
+  want=$(printf '%s 0,0x%x+0x%x' "${bdf#0000:}" "$bar0_start" "$bar0_size")
+  if [[ "$q" != "$want" ]]; then
+    echo "$1: the guest sees $bdf BAR0 at $bar0_start+$bar0_size, QEMU mapped $2 at '$q'"
+    return 1
+  fi
+  echo "$1: $bdf BAR0 $bar0_start+$bar0_size, as QEMU mapped it"
+}
 echo "== $scenario: guest done in ${secs} ms ($accel); checks:"
 check || fail "check failed"
 echo "PASS ($scenario)"

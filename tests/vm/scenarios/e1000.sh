@@ -3,7 +3,7 @@
 # a 64-bit store and load that the device takes as two 32-bit accesses each.
 devices=(-device e1000,mac=52:54:00:12:34:56)
 check() {
-  . "$out/e1000.facts.sh"
+  device_facts e1000 e1000 || return 1
   grep -q 'e1000_test: mac 52:54:00:12:34:56' "$out/e1000.out" || { echo "wrong or no MAC address"; return 1; }
   "$compare" --qemu-log "$qlog" --region e1000-mmio --split 4 --min-size 4 --trace "$out/e1000.mmio" \
     --bar "$bar0_start:$bar0_size" --pcidev "$bdf:8086:100e"

@@ -2,7 +2,7 @@
 # no driver claims the BAR).
 devices=(-device edu)
 check() {
-  . "$out/edu.facts.sh"
+  device_facts edu edu || return 1
   "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_devmem.mmio" \
     --bar "$bar0_start:$bar0_size"
 }

@@ -5,7 +5,7 @@
 # comparison leaves them out (--min-size 4) and says how many.
 devices=(-device edu)
 check() {
-  . "$out/edu.facts.sh"
+  device_facts edu edu || return 1
   grep -q 'edu: 10! = 3628800' "$out/edu_example.out" || { echo "the example did not compute 10!"; return 1; }
   "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_example.mmio" \
     --bar "$bar0_start:$bar0_size" --pcidev "$bdf:1234:11e8"

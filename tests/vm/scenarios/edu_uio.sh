@@ -3,7 +3,7 @@
 # its PCIDEV line from the PCI device behind uio0.
 devices=(-device edu)
 check() {
-  . "$out/edu.facts.sh"
+  device_facts edu edu || return 1
   "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_uio.mmio" \
     --bar "$bar0_start:$bar0_size" --pcidev "$bdf:1234:11e8"
 }

@@ -7,7 +7,7 @@
 devices=(-device intel-iommu -device edu)
 append=intel_iommu=on
 check() {
-  . "$out/edu.facts.sh"
+  device_facts edu edu || return 1
   "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_vfio.mmio" \
     --bar "$bar0_start:$bar0_size" --pcidev "$bdf:1234:11e8"
 }

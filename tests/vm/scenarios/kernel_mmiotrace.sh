@@ -7,7 +7,7 @@
 devices=(-device e1000,mac=52:54:00:12:34:56)
 append=mmiotrace.trace_pc=1
 check() {
-  . "$out/e1000.facts.sh"
+  device_facts e1000 e1000 || return 1
   grep -q '^VERSION 20070824' "$out/kernel.log" || { echo "no VERSION line in the kernel's log"; return 1; }
   grep -q "^PCIDEV 0*$(printf '%x' $((0x${bdf:5:2} * 256 + 0x${bdf:8:2} * 8 + ${bdf:11:1})))[[:space:]]*8086100e" \
     "$out/kernel.log" || { echo "no PCIDEV line for $bdf 8086:100e in the kernel's log"; return 1; }

@@ -6,7 +6,7 @@
 devices=(-device intel-iommu -device edu)
 append=intel_iommu=on
 check() {
-  . "$out/edu.facts.sh"
+  device_facts edu edu || return 1
   cat "$out/cpu.txt" "$out/pkeys.txt"
   grep -qx 'flags: pku ospke' "$out/cpu.txt" || { echo "the guest CPU has no pku/ospke"; return 1; }
   for kind in sysfs devmem uio vfio; do

@@ -5,10 +5,10 @@
 # missing access fails either.
 devices=(-device edu -device e1000,mac=52:54:00:12:34:56)
 check() {
-  . "$out/edu.facts.sh"
+  device_facts edu edu || return 1
   "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_side_effects.mmio" \
     --expect "$here/scenarios/side_effects.edu.expected" --base "$bar0_start" --bar "$bar0_start:$bar0_size" || return 1
-  . "$out/e1000.facts.sh"
+  device_facts e1000 e1000 || return 1
   "$compare" --qemu-log "$qlog" --region e1000-mmio --split 4 --min-size 4 --trace "$out/e1000_side_effects.mmio" \
     --expect "$here/scenarios/side_effects.e1000.expected" --base "$bar0_start" --bar "$bar0_start:$bar0_size"
 }
