@@ -89,6 +89,9 @@ std::vector<Access> load_qemu_log(const std::string& path, const std::string& re
       std::exit(2);
     }
     a.size = static_cast<unsigned>(size);
+    // The log shows what the device model returned; the CPU gets only `size`
+    // bytes of it (pci-testdev returns a sign-extended char).
+    if (a.size < 8) a.value &= (uint64_t{1} << (8 * a.size)) - 1;
     a.where = "qemu.log:" + std::to_string(n);
     out.push_back(a);
   }
