@@ -87,10 +87,12 @@ boot() {
       state=$(grep -ao '@@MMIOTRACE-VM TRACE [a-z]*' "$run/console.log" | sed -n "${handled}p" | awk '{print $3}')
       before=$(grep -o '(qemu)' "$run/monitor.log" | wc -l)
       printf 'trace-event memory_region_ops_read %s\ntrace-event memory_region_ops_write %s\n' "$state" "$state" >&8
-      for _ in $(seq 200); do
-        (($(grep -o '(qemu)' "$run/monitor.log" | wc -l) >= before + 2)) && break
+      local answered=0
+      for _ in $(seq 1500); do
+        (($(grep -o '(qemu)' "$run/monitor.log" | wc -l) >= before + 2)) && answered=1 && break
         sleep 0.02
       done
+      ((answered)) || echo "QEMU's monitor did not confirm 'trace-event ... $state' within 30 s" >> "$run/host-errors"
       echo "trace $state" >&7
     done
     sleep 0.05
@@ -150,6 +152,7 @@ mkdir -p "$run/out"
 sent=$(stat -c %s "$run/out.tgz" 2>/dev/null || echo 0)
 [[ "$done_line" == *" bytes=$sent" ]] || fail "the guest sent $done_line, the host has $sent bytes"
 tar xzf "$run/out.tgz" -C "$run/out" || fail "cannot unpack what the guest sent ($done_line)"
+[[ ! -s "$run/host-errors" ]] || fail "$(cat "$run/host-errors")"
 guest_rc=$(cat "$run/out/rc")
 [[ "$guest_rc" == 0 ]] || fail "the guest scenario failed with status $guest_rc"
 compare=$build/tests/vm/vm_compare
