@@ -1,4 +1,4 @@
-// mmiotrace print: a trace file as text (docs/print.md).
+// mmiotrace print: a trace file, or a Linux kernel mmiotrace log, as text (docs/print.md).
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +15,7 @@
 #include "trace/kernel_printer.h"
 #include "trace/native_printer.h"
 #include "trace/reader.h"
+#include "trace/trace_input.h"
 
 namespace mmiotrace::cli {
 namespace {
@@ -40,11 +41,22 @@ int exit_code(trace::PrintStatus status) {
   return kExitSoftware;
 }
 
+trace::PrintOutcome print_input(trace::TraceInput& input, bool native, FILE* out, const std::string& out_name) {
+  if (input.kind == trace::InputKind::TRACE) {
+    return native ? trace::print_native_format(*input.trace, out, out_name)
+                  : trace::print_kernel_format(*input.trace, out, out_name);
+  }
+  // A kernel log has its PCIDEV lines first already: one pass, so pipes work.
+  trace::KernelLogRecords& log = *input.kernel_log;
+  return native ? trace::print_native_format(log, trace::kKernelLogNativeHeader, out, out_name)
+                : trace::print_kernel_format_in_order(log, out, out_name);
+}
+
 int run_print(const PrintOptions& opt) {
   trace::TraceFailure why = trace::TraceFailure::NONE;
-  auto reader = trace::TraceReader::open(opt.input, &why);
-  if (!reader) {
-    print_error(reader.error());
+  auto input = trace::open_trace_input(opt.input, &why);
+  if (!input) {
+    print_error(input.error());
     return why == trace::TraceFailure::UNREADABLE ? kExitNoInput : kExitDataErr;
   }
   FILE* out = stdout;
@@ -64,11 +76,18 @@ int run_print(const PrintOptions& opt) {
   // A reader that goes away (`mmiotrace print t.mmio | head`) must end the
   // printing quietly: take EPIPE from write(2) rather than die of SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  trace::PrintOutcome outcome = opt.format == "native" ? trace::print_native_format(*reader, out, out_name)
-                                                       : trace::print_kernel_format(*reader, out, out_name);
+  trace::PrintOutcome outcome = print_input(*input, opt.format == "native", out, out_name);
   if (out != stdout && std::fclose(out) != 0 && outcome.status == trace::PrintStatus::OK)
     outcome = {trace::PrintStatus::WRITE_FAILED, fmt::format("writing {} failed: {}", out_name, std::strerror(errno))};
   if (outcome.status != trace::PrintStatus::OK) print_error(outcome.message);
+  // Lines of other tracers are left out: say so, once, without failing.
+  if (input->kernel_log && outcome.status == trace::PrintStatus::OK) {
+    const uint64_t skipped = input->kernel_log->reader().lines_skipped();
+    if (skipped != 0)
+      print_error(fmt::format("note: left out {} {} of '{}' that {} not mmiotrace events (other tracers' lines, "
+                              "\"rw what?\")",
+                              skipped, skipped == 1 ? "line" : "lines", opt.input, skipped == 1 ? "is" : "are"));
+  }
   return exit_code(outcome.status);
 }
 
@@ -76,14 +95,16 @@ int run_print(const PrintOptions& opt) {
 
 void add_print_command(CLI::App& root, Action& run) {
   auto opts = std::make_shared<PrintOptions>();
-  auto* sub = root.add_subcommand("print", "Print a trace file as text (docs/print.md)");
+  auto* sub = root.add_subcommand("print", "Print a trace file or a kernel mmiotrace log as text (docs/print.md)");
   sub->add_option("--format", opts->format,
                   "kernel: the Linux kernel's mmiotrace text (VERSION 20070824) that existing tools read; "
                   "native: one line per record with every field and the instruction's disassembly")
       ->check(CLI::IsMember({"kernel", "native"}))
       ->capture_default_str();
   sub->add_option("-o,--output", opts->output, "Write the text to this file instead of standard output");
-  sub->add_option("FILE", opts->input, "Trace file written by mmiotrace record")->required();
+  sub->add_option("FILE", opts->input,
+                  "Trace file written by mmiotrace record, or a Linux kernel mmiotrace log (trace_pipe)")
+      ->required();
   sub->callback([&run, opts] { run = [opts] { return run_print(*opts); }; });
 }
 

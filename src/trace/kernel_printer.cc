@@ -59,14 +59,13 @@ void append_one_line(std::string_view text, fmt::memory_buffer& out) {
   for (char c : text) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
 }
 
-PrintOutcome print_records(TraceReader& reader, TextSink& sink, const RecordFormatter& format) {
+PrintOutcome print_records(RecordSource& source, TextSink& sink, const RecordFormatter& format) {
   RecordView record;
   for (;;) {
-    auto more = reader.next(record);
+    auto more = source.next(record);
     if (!more) {
       if (!sink.flush()) return sink.failure_outcome();
-      const bool io = reader.failure() == TraceFailure::UNREADABLE;
-      return {io ? PrintStatus::READ_FAILED : PrintStatus::BAD_INPUT, more.error()};
+      return {source.read_failed() ? PrintStatus::READ_FAILED : PrintStatus::BAD_INPUT, more.error()};
     }
     if (!*more) break;
     format(record, sink.buffer());
@@ -92,6 +91,10 @@ void format_event(const char* name, uint64_t time_ns, Out& out) {
   format_kernel_time(time_ns, out);
 }
 
+// The kernel's "%d" columns (map id, PID): a kernel log's UNMAP of a mapping
+// the kernel could not match has map id -1, and prints again as -1.
+int32_t as_int(uint32_t v) { return static_cast<int32_t>(v); }
+
 // One kernel R/W line: `R %d %u.%06lu %d 0x%llx 0x%lx 0x%lx %d`. The kernel
 // always prints 0 as the PID; we print the thread that made the access.
 // This is the line printed millions of times: its format is compiled.
@@ -100,8 +103,8 @@ template <typename R>
 void format_rw_line(const R& r, unsigned width, uint64_t phys, uint64_t value, Out& out) {
   const uint64_t us = kernel_microseconds(r.h.time_ns);
   fmt::format_to(fmt::appender(out), FMT_COMPILE("{} {} {}.{:06} {} {:#x} {:#x} {:#x} {}\n"),
-                 r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R', width, us / 1000000, us % 1000000, r.map_id,
-                 phys, value, r.pc, r.h.tid);
+                 r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R', width, us / 1000000, us % 1000000,
+                 as_int(r.map_id), phys, value, r.pc, as_int(r.h.tid));
 }
 
 // Bytes [begin, end) of the access as lines of 8, 4, 2 or 1 bytes: at each
@@ -187,21 +190,21 @@ void format_kernel_record(const RecordView& record, fmt::memory_buffer& out) {
     case RecordType::MAP: {
       const auto r = record.as<MapRecord>();
       format_event("MAP", r.h.time_ns, out);
-      fmt::format_to(fmt::appender(out), " {} {:#x} {:#x} {:#x} 0x0 0\n", r.map_id, r.phys, r.virt, r.len);
+      fmt::format_to(fmt::appender(out), " {} {:#x} {:#x} {:#x} 0x0 0\n", as_int(r.map_id), r.phys, r.virt, r.len);
       return;
     }
     case RecordType::UNMAP: {
       const auto r = record.as<UnmapRecord>();
       format_event("UNMAP", r.h.time_ns, out);
-      fmt::format_to(fmt::appender(out), " {} 0x0 0\n", r.map_id);
+      fmt::format_to(fmt::appender(out), " {} 0x0 0\n", as_int(r.map_id));
       return;
     }
     case RecordType::MARK: return format_mark(record, out);
     case RecordType::UNKNOWN: {
       const auto r = record.as<UnknownRecord>();
       format_event("UNKNOWN", r.h.time_ns, out);
-      fmt::format_to(fmt::appender(out), " {} {:#x} {:02x},{:02x},{:02x} {:#x} {}\n", r.map_id, r.phys, r.insn[0],
-                     r.insn[1], r.insn[2], r.pc, r.h.tid);
+      fmt::format_to(fmt::appender(out), " {} {:#x} {:02x},{:02x},{:02x} {:#x} {}\n", as_int(r.map_id), r.phys,
+                     r.insn[0], r.insn[1], r.insn[2], r.pc, as_int(r.h.tid));
       return;
     }
     case RecordType::LOST:
@@ -236,6 +239,12 @@ PrintOutcome print_kernel_format(TraceReader& reader, FILE* out, std::string_vie
   return print_records(reader, sink, [](const RecordView& r, fmt::memory_buffer& buf) {
     if (r.type() != RecordType::PCIDEV) format_kernel_record(r, buf);
   });
+}
+
+PrintOutcome print_kernel_format_in_order(RecordSource& source, FILE* out, std::string_view out_name) {
+  TextSink sink(out, out_name);
+  sink.buffer().append(std::string_view("VERSION 20070824\n"));
+  return print_records(source, sink, format_kernel_record);
 }
 
 }  // namespace mmiotrace::trace

@@ -66,9 +66,9 @@ void append_one_line(std::string_view text, fmt::memory_buffer& out);
 
 using RecordFormatter = std::function<void(const RecordView&, fmt::memory_buffer&)>;
 
-// Formats every remaining record of `reader` into `sink`, then flushes it. On a
-// corrupt record, what came before is flushed first and the outcome says why.
-PrintOutcome print_records(TraceReader& reader, TextSink& sink, const RecordFormatter& format);
+// Formats every remaining record of `source` into `sink`, then flushes it. On a
+// damaged record (or line), what came before is flushed first and the outcome says why.
+PrintOutcome print_records(RecordSource& source, TextSink& sink, const RecordFormatter& format);
 
 // ---- The kernel format ----
 
@@ -86,5 +86,11 @@ void format_kernel_record(const RecordView& record, fmt::memory_buffer& out);
 // puts them before any event), then every other record in file order.
 // `reader` must be freshly opened, on a regular file (a pipe cannot be read twice).
 PrintOutcome print_kernel_format(TraceReader& reader, FILE* out, std::string_view out_name = "standard output");
+
+// Prints "VERSION 20070824", then every record of `source` in its order,
+// PCIDEV records where they are: for a source whose PCIDEV records come first
+// already, such as a kernel log (kernel_log_records.h). One pass: pipes work.
+PrintOutcome print_kernel_format_in_order(RecordSource& source, FILE* out,
+                                          std::string_view out_name = "standard output");
 
 }  // namespace mmiotrace::trace

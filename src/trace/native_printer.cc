@@ -65,7 +65,7 @@ void format_access(const RecordView& record, Out& out) {
   const auto r = record.as<AccessRecord>();
   put_prefix(r.h, &r.pid, out);
   fmt::format_to(fmt::appender(out), "{} {} {} {:#x} ", r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R',
-                 r.width, r.map_id, r.phys);
+                 r.width, static_cast<int32_t>(r.map_id), r.phys);
   put_value(record.access_value(), out);
   fmt::format_to(fmt::appender(out), " {:#x} ", r.pc);
   if (r.flags & kAccessMasked) fmt::format_to(fmt::appender(out), "masked={:#x} ", r.byte_mask);
@@ -88,7 +88,7 @@ void format_access_run(const RecordView& record, Out& out) {
   const char op = r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R';
   for (uint32_t i = 0; i < r.count; ++i) {
     fmt::format_to(fmt::appender(out), "#{} {} {}/{} {} {} {} {:#x} {:#x} {:#x} run={}/{} ", r.h.seq + i, r.h.time_ns,
-                   r.pid, r.h.tid, op, r.width, r.map_id, run_access_phys(r.phys, r.stride, i),
+                   r.pid, r.h.tid, op, r.width, static_cast<int32_t>(r.map_id), run_access_phys(r.phys, r.stride, i),
                    little_endian(values + size_t{i} * r.width, r.width), r.pc, i + 1, r.count);
     if (r.flags & kAccessSplit) out.append(std::string_view("split "));
     if (r.flags & kAccessGeneric) out.append(std::string_view("generic "));
@@ -100,7 +100,7 @@ void format_access_run(const RecordView& record, Out& out) {
 void format_map(const RecordView& record, Out& out) {
   const auto r = record.as<MapRecord>();
   put_prefix(r.h, &r.pid, out);
-  fmt::format_to(fmt::appender(out), "MAP {} {:#x} {:#x} {:#x} offset={:#x} kind={} prot={}{}{} bar=", r.map_id, r.phys,
+  fmt::format_to(fmt::appender(out), "MAP {} {:#x} {:#x} {:#x} offset={:#x} kind={} prot={}{}{} bar=", static_cast<int32_t>(r.map_id), r.phys,
                  r.virt, r.len, r.file_offset, kind_name(r.kind), (r.prot & PROT_READ) ? 'r' : '-',
                  (r.prot & PROT_WRITE) ? 'w' : '-', (r.prot & PROT_EXEC) ? 'x' : '-');
   if (r.bar == kNoBar) {
@@ -164,7 +164,7 @@ void format_native_record(const RecordView& record, fmt::memory_buffer& out) {
     case RecordType::UNMAP: {
       const auto r = record.as<UnmapRecord>();
       put_prefix(r.h, &r.pid, out);
-      fmt::format_to(fmt::appender(out), "UNMAP {} {:#x} {:#x}\n", r.map_id, r.virt, r.len);
+      fmt::format_to(fmt::appender(out), "UNMAP {} {:#x} {:#x}\n", static_cast<int32_t>(r.map_id), r.virt, r.len);
       return;
     }
     case RecordType::MARK: return format_mark(record, out);
@@ -172,7 +172,7 @@ void format_native_record(const RecordView& record, fmt::memory_buffer& out) {
     case RecordType::UNKNOWN: {
       const auto r = record.as<UnknownRecord>();
       put_prefix(r.h, &r.pid, out);
-      fmt::format_to(fmt::appender(out), "UNKNOWN {} {:#x} {:#x} ", r.map_id, r.phys, r.pc);
+      fmt::format_to(fmt::appender(out), "UNKNOWN {} {:#x} {:#x} ", static_cast<int32_t>(r.map_id), r.phys, r.pc);
       put_insn(r.insn, r.insn_len, r.pc, out);
       out.push_back('\n');
       return;
@@ -191,6 +191,13 @@ PrintOutcome print_native_format(TraceReader& reader, FILE* out, std::string_vie
   TextSink sink(out, out_name);
   format_native_header(reader.header(), sink.buffer());
   return print_records(reader, sink, format_native_record);
+}
+
+PrintOutcome print_native_format(RecordSource& source, std::string_view header_line, FILE* out,
+                                 std::string_view out_name) {
+  TextSink sink(out, out_name);
+  sink.buffer().append(header_line);
+  return print_records(source, sink, format_native_record);
 }
 
 }  // namespace mmiotrace::trace

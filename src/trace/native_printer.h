@@ -23,4 +23,12 @@ void format_native_record(const RecordView& record, fmt::memory_buffer& out);
 // The header line, then every record in file order.
 PrintOutcome print_native_format(TraceReader& reader, FILE* out, std::string_view out_name = "standard output");
 
+// The first line of the native text of a kernel log (kernel_log_records.h).
+inline constexpr std::string_view kKernelLogNativeHeader =
+    "# Linux kernel mmiotrace log, VERSION 20070824; #<n> is the line number in the log\n";
+
+// `header_line`, then every record of `source` in its order.
+PrintOutcome print_native_format(RecordSource& source, std::string_view header_line, FILE* out,
+                                 std::string_view out_name = "standard output");
+
 }  // namespace mmiotrace::trace

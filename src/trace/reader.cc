@@ -185,13 +185,34 @@ std::string_view kernel_version(const uint8_t* p, size_t n) {
 
 }  // namespace
 
+Result<RecordView> RecordView::checked(std::span<const uint8_t> bytes) {
+  if (bytes.size() < sizeof(RecordHeader)) return make_error(fmt::format("a record of {} bytes", bytes.size()));
+  const auto h = load<RecordHeader>(bytes.data());
+  const auto type = static_cast<RecordType>(h.type);
+  if (h.size != bytes.size() || h.size % 8 != 0) return make_error(fmt::format("record size {} is wrong", h.size));
+  if (fixed_size(type) == 0) return make_error(fmt::format("record type {} is unknown", h.type));
+  if (std::string why = check_record(type, bytes.data(), bytes.size()); !why.empty()) return make_error(why);
+  RecordView view;
+  view.data_ = bytes.data();
+  view.size_ = bytes.size();
+  return view;
+}
+
 Result<TraceReader> TraceReader::open(const std::string& path, TraceFailure* failure) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (failure) *failure = TraceFailure::UNREADABLE;
     return make_error(fmt::format("cannot open trace file '{}': {}", path, std::strerror(errno)));
   }
-  TraceReader reader(fd, path);
+  return adopt_fd(fd, path, {}, failure);
+}
+
+Result<TraceReader> TraceReader::adopt_fd(int fd, std::string path, std::span<const uint8_t> already_read,
+                                          TraceFailure* failure) {
+  TraceReader reader(fd, std::move(path));
+  MT_CHECK(already_read.size() <= kBufferSize);
+  if (!already_read.empty()) std::memcpy(reader.buffer_.get(), already_read.data(), already_read.size());
+  reader.end_ = already_read.size();
   if (auto r = reader.read_file_header(); !r) {
     if (failure) *failure = reader.failure_;
     return make_error(r.error());
@@ -278,8 +299,8 @@ Result<void> TraceReader::read_file_header() {
   if (n == 0) return fail(TraceFailure::NOT_A_TRACE, fmt::format("'{}' is empty, not an mmiotrace trace file", path_));
   if (n >= 8 && std::memcmp(p, "VERSION ", 8) == 0) {
     return fail(TraceFailure::NOT_A_TRACE,
-                fmt::format("'{}' is a kernel mmiotrace text log (VERSION {}), not an mmiotrace trace file: it is "
-                            "already text and needs no printing",
+                fmt::format("'{}' is a kernel mmiotrace text log (VERSION {}), not an mmiotrace trace file: read it "
+                            "with KernelLogReader (trace/kernel_log.h), or print it with mmiotrace print",
                             path_, kernel_version(p, n)));
   }
   if (std::memcmp(p, kMagic, std::min(n, sizeof kMagic)) != 0)

@@ -86,6 +86,11 @@ class RecordView {
   std::string_view mark_text() const;             // MARK
   std::string_view pcidev_driver() const;         // PCIDEV: empty if no driver
 
+  // A view of the complete record `bytes` (which must outlive the view) made
+  // elsewhere than in a trace file, such as from a kernel log (kernel_log_records.h):
+  // an error if it does not pass the checks a TraceReader makes on a record of a known type.
+  static Result<RecordView> checked(std::span<const uint8_t> bytes);
+
  private:
   friend class TraceReader;
   template <typename T>
@@ -102,7 +107,19 @@ class RecordView {
   uint64_t offset_ = 0;
 };
 
-class TraceReader {
+// Where printers take records from: a TraceReader, or the events of a kernel
+// log turned into records (kernel_log_records.h).
+class RecordSource {
+ public:
+  virtual ~RecordSource() = default;
+  // true and the next record (valid until the next call); false at the end; an
+  // error saying where the input is damaged or unreadable.
+  virtual Result<bool> next(RecordView& out) = 0;
+  // After an error from next(): true if reading failed (I/O), false if the input is damaged.
+  virtual bool read_failed() const = 0;
+};
+
+class TraceReader final : public RecordSource {
  public:
   static constexpr size_t kBufferSize = size_t{1} << 20;
   static constexpr uint32_t kMaxHeaderSize = 4096;  // later minor versions may grow the header up to this
@@ -110,12 +127,17 @@ class TraceReader {
   // Opens `path` and checks its file header. On failure, `*failure` (if given)
   // says which kind of failure it was.
   static Result<TraceReader> open(const std::string& path, TraceFailure* failure = nullptr);
+  // Same, on the open descriptor `fd` (which the reader then owns), from which
+  // `already_read` (the file's first bytes, at most kBufferSize) was read
+  // (trace_input.h reads them to tell the kinds of file apart).
+  static Result<TraceReader> adopt_fd(int fd, std::string path, std::span<const uint8_t> already_read,
+                                      TraceFailure* failure = nullptr);
 
   TraceReader(TraceReader&& other) noexcept;
   TraceReader& operator=(TraceReader&& other) noexcept;
   TraceReader(const TraceReader&) = delete;
   TraceReader& operator=(const TraceReader&) = delete;
-  ~TraceReader();
+  ~TraceReader() override;
 
   // true and the next record in `out`; false at a clean end of the file; an
   // error (with failure() set) for a corrupt or truncated record or a failed
@@ -124,7 +146,8 @@ class TraceReader {
   // Sequence numbers: a record's seq must be at least the previous record's
   // seq plus the number of seqs that one took (an ACCESS_RUN's `count`, 1 for
   // every other record, a skipped one included).
-  Result<bool> next(RecordView& out);
+  Result<bool> next(RecordView& out) override;
+  bool read_failed() const override { return failure_ == TraceFailure::UNREADABLE; }
 
   const FileHeader& header() const { return header_; }
   const std::string& path() const { return path_; }

@@ -642,7 +642,7 @@ TEST(Cli, BadInputGetsOneClearErrorAndAStatus) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/text") << "hello\n";
-  std::ofstream(dir + "/kernel.log") << "VERSION 20070824\nMARK 1.000000 hi\n";
+  std::ofstream(dir + "/nop.log") << "# tracer: nop\n#\n";
   const std::vector<CliCase> cases = {
       {{"record", "--", dir + "/no-such-program"}, 127, "mmiotrace: program '" + dir + "/no-such-program' not found"},
       {{"record", "--", "no-such-program-in-path"}, 127, "not found in PATH"},
@@ -651,7 +651,7 @@ TEST(Cli, BadInputGetsOneClearErrorAndAStatus) {
       {{"record"}, 64, "record needs a program to run"},
       {{"print", dir + "/missing.mmio"}, 66, "cannot open trace file"},
       {{"print", dir + "/text"}, 65, "is not an mmiotrace trace file"},
-      {{"print", dir + "/kernel.log"}, 65, "is a kernel mmiotrace text log"},
+      {{"print", dir + "/nop.log"}, 65, "is a log of the kernel's 'nop' tracer, not of mmiotrace"},
   };
   for (const CliCase& c : cases) {
     std::vector<std::string> argv = {mmiotrace_path()};

@@ -174,13 +174,13 @@ TEST(TraceReaderErrors, NotOurs) {
   ::unlink(path.c_str());
 }
 
-TEST(TraceReaderErrors, KernelTextLogNeedsNoPrinting) {
+TEST(TraceReaderErrors, KernelTextLogIsSentToTheKernelLogReader) {
   const std::string text = "VERSION 20070824\nMARK 0.000000 hello\n";
   const std::string path = write("kernel", Bytes(text.begin(), text.end()));
   EXPECT_EQ(open_error(path, TraceFailure::NOT_A_TRACE),
             "'" + path +
-                "' is a kernel mmiotrace text log (VERSION 20070824), not an mmiotrace trace file: it is already "
-                "text and needs no printing");
+                "' is a kernel mmiotrace text log (VERSION 20070824), not an mmiotrace trace file: read it with "
+                "KernelLogReader (trace/kernel_log.h), or print it with mmiotrace print");
   ::unlink(path.c_str());
 }
 
