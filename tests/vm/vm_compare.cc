@@ -8,8 +8,9 @@
 // one line per access the device's memory region received, with the absolute
 // guest-physical address. Each source given (our binary traces, read with
 // trace::TraceReader and concatenated in the order given; the guest kernel's
-// mmiotrace log; a golden list) must equal the region's lines ACCESS FOR
-// ACCESS: same order, op, address, size and value. The first difference is
+// mmiotrace log, read with trace::KernelLogReader; a golden list) must equal
+// the region's lines ACCESS FOR ACCESS: same order, op, address, size and
+// value. The first difference is
 // printed with the accesses around it. Exit 0: everything matches; 1: a
 // difference or a failed check; 2: bad usage or unreadable input.
 //
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "trace/format.h"
+#include "trace/kernel_log.h"
 #include "trace/reader.h"
 
 namespace {
@@ -161,35 +163,22 @@ void load_trace(const std::string& path, const Options& o, TraceFacts* f) {
   }
 }
 
-// The guest kernel's mmiotrace log (Documentation/trace/mmiotrace.rst):
-//   R|W width timestamp map-id phys value [pc pid]
-// Only R and W lines inside [lo, hi) are taken.
-// TODO: the project's kernel-log reader (src/trace/kernel_log.h, being written
-// on another branch) should replace this function once it is on main.
-bool parse_kernel_rw_line(const std::string& line, Access* a) {
-  char op = 0;
-  unsigned width = 0;
-  double ts = 0;
-  unsigned map_id = 0;
-  unsigned long long phys = 0, value = 0;
-  if (std::sscanf(line.c_str(), "%c %u %lf %u 0x%llx 0x%llx", &op, &width, &ts, &map_id, &phys, &value) != 6) {
-    return false;
-  }
-  if (op != 'R' && op != 'W') return false;
-  *a = Access{op, phys, width, value, ""};
-  return true;
-}
-
+// The guest kernel's own mmiotrace log, read with the project's reader
+// (trace/kernel_log.h): its R and W events inside [lo, hi). The kernel logs a
+// MOVSX read's sign-extended register: only `width` bytes are the access.
 std::vector<Access> load_kernel_log(const std::string& path, uint64_t lo, uint64_t hi) {
-  std::ifstream in(path);
-  if (!in) usage(("cannot read " + path).c_str());
+  auto reader = trace::KernelLogReader::open(path);
+  if (!reader) usage(reader.error().c_str());
   std::vector<Access> out;
-  std::string line;
-  for (unsigned n = 1; std::getline(in, line); ++n) {
-    Access a;
-    if (!parse_kernel_rw_line(line, &a) || a.addr < lo || a.addr >= hi) continue;
-    a.where = "kernel log:" + std::to_string(n);
-    out.push_back(a);
+  trace::KernelLogEvent e;
+  for (;;) {
+    auto more = reader->next(e);
+    if (!more) usage(more.error().c_str());
+    if (!*more) break;
+    bool read = e.kind == trace::KernelEventKind::READ;
+    if ((!read && e.kind != trace::KernelEventKind::WRITE) || e.phys < lo || e.phys >= hi) continue;
+    uint64_t value = e.width < 8 ? e.value & ((uint64_t{1} << (8 * e.width)) - 1) : e.value;
+    out.push_back(Access{read ? 'R' : 'W', e.phys, e.width, value, "kernel log:" + std::to_string(e.line)});
   }
   return out;
 }

@@ -2,8 +2,10 @@
 # (tracefs, current_tracer = mmiotrace, trace_pipe; boot option
 # mmiotrace.trace_pc=1 for instruction addresses) records the kernel's e1000
 # driver while it is loaded and unloaded. Its R/W lines inside the BAR must
-# equal QEMU's log of the BAR access for access. The kernel's log stays in
-# out/kernel.log for comparisons with our own traces.
+# equal QEMU's log of the BAR access for access (read with the project's
+# kernel-log reader, trace/kernel_log.h), and `mmiotrace print` must read the
+# kernel's log. The kernel's log stays in out/kernel.log for comparisons with
+# our own traces.
 devices=(-device e1000,mac=52:54:00:12:34:56)
 append=mmiotrace.trace_pc=1
 check() {
@@ -12,6 +14,10 @@ check() {
   grep -q "^PCIDEV 0*$(printf '%x' $((0x${bdf:5:2} * 256 + 0x${bdf:8:2} * 8 + ${bdf:11:1})))[[:space:]]*8086100e" \
     "$out/kernel.log" || { echo "no PCIDEV line for $bdf 8086:100e in the kernel's log"; return 1; }
   grep -q "^MAP .* $bar0_start " "$out/kernel.log" || { echo "no MAP of $bar0_start in the kernel's log"; return 1; }
+  "$build/bin/mmiotrace" print "$out/kernel.log" > "$run/kernel.print.txt" ||
+    { echo "mmiotrace print cannot read the kernel's log"; return 1; }
+  [[ $(grep -c '^[RW] ' "$run/kernel.print.txt") == $(grep -c '^[RW] ' "$out/kernel.log") ]] ||
+    { echo "mmiotrace print lost R/W lines of the kernel's log"; return 1; }
   "$compare" --qemu-log "$qlog" --region e1000-mmio --split 4 --kernel-log "$out/kernel.log" \
     --bar "$bar0_start:$bar0_size"
 }
