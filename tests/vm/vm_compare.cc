@@ -10,9 +10,9 @@
 // trace::TraceReader and concatenated in the order given; the guest kernel's
 // mmiotrace log, read with trace::KernelLogReader; a golden list) must equal
 // the region's lines ACCESS FOR ACCESS: same order, op, address, size and
-// value. The first difference is
-// printed with the accesses around it. Exit 0: everything matches; 1: a
-// difference or a failed check; 2: bad usage or unreadable input.
+// value. The first difference is printed with the accesses around it.
+// Exit 0: everything matches; 1: a difference or a failed check; 2: bad usage
+// or unreadable input.
 //
 // QEMU splits an access wider than the region accepts (--split: edu takes 8
 // bytes, e1000 4, pci-testdev 1) into consecutive little-endian pieces, and
