@@ -68,7 +68,7 @@ boot() {
   : > "$run/console.log"
   : > "$run/monitor.log"
   timeout -k 5 "$limit" $(qemu_base "$@") "${devices[@]}" \
-    -append "console=ttyS0 panic=-1 quiet mmiotrace_vm=$scenario $append" \
+    -append "console=ttyS0 panic=-1 quiet no_timer_check mmiotrace_vm=$scenario $append" \
     -chardev pipe,id=con,path="$run/con" -serial chardev:con \
     -chardev file,id=out,path="$run/out.tgz" -serial chardev:out \
     -chardev pipe,id=mon,path="$run/mon" -mon chardev=mon,mode=readline \
@@ -128,7 +128,7 @@ if [[ "$accel" == kvm ]]; then accel_args=(-accel kvm -cpu host); else accel_arg
 if ((shell)); then
   scenario=shell
   exec $(qemu_base "${accel_args[@]}") "${devices[@]}" -serial mon:stdio \
-    -append "console=ttyS0 panic=-1 quiet mmiotrace_vm=shell $append" \
+    -append "console=ttyS0 panic=-1 quiet no_timer_check mmiotrace_vm=shell $append" \
     -trace enable=pci_update_mappings_add -D "$vmdir/shell-qemu.log"
 fi
 
