@@ -52,9 +52,9 @@ if [[ "$scenario" != shell && "$scenario" != probe ]]; then
   . "$here/scenarios/$scenario.sh"
 fi
 
-qemu_base() {  # accel-args...
-  echo qemu-system-x86_64 "$@" -machine q35 -m 512M -smp "$smp" -nodefaults -nographic -no-reboot \
-    -kernel "$kdir/vmlinux" -initrd "$initrd"
+qemu_base() {  # accel-args... : sets qemu_cmd
+  qemu_cmd=(qemu-system-x86_64 "$@" -machine q35 -m 512M -smp "$smp" -nodefaults -nographic -no-reboot
+    -kernel "$kdir/vmlinux" -initrd "$initrd")
 }
 
 # boot ACCEL_ARGS... : runs the guest with the console and monitor on FIFOs and
@@ -67,7 +67,8 @@ boot() {
   mkfifo "$run/con.in" "$run/con.out" "$run/mon.in" "$run/mon.out"
   : > "$run/console.log"
   : > "$run/monitor.log"
-  timeout -k 5 "$limit" $(qemu_base "$@") "${devices[@]}" \
+  qemu_base "$@"
+  timeout -k 5 "$limit" "${qemu_cmd[@]}" "${devices[@]}" \
     -append "console=ttyS0 panic=-1 quiet no_timer_check mmiotrace_vm=$scenario $append" \
     -chardev pipe,id=con,path="$run/con" -serial chardev:con \
     -chardev file,id=out,path="$run/out.tgz" -serial chardev:out \
@@ -127,7 +128,8 @@ if [[ "$accel" == kvm ]]; then accel_args=(-accel kvm -cpu host); else accel_arg
 
 if ((shell)); then
   scenario=shell
-  exec $(qemu_base "${accel_args[@]}") "${devices[@]}" -serial mon:stdio \
+  qemu_base "${accel_args[@]}"
+  exec "${qemu_cmd[@]}" "${devices[@]}" -serial mon:stdio \
     -append "console=ttyS0 panic=-1 quiet no_timer_check mmiotrace_vm=shell $append" \
     -trace enable=pci_update_mappings_add -D "$vmdir/shell-qemu.log"
 fi
