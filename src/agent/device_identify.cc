@@ -223,7 +223,13 @@ bool identify_device(int fd, uint64_t offset, DeviceInfo* out) {
     return true;
   }
   if (identify_uio(rel, offset, out)) return true;
-  if (strcmp(out->path, "anon_inode:[vfio-device]") == 0 && identify_vfio(fd, offset, out)) return true;
+  // A VFIO device fd: from a group (an anonymous inode), or from the device's
+  // character device /dev/vfio/devices/vfioN (kernels from 6.6 on; not tested
+  // here, Debian 12's kernel predates it).
+  if ((strcmp(out->path, "anon_inode:[vfio-device]") == 0 || strncmp(rel, "/dev/vfio/devices/vfio", 22) == 0) &&
+      identify_vfio(fd, offset, out)) {
+    return true;
+  }
   if (identify_pci_resource(rel, offset, out)) return true;
   if (matches_device_glob(out->path)) {
     out->kind = trace::DeviceKind::FILE;

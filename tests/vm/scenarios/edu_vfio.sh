@@ -8,6 +8,9 @@ devices=(-device intel-iommu -device edu)
 append=intel_iommu=on
 check() {
   device_facts edu edu || return 1
+  "$build/bin/mmiotrace" print --format native "$out/edu_vfio.mmio" |
+    grep -q " MAP 1 $bar0_start .* kind=vfio prot=rw- bar=0 pci=$bdf anon_inode:\[vfio-device\]$" ||
+    { echo "the native print's MAP line does not say kind=vfio, bar 0, $bdf"; return 1; }
   "$compare" --qemu-log "$qlog" --region edu-mmio --split 8 --min-size 4 --trace "$out/edu_vfio.mmio" \
     --bar "$bar0_start:$bar0_size" --pcidev "$bdf:1234:11e8"
 }
