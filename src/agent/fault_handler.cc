@@ -99,6 +99,17 @@ void deliver_fault(const emu::MemFault& fault, ucontext_t* uc) {
   forward_signal(fault.signo, &synth, uc, true);
 }
 
+// The program runs with TF set (it single-steps itself): the CPU would have
+// trapped after the instruction the emulator just ran in its place.
+void deliver_step_trap(ucontext_t* uc) {
+  siginfo_t synth;
+  memset(&synth, 0, sizeof(synth));
+  synth.si_signo = SIGTRAP;
+  synth.si_code = TRAP_TRACE;
+  synth.si_addr = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+  forward_signal(SIGTRAP, &synth, uc, true);
+}
+
 void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
   FaultContext ctx;
   ctx.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
@@ -135,6 +146,7 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
   switch (res.status) {
     case emu::EmuStatus::OK:
       cpu_to_ucontext(cpu, uc);
+      if ((cpu.rflags & emu::kFlagTF) != 0) deliver_step_trap(uc);
       return;
     case emu::EmuStatus::FAULT:
       // The instruction would have faulted natively (an ordinary operand is
