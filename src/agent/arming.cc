@@ -56,6 +56,11 @@ void arming_init(bool allow) {
 
 int arming_pkey() { return g_pkey; }
 
+void arming_set_for_test(int pkey, uint32_t pkru_offset) {
+  g_pkey = pkey;
+  g_pkru_offset = pkru_offset;
+}
+
 int arm(void* addr, uint64_t len, int prot) {
   if (g_pkey < 0) return -1;
   // The program's own rights, plus the key. Some mappings may refuse a key

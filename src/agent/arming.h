@@ -36,6 +36,9 @@ namespace mmiotrace::agent {
 void arming_init(bool allow);
 // The agent's key, or -1 if protection keys are not in use.
 int arming_pkey();
+// Unit tests (tests/unit/arming_test.cc), on a CPU without PKU: pretend the
+// key is `pkey` and PKRU sits at `pkru_offset` of the XSAVE area.
+void arming_set_for_test(int pkey, uint32_t pkru_offset);
 
 // Arms the program's range [addr, addr+len) that mmap just created with
 // PROT_NONE, for a program that asked for `prot`. Returns the key it now
