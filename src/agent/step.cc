@@ -139,10 +139,10 @@ StepOutcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) 
   // plan did not foresee. Start over, keeping what was saved of the program.
   const bool again = st.active && st.pc == ctx.pc;
   if (st.active && !again) {
-    // A step that never ended (the program left a handler by siglongjmp).
-    close_opened(st);
-    st.active = false;
-    leave_access();
+    // A step whose trap never came back to the agent (a debugger took the
+    // SIGTRAP as its own): the thread still runs with the step's mask, TF
+    // and open key, which this frame carries. Give the program its own back.
+    finish(st, uc);
   }
   if (again) close_opened(st);
   plan_step(uc, ctx, &st.plan);

@@ -286,6 +286,72 @@ bool same_accesses(const StepAccess* a, const StepAccess* b, unsigned n) {
   return true;
 }
 
+// The instruction once more, from the registers before the step, with the
+// read values the step found: device reads are answered with them, in order,
+// device writes are kept, nothing is accessed.
+class ReplayMemory final : public emu::Memory {
+ public:
+  explicit ReplayMemory(StepPlan* plan) : plan_(plan) {}
+  emu::MemFault read(uint64_t addr, unsigned size, void* out) override {
+    return access(addr, size, static_cast<uint8_t*>(out), false);
+  }
+  emu::MemFault write(uint64_t addr, unsigned size, const void* in) override {
+    return access(addr, size, const_cast<uint8_t*>(static_cast<const uint8_t*>(in)), true);
+  }
+  emu::MemFault read_masked(uint64_t, unsigned, uint64_t, void*) override { return refuse(); }
+  emu::MemFault write_masked(uint64_t, unsigned, uint64_t, const void*) override { return refuse(); }
+  bool ok = true;
+  unsigned n = 0;
+  uint8_t written[kMaxStepAccesses][64];
+
+ private:
+  emu::MemFault refuse() {
+    ok = false;
+    return emu::MemFault{SIGSEGV, SI_KERNEL, 0};
+  }
+  emu::MemFault access(uint64_t addr, unsigned size, uint8_t* buf, bool write) {
+    emu::MemFault ignored;
+    if (size == 0 || size > 64) return refuse();
+    if (!touches_device(addr, size, write, &ignored)) {
+      if (write) return {};
+      return mt_copy(buf, reinterpret_cast<const void*>(addr), size) == 0 ? emu::MemFault{} : refuse();
+    }
+    if (n == plan_->n) return refuse();
+    const StepAccess& a = plan_->acc[n];
+    if (a.addr != addr || a.size != size || a.write != write || a.masked) return refuse();
+    if (write) {
+      memcpy(written[n], buf, size);
+    } else {
+      memcpy(buf, a.value, size);
+    }
+    ++n;
+    return {};
+  }
+  StepPlan* plan_;
+};
+
+// Replays the instruction (see ReplayMemory) and, if it ends exactly as the
+// CPU did (general registers, RIP, the arithmetic flags), takes its written
+// values. Instructions with vector registers are not replayed (no XSAVE copy).
+bool replay(const FaultContext& ctx, const emu::CpuState& after, StepPlan* plan) {
+  emu::CpuState cpu = plan->pre;
+  ReplayMemory mem(plan);
+  emu::EmuOptions options;
+  options.max_rep_iterations = 1;
+  const emu::EmuResult r = emu::emulate(cpu, ctx.insn, ctx.insn_len, mem, options);
+  if (r.status != emu::EmuStatus::OK || !mem.ok || mem.n != plan->n) return false;
+  constexpr uint64_t kArithFlags = emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF | emu::kFlagSF |
+                                   emu::kFlagOF;
+  if (memcmp(cpu.gpr, after.gpr, sizeof cpu.gpr) != 0 || cpu.rip != after.rip ||
+      ((cpu.rflags ^ after.rflags) & kArithFlags) != 0) {
+    return false;
+  }
+  for (unsigned k = 0; k < plan->n; ++k) {
+    if (plan->acc[k].from == ValueFrom::DEPENDS) memcpy(plan->acc[k].value, mem.written[k], plan->acc[k].size);
+  }
+  return true;
+}
+
 }  // namespace
 
 void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
@@ -321,6 +387,8 @@ void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
   plan->status = emu::EmuStatus::OK;
   plan->insn_len = r1.insn_len;
   plan->n = probe1.n;
+  plan->pre = frame;
+  plan->pre.xsave = emu::XsaveArea();
   Candidate cand[kMaxStepAccesses][kMaxCandidates];
   unsigned n_cand[kMaxStepAccesses] = {};
   StepAccess first[kMaxStepAccesses];
@@ -346,14 +414,7 @@ void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
         a.from = ValueFrom::KNOWN;
         continue;
       }
-      for (unsigned j = 0; j < plan->n; ++j) {
-        if (!plan->acc[j].write && plan->acc[j].size == a.size && holds_pattern(first[k].value, a, j, false) &&
-            holds_pattern(second[k].value, a, j, true)) {
-          a.from = ValueFrom::SAME_AS_READ;
-          a.read_index = static_cast<uint8_t>(j);
-          break;
-        }
-      }
+      a.from = ValueFrom::DEPENDS;
       memset(a.value, 0, sizeof a.value);
       continue;
     }
@@ -376,7 +437,7 @@ void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan
   for (unsigned k = 0; k < plan->n; ++k) {
     StepAccess& a = plan->acc[k];
     if (a.write) continue;
-    if (a.from == ValueFrom::KNOWN || a.from == ValueFrom::UNKNOWN || a.from == ValueFrom::SAME_AS_READ) continue;
+    if (a.from == ValueFrom::KNOWN || a.from == ValueFrom::UNKNOWN || a.from == ValueFrom::DEPENDS) continue;
     const Candidate c{a.from, a.reg, a.offset, a.mem};
     uint8_t bytes[64];
     if (!place_bytes(c, after, nullptr, a.size, bytes)) {
@@ -386,16 +447,15 @@ void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan
     for (unsigned i = 0; i < a.size; ++i) a.value[i] = selected(a, i) ? bytes[i] : 0;
     a.from = ValueFrom::KNOWN;
   }
+  bool depends = false, reads_known = true;
   for (unsigned k = 0; k < plan->n; ++k) {
-    StepAccess& a = plan->acc[k];
-    if (a.from != ValueFrom::SAME_AS_READ) continue;
-    const StepAccess& r = plan->acc[a.read_index];
-    if (r.from == ValueFrom::KNOWN) {
-      memcpy(a.value, r.value, a.size);
-      a.from = ValueFrom::KNOWN;
-    } else {
-      a.from = ValueFrom::UNKNOWN;
-    }
+    depends = depends || plan->acc[k].from == ValueFrom::DEPENDS;
+    reads_known = reads_known && (plan->acc[k].write || plan->acc[k].from == ValueFrom::KNOWN);
+  }
+  if (!depends) return;
+  const bool replayed = reads_known && !plan->from_decoder && replay(ctx, after, plan);
+  for (unsigned k = 0; k < plan->n; ++k) {
+    if (plan->acc[k].from == ValueFrom::DEPENDS) plan->acc[k].from = replayed ? ValueFrom::KNOWN : ValueFrom::UNKNOWN;
   }
 }
 

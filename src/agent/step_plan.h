@@ -8,14 +8,20 @@
 // ~P in the second (a different pattern per access). Then:
 //   - a written value that is the same in both runs depends only on the
 //     registers and ordinary memory: it is exact, taken before the step;
-//   - a written value equal to read k's pattern in both runs is read k's value;
+//   - a written value that differs between the runs depends on the reads:
+//     once every read value is known (after the step), the emulator runs the
+//     instruction once more from the saved registers with those values, and
+//     its written values are taken if the registers, RIP and flags it ends
+//     with are exactly those the CPU ended with (XADD, CMPXCHG whichever way
+//     the comparison went, a device-to-register-to-device move...);
 //   - a read whose pattern (and complement) turns up at one place of the
 //     resulting state (a general register at a byte offset, a vector
 //     register, RIP, an ordinary-memory write) is taken from that place in
 //     the real state after the step. P and ~P differ in every bit, so the
 //     place holds the read value bit for bit, whatever the value.
 //   - anything else (`or [dev], eax`, `cmp [dev], 1`, a device-to-device
-//     MOVS) is recorded with kAccessValueUnknown.
+//     MOVS: a read no register holds, and what depends on it) is recorded
+//     with kAccessValueUnknown.
 // An instruction outside the emulator's table is described by the decoder
 // alone (emu::memory_operands): its accesses are known, their values not.
 //
@@ -38,7 +44,8 @@ enum class ValueFrom : uint8_t {
   VECTOR,        // vector register `reg`, bytes [offset, offset+size)
   MEMORY,        // ordinary memory at `mem`
   RIP,           // the instruction pointer after the step (JMP/CALL through the device)
-  SAME_AS_READ,  // a write of what access `read_index` read
+  DEPENDS,       // a write whose value depends on what the instruction read: known once
+                 // every read is, by replaying the instruction on them (checked, below)
   UNKNOWN,
 };
 
@@ -52,7 +59,6 @@ struct StepAccess {
   ValueFrom from = ValueFrom::UNKNOWN;
   uint8_t reg = 0;
   uint8_t offset = 0;
-  uint8_t read_index = 0;
   uint8_t value[64] = {};
 };
 
@@ -64,6 +70,7 @@ struct StepPlan {
   const char* refusal = nullptr;
   uint8_t insn_len = 0;
   bool from_decoder = false;  // the emulator refused it: decoder only, values unknown
+  emu::CpuState pre;          // the registers before the step (no vector registers): for the replay
   unsigned n = 0;
   StepAccess acc[kMaxStepAccesses];
 };
@@ -73,7 +80,8 @@ struct StepPlan {
 void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan);
 
 // After the step, from the trap's frame: fills the values of reads (and of
-// writes SAME_AS_READ); those that cannot be had become UNKNOWN.
+// writes that depend on them, by a checked replay); those that cannot be had
+// become UNKNOWN.
 void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan* plan);
 
 }  // namespace mmiotrace::agent

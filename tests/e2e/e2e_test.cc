@@ -18,73 +18,12 @@
 #include <sstream>
 #include <string>
 
+#include "fixture.h"
 #include "harness.h"
 #include "trace/format.h"
 
 namespace mmiotrace::e2e {
 namespace {
-
-// The parameter is the programs' optimisation level ("O0", "O2"), with
-// "_step" for the tests that also run under `record --mode=step` (E2EModes).
-class E2E : public ::testing::TestWithParam<std::string> {
- protected:
-  std::string program(const std::string& name) const { return program_path(name, GetParam().substr(0, 2)); }
-  bool step() const { return GetParam().find("_step") != std::string::npos; }
-  // run_traced() in the parameter's mode.
-  TracedRun traced(const std::string& name, const std::string& prog, const std::vector<std::string>& args,
-                   size_t device_size, std::vector<std::string> extra = {}) const {
-    if (step()) extra.insert(extra.begin(), "--mode=step");
-    return run_traced(name, prog, args, device_size, extra);
-  }
-  // Single-stepped with mprotect: other threads' accesses during a step may
-  // be missing (the header says so; protection keys would make it exact).
-  static bool may_miss(const TracedRun& run) { return (run.features & trace::kFeatureStepMayMiss) != 0; }
-  // The header says which mode recorded the trace.
-  // `fallback`: emulate mode may single-step an instruction of this run.
-  void expect_mode(const TracedRun& run, bool fallback = false) const {
-    EXPECT_EQ((run.features & trace::kFeatureStepMode) != 0, step()) << run.features;
-    if (!step() && !fallback) {
-      EXPECT_FALSE(may_miss(run)) << "emulate mode stepped nothing here";
-    }
-  }
-  std::string test_name() const {
-    std::string n = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : n) {
-      if (c == '/') c = '_';
-    }
-    return n;
-  }
-  // On failure, say where the files are and how to reproduce.
-  void TearDown() override {
-    if (HasFailure() && last_ != nullptr) {
-      std::cerr << "work folder kept: " << last_->dir << "\nreproduce: " << last_->repro << "\nstderr:\n"
-                << last_->err << "\n";
-    }
-  }
-  const TracedRun& keep(TracedRun&& run) {
-    runs_.push_back(std::move(run));
-    last_ = &runs_.back();
-    return *last_;
-  }
-  std::list<TracedRun> runs_;
-  const TracedRun* last_ = nullptr;
-};
-
-// The first-slice tests, in both modes: the same traces apart from timestamps.
-class E2EModes : public E2E {};
-
-void expect_exact(const TracedRun& run, int map_id = 0) {
-  std::vector<Access> want = expected_accesses(run);
-  std::vector<Access> got;
-  for (const Access& a : run.accesses) {
-    if (map_id == 0 || a.map_id == map_id) got.push_back(a);
-  }
-  ASSERT_FALSE(want.empty()) << "the program printed no EXPECT lines:\n" << run.out;
-  ASSERT_EQ(got.size(), want.size()) << "trace:\n" << run.trace_text << "\nprogram:\n" << run.out;
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(describe(got[i]), describe(want[i])) << "access #" << i << ": " << got[i].line;
-  }
-}
 
 TEST_P(E2EModes, MovWidthsAndAddressingModes) {
   const TracedRun& run = keep(traced(test_name(), program("mov_widths"), {}, 4096));
@@ -233,104 +172,6 @@ TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
     EXPECT_EQ(run.lines[run.lines.size() - 2].rfind("UNKNOWN ", 0), 0u) << run.trace_text;
     EXPECT_NE(run.lines.back().find(" mmiotrace: exit "), std::string::npos) << run.trace_text;
   }
-}
-
-// The access lines of the kernel format whose value is unknown (`?`).
-std::vector<std::string> unknown_value_lines(const TracedRun& run) {
-  std::vector<std::string> v;
-  for (const std::string& l : run.lines) {
-    if ((l.rfind("R ", 0) == 0 || l.rfind("W ", 0) == 0) && l.find(" ? ") != std::string::npos) v.push_back(l);
-  }
-  return v;
-}
-
-TEST_P(E2EModes, ProgramThatSetsTheTrapFlagGetsEveryTrap) {
-  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"tf"}, 8192));
-  expect_mode(run);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;  // as many traps over the device as over ordinary memory
-  long native = -1, device = -2;
-  ASSERT_NE(run.out.find("TRAPS"), std::string::npos) << run.out;
-  ASSERT_EQ(sscanf(run.out.substr(run.out.find("TRAPS")).c_str(), "TRAPS native=%ld device=%ld", &native, &device), 2);
-  EXPECT_EQ(device, native);
-  EXPECT_GE(native, 4);  // at least after the two device accesses and the instructions around them
-  expect_exact(run);
-}
-
-TEST_P(E2EModes, SignalsArrivingMidStepWaitForIt) {
-  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"signal"}, 8192));
-  expect_mode(run);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  unsigned ticks = 0;
-  ASSERT_EQ(sscanf(run.out.substr(run.out.find("TICKS")).c_str(), "TICKS %u", &ticks), 1) << run.out;
-  // Every write the handler made is in the trace: no handler ran while a
-  // step had the page open.
-  size_t handler_writes = 0, loop = 0;
-  for (const Access& a : run.accesses) {
-    handler_writes += a.phys == 0x200;
-    loop += a.phys == 0x300;
-  }
-  EXPECT_EQ(handler_writes, ticks);
-  EXPECT_GT(ticks, 0u);
-  EXPECT_EQ(loop, 40000u);
-  EXPECT_EQ(replay_mismatch(run), "");
-}
-
-TEST_P(E2EModes, OneAccessAcrossTwoPagesOfAMapping) {
-  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"pages"}, 8192));
-  expect_mode(run);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  expect_exact(run);
-  EXPECT_EQ(replay_mismatch(run), "");
-}
-
-TEST_P(E2EModes, RepStringInstructionsIterationByIteration) {
-  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"rep"}, 8192));
-  expect_mode(run);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  expect_exact(run);
-  EXPECT_EQ(replay_mismatch(run), "");
-}
-
-TEST_P(E2EModes, ADeviceValueNoRegisterHoldsIsNeverReadTwice) {
-  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"unknown"}, 8192));
-  expect_mode(run);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  if (!step()) {
-    expect_exact(run);
-    EXPECT_TRUE(unknown_value_lines(run).empty()) << run.trace_text;
-    return;
-  }
-  // OR [dev], EAX single-stepped: its read and write are there, in order,
-  // with values the step could not know without reading the device again.
-  const std::vector<std::string> unknown = unknown_value_lines(run);
-  ASSERT_EQ(unknown.size(), 2u) << run.trace_text;
-  EXPECT_EQ(unknown[0].rfind("R 4 ", 0), 0u) << unknown[0];
-  EXPECT_EQ(unknown[1].rfind("W 4 ", 0), 0u) << unknown[1];
-  EXPECT_NE(unknown[0].find(" 0x600 ? "), std::string::npos) << unknown[0];
-  std::vector<std::string> got;
-  for (const Access& a : run.accesses) got.push_back(describe(a));
-  EXPECT_EQ(got, (std::vector<std::string>{"W 4 0x600 0xf0f0000", "R 4 0x600 0xf0f00ff"})) << run.trace_text;
-}
-
-TEST_P(E2EModes, InstructionNeitherPathRunsIsSingleStepped) {
-  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"fallback"}, 8192));
-  expect_mode(run, true);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_NE(run.out.find("CALLED 42"), std::string::npos) << run.out;
-  EXPECT_EQ(run.err.find("cannot emulate"), std::string::npos) << run.err;
-  // The write that stored the pointer, then CALL's read of it, stepped:
-  // the value went into RIP, which the decoder alone cannot follow.
-  ASSERT_EQ(run.accesses.size(), 1u) << run.trace_text;
-  EXPECT_EQ(run.accesses[0].op, 'W');
-  const std::vector<std::string> unknown = unknown_value_lines(run);
-  ASSERT_EQ(unknown.size(), 1u) << run.trace_text;
-  EXPECT_NE(unknown[0].find("R 8 "), std::string::npos) << unknown[0];
-  std::string native, err;
-  run_command({mmiotrace_path(), "print", "--format", "native", run.dir + "/trace.mmio"}, &native, &err);
-  size_t stepped = 0;
-  for (size_t pos = 0; (pos = native.find(" stepped ", pos)) != std::string::npos; ++pos) ++stepped;
-  EXPECT_EQ(stepped, step() ? 2u : 1u) << native;
-  EXPECT_TRUE(may_miss(run)) << "stepped with mprotect on this machine";
 }
 
 // (op, phys, width, generic flag) of every access line of `mmiotrace print --format native`.

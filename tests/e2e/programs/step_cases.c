@@ -5,6 +5,8 @@
  *   pages     one access straddles two pages of one mapping
  *   rep       REP MOVSB/STOSB/LODSB on the device, iteration by iteration
  *   unknown   OR [dev], EAX: a device value no register holds (step: recorded as unknown)
+ *   atomic    LOCK XADD, LOCK CMPXCHG succeeding and failing: written values that depend on
+ *             the read one
  *   fallback  CALL through a device pointer: neither the emulator nor the generic
  *             path runs it; emulate mode single-steps it instead of stopping */
 #define _GNU_SOURCE
@@ -132,6 +134,28 @@ static int case_unknown(volatile uint8_t* dev) {
   return 0;
 }
 
+static int case_atomic(volatile uint8_t* dev) {
+  volatile uint8_t* p = dev + 0x800;
+  REG32(dev, 0x800) = 10;
+  e2e_expect('W', 4, 0x800, 10);
+  uint32_t v = 5;
+  __asm__ volatile("lock xaddl %0, (%1)" : "+r"(v) : "r"(p) : "memory", "cc");
+  e2e_expect('R', 4, 0x800, 10);
+  e2e_expect('W', 4, 0x800, 15);
+  E2E_CHECK(v == 10);
+  uint32_t expected = 15;
+  __asm__ volatile("lock cmpxchgl %2, (%1)" : "+a"(expected) : "r"(p), "r"(99u) : "memory", "cc");
+  e2e_expect('R', 4, 0x800, 15);
+  e2e_expect('W', 4, 0x800, 99);  /* succeeded */
+  E2E_CHECK(expected == 15);
+  expected = 1;
+  __asm__ volatile("lock cmpxchgl %2, (%1)" : "+a"(expected) : "r"(p), "r"(7u) : "memory", "cc");
+  e2e_expect('R', 4, 0x800, 99);
+  e2e_expect('W', 4, 0x800, 99);  /* failed: the old value is written back */
+  E2E_CHECK(expected == 99);
+  return 0;
+}
+
 static int answer(void) { return 42; }
 
 static int case_fallback(volatile uint8_t* dev) {
@@ -156,6 +180,7 @@ int main(int argc, char** argv) {
            : !strcmp(c, "pages")    ? case_pages(dev)
            : !strcmp(c, "rep")      ? case_rep(dev)
            : !strcmp(c, "unknown")  ? case_unknown(dev)
+           : !strcmp(c, "atomic")   ? case_atomic(dev)
            : !strcmp(c, "fallback") ? case_fallback(dev)
                                     : 2;
   printf("DONE %s\n", c);
