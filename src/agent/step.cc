@@ -197,7 +197,10 @@ bool step_trap(siginfo_t* si, ucontext_t* uc, bool* forward) {
     // rather than close the pages and take a fault for each iteration.
     bool used_mprotect = false;
     plan_step(uc, st.ctx, &st.plan);
-    if (st.plan.status == emu::EmuStatus::OK && open_accesses(st, uc, &used_mprotect)) return true;
+    if (st.plan.status == emu::EmuStatus::OK && open_accesses(st, uc, &used_mprotect)) {
+      if (used_mprotect) g_agent.channel->step_flags.fetch_or(trace::kStepUsedMprotect, std::memory_order_relaxed);
+      return true;
+    }
   }
   finish(st, uc);
   // A program stepping itself gets the trap it would have had after this instruction.
