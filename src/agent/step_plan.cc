@@ -24,6 +24,11 @@ namespace {
 // left out (the emulator has no AMX instruction).
 constexpr uint32_t kXsaveCopy = 4096;
 constexpr unsigned kMaxOrdinaryWrites = 4;
+
+// The copy lives in TLS, not on the stack: the handler may run on a small
+// alternate signal stack. plan_step never nests within a thread (no signal
+// is handled while it runs but the guarded accesses' own, which return at once).
+alignas(64) constinit thread_local uint8_t tls_xsave[kXsaveCopy] __attribute__((tls_model("initial-exec"))) = {};
 constexpr unsigned kMaxCandidates = 4;
 
 uint8_t pattern(unsigned access, unsigned byte, bool complement) {
@@ -358,7 +363,7 @@ void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
   *plan = StepPlan{};
   emu::CpuState frame;
   cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &frame);
-  alignas(64) uint8_t xsave[kXsaveCopy];
+  uint8_t* xsave = tls_xsave;
   emu::EmuOptions options;
   options.max_rep_iterations = 1;  // under TF a REP instruction traps after each iteration
 
