@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MMIOTRACE_BUILD_DIR:-$root/build}
 "$root/scripts/setup.sh"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target mmiotrace mmiotrace-agent mmiotrace_bench >/dev/null
+cmake --build "$build" -j"$(nproc)" --target mmiotrace mmiotrace-agent mmiotrace_bench mode_workload >/dev/null
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -18,3 +18,5 @@ echo "== untraced and bare signal round trip (no tracer)"
 echo "== traced (under mmiotrace record)"
 MMIOTRACE_BENCH_DEVICE="$work/dev" "$build/bin/mmiotrace" record -o "$work/bench.mmio" --device "$work/dev" -- \
   "$build/bench/mmiotrace_bench" --benchmark_filter='Traced' "${common[@]}" | grep -E 'median|Benchmark|---'
+echo "== modes: untraced, emulate, step with protection keys, step with mprotect (docs/benchmarks.md)"
+MMIOTRACE_BUILD_DIR="$build" "$root/scripts/bench_modes.sh"

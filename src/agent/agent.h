@@ -17,6 +17,7 @@ struct Agent {
   uint32_t pid = 0;
   bool has_avx512bw = false;
   bool has_fsgsbase = false;
+  bool step_mode = false;  // record --mode=step (trace::kChannelStepMode)
   RegionTable regions;
 };
 
@@ -28,7 +29,8 @@ inline bool attached() { return g_agent.channel != nullptr; }
 extern "C" void mt_fault_handler(int sig, siginfo_t* info, void* ucontext);
 void install_fault_handlers();
 
-// interpose_signal.cc: the program's own dispositions for the signals the agent owns.
+// interpose_signal.cc: the program's own dispositions for the signals the
+// agent owns (SIGSEGV, SIGBUS, and SIGTRAP for single-stepping).
 bool is_owned_signal(int sig);
 // Delivers a fault to the program as the kernel would have: its handler if it
 // installed one, else the default action (the process dies by `sig`).

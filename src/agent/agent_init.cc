@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/arming.h"
 #include "agent/exit_barrier.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
@@ -80,6 +81,10 @@ __attribute__((constructor(101))) void agent_init() {
   g_agent.has_avx512bw = cpu_has_avx512bw();
   g_agent.has_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE
   (void)emu::XsaveLayout::host();  // compute outside any signal handler
+  g_agent.step_mode = (ch->flags & trace::kChannelStepMode) != 0;
+  // Protection keys unless told not to (tests and the benchmark measure mprotect stepping).
+  const char* no_pkeys = getenv("MMIOTRACE_NO_PKEYS");
+  arming_init(no_pkeys == nullptr || *no_pkeys == '\0' || *no_pkeys == '0');
   producer_init();
   pthread_atfork(nullptr, nullptr, after_fork_child);
   install_fault_handlers();

@@ -91,6 +91,7 @@ emu::MemFault DeviceMemory::access(uint64_t addr, unsigned size, uint8_t* buf, u
   bool in_region = g_agent.regions.find(addr, &r);
   if (in_region && addr + size <= r.end) return device_access(r, addr, size, buf, mask, masked, write, false);
   if (!in_region && g_agent.regions.next_start_after(addr) >= addr + size) {
+    if (record_only_) return {};
     return ordinary_access(addr, size, buf, mask, masked, write);
   }
   return split_access(addr, size, buf, mask, masked, write);
@@ -113,6 +114,10 @@ emu::MemFault DeviceMemory::split_access(uint64_t addr, unsigned size, uint8_t* 
       auto off = static_cast<unsigned>(pos - addr);
       auto len = static_cast<unsigned>(stop - pos);
       uint64_t part_mask = (mask >> off) & low_mask(len);
+      if (pass == 0 && record_only_) {
+        pos = stop;
+        continue;
+      }
       if (pass == 0 && dev && (r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(pos);
       if (pass == 0 && !dev) {
         emu::MemFault f = ordinary_access(pos, len, buf + off, part_mask, masked, write);
@@ -144,13 +149,15 @@ emu::MemFault DeviceMemory::split_access(uint64_t addr, unsigned size, uint8_t* 
 
 emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, unsigned size, uint8_t* buf,
                                           uint64_t mask, bool masked, bool write, bool split) {
-  if ((r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(addr);
+  if (!record_only_ && (r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(addr);
   if (masked && mask == low_mask(size)) masked = false;
   if (masked && mask == 0) return {};  // nothing selected: no access at all
   auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
   order_lock();
   int rc;
-  if (masked) {
+  if (record_only_) {
+    rc = 0;
+  } else if (masked) {
     rc = write ? mt_store_masked(real, buf, mask) : mt_load_masked(real, buf, mask);
   } else {
     rc = write ? safe_store(real, buf, size) : safe_load(real, buf, size);
@@ -390,7 +397,7 @@ void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, con
   f.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
   f.width = static_cast<uint8_t>(size);
   f.flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0) |
-                                 record_flags_);
+                                 record_flags_ | extra_flags_);
   f.phys = r.phys + (addr - r.start);
   f.pc = ctx_.pc;
   f.byte_mask = mask;

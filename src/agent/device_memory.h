@@ -28,6 +28,14 @@ class DeviceMemory final : public emu::Memory {
   // e.g. kAccessGeneric for the generic path's copies.
   explicit DeviceMemory(FaultContext& ctx, uint8_t record_flags = 0) : ctx_(ctx), record_flags_(record_flags) {}
 
+  // Record only (single-stepping, agent/step.h): the instruction already
+  // accessed the device itself. read()/write() then split and record exactly
+  // as they would perform, with the value the caller passes for both, and
+  // touch neither the device nor ordinary memory; rights are not checked.
+  void set_record_only(bool on) { record_only_ = on; }
+  // Added to the records of the next accesses (e.g. trace::kAccessValueUnknown).
+  void set_extra_flags(uint8_t flags) { extra_flags_ = flags; }
+
   emu::MemFault read(uint64_t addr, unsigned size, void* out) override;
   emu::MemFault write(uint64_t addr, unsigned size, const void* in) override;
   emu::MemFault read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) override;
@@ -81,6 +89,8 @@ class DeviceMemory final : public emu::Memory {
 
   FaultContext& ctx_;
   uint8_t record_flags_ = 0;
+  uint8_t extra_flags_ = 0;
+  bool record_only_ = false;
   unsigned device_accesses_ = 0;
 };
 

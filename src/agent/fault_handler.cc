@@ -20,6 +20,7 @@
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "agent/safe_format.h"
+#include "agent/step.h"
 #include "agent/ucontext_cpu.h"
 #include "emu/emulator.h"
 #include "trace/encode.h"
@@ -54,9 +55,10 @@ void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr)
   stamp_and_push(buf, n);
 }
 
-// `generic_refusal`: why the generic path refused it too, if it was tried.
+// `generic_refusal`, `step_refusal`: why the generic path and single-stepping
+// refused it too, if they were tried.
 void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status,
-                    const char* generic_refusal) {
+                    const char* generic_refusal, const char* step_refusal) {
   char text[160];
   emu::disassemble(ctx.insn, ctx.insn_len, ctx.pc, text, sizeof(text));
   SafeBuf m;
@@ -71,6 +73,7 @@ void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr,
         : ctx.pc >= r.start && ctx.pc < r.end ? "executing code from device memory is not supported"
                                               : "instruction not supported by the emulator");
   if (generic_refusal != nullptr) m.str(" (nor by its generic path: ").str(generic_refusal).str(")");
+  if (step_refusal != nullptr) m.str(" (nor can it be single-stepped: ").str(step_refusal).str(")");
   m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");
   m.write_to(STDERR_FILENO);
 }
@@ -96,6 +99,17 @@ void deliver_fault(const emu::MemFault& fault, ucontext_t* uc) {
   forward_signal(fault.signo, &synth, uc, true);
 }
 
+// The program runs with TF set (it single-steps itself): the CPU would have
+// trapped after the instruction the emulator just ran in its place.
+void deliver_step_trap(ucontext_t* uc) {
+  siginfo_t synth;
+  memset(&synth, 0, sizeof(synth));
+  synth.si_signo = SIGTRAP;
+  synth.si_code = TRAP_TRACE;
+  synth.si_addr = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+  forward_signal(SIGTRAP, &synth, uc, true);
+}
+
 void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
   FaultContext ctx;
   ctx.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
@@ -103,10 +117,28 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
   ctx.insn_len = fetch_instruction(ctx.pc, ctx.insn);
   const auto addr = reinterpret_cast<uint64_t>(si->si_addr);
 
+  const bool executing_device = ctx.pc >= region.start && ctx.pc < region.end;
+  const char* step_refusal = nullptr;
+  if (g_agent.step_mode && !executing_device) {
+    // --mode=step: the instruction runs for real on the device (step.h).
+    const StepOutcome s = step_start(uc, ctx, trace::kAccessStepped);
+    if (s.result == StepStart::STARTED) return;
+    if (s.result == StepStart::FAULT) {
+      deliver_fault(s.fault, uc);
+      return;
+    }
+    step_refusal = s.refusal;
+  }
+  if (step_refusal != nullptr) {
+    g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
+    record_unknown(ctx, region, addr);
+    report_refused(ctx, region, addr, emu::EmuStatus::UNSUPPORTED, nullptr, step_refusal);
+    die_at_instruction();
+    return;
+  }
   emu::CpuState cpu;
   cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &cpu);
   DeviceMemory mem(ctx);
-  const bool executing_device = ctx.pc >= region.start && ctx.pc < region.end;
   enter_access();
   emu::EmuResult res = executing_device ? emu::EmuResult{emu::EmuStatus::UNSUPPORTED, {}, 0}
                                         : emu::emulate(cpu, ctx.insn, ctx.insn_len, mem);
@@ -114,6 +146,7 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
   switch (res.status) {
     case emu::EmuStatus::OK:
       cpu_to_ucontext(cpu, uc);
+      if ((cpu.rflags & emu::kFlagTF) != 0) deliver_step_trap(uc);
       return;
     case emu::EmuStatus::FAULT:
       // The instruction would have faulted natively (an ordinary operand is
@@ -136,10 +169,19 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
       return;
     }
     generic_refusal = g.refusal;
+    // The fallback: single-step it on the device; its records say so
+    // (kAccessStepped), and the values the step cannot know are marked.
+    const StepOutcome s = step_start(uc, ctx, trace::kAccessStepped);
+    if (s.result == StepStart::STARTED) return;
+    if (s.result == StepStart::FAULT) {
+      deliver_fault(s.fault, uc);
+      return;
+    }
+    step_refusal = s.refusal;
   }
   g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
   record_unknown(ctx, region, addr);
-  report_refused(ctx, region, addr, res.status, generic_refusal);
+  report_refused(ctx, region, addr, res.status, generic_refusal, step_refusal);
   die_at_instruction();
 }
 
@@ -162,11 +204,24 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     errno = saved_errno;
     return;
   }
+  if (sig == SIGTRAP) {
+    // The end of a step, or the program's own trap (its TF, INT3, a
+    // debugger's breakpoint): a trap is not re-raised by re-running anything.
+    bool forward = true;
+    if (attached() && !step_trap(si, uc, &forward)) forward = true;
+    if (forward) forward_signal(sig, si, uc, true);
+    errno = saved_errno;
+    return;
+  }
   RegionInfo region;
   if (attached() && sig == SIGSEGV && (si->si_code == SEGV_ACCERR || si->si_code == SEGV_PKUERR) &&
       g_agent.regions.find(reinterpret_cast<uint64_t>(si->si_addr), &region)) {
     handle_traced_fault(si, uc, region);
   } else {
+    // The program's own fault; if it came in the middle of a step (the
+    // stepped instruction faulted on ordinary memory), its handler sees the
+    // program's state, not the step's.
+    if (step_active() && si->si_code > 0) step_abort(uc);
     forward_signal(sig, si, uc, false);
   }
   errno = saved_errno;
@@ -186,6 +241,8 @@ void install_fault_handlers() {
   sigdelset(&sa.sa_mask, SIGBUS);
   real_sigaction(SIGSEGV, &sa, nullptr);
   real_sigaction(SIGBUS, &sa, nullptr);
+  // The debug trap that ends a step (step.h).
+  real_sigaction(SIGTRAP, &sa, nullptr);
 }
 
 }  // namespace mmiotrace::agent

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/arming.h"
 #include "agent/device_identify.h"
 #include "agent/producer.h"
 #include "trace/encode.h"
@@ -81,6 +82,7 @@ void on_protected(const RegionInfo& piece, void*) {
   // the program's own range stays PROT_NONE.
   real_mprotect(reinterpret_cast<void*>(piece.real), piece.end - piece.start,
                 piece.prot & (PROT_READ | PROT_WRITE));
+  rearm(piece);  // a range armed with a protection key carries the program's rights (arming.h)
 }
 
 void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off, const DeviceInfo& dev) {
@@ -100,6 +102,7 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
   r.real = reinterpret_cast<uint64_t>(real);
   r.phys = dev.phys;
   r.prot = prot;
+  r.pkey = arm(prog, page_round_up(len), prot);  // a protection key, or left PROT_NONE
   r.map_id = g_agent.channel->next_map_id.fetch_add(1, std::memory_order_relaxed);
   SignalsBlocked blocked;
   if (!g_agent.regions.add(r)) {

@@ -34,12 +34,13 @@ struct SavedAction {
   std::atomic<uint32_t> gen{0};
   struct sigaction act;  // what the program believes is installed
 };
-SavedAction g_saved[2];  // [0] SIGSEGV, [1] SIGBUS
+SavedAction g_saved[3];  // [0] SIGSEGV, [1] SIGBUS, [2] SIGTRAP
 std::atomic<bool> g_saved_lock{false};
 
 SavedAction* saved_for(int sig) {
   if (sig == SIGSEGV) return &g_saved[0];
   if (sig == SIGBUS) return &g_saved[1];
+  if (sig == SIGTRAP) return &g_saved[2];
   return nullptr;
 }
 
@@ -91,7 +92,7 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) 
 
 int real_sigmask(int how, const sigset_t* set, sigset_t* old) { return g_real_sigmask(how, set, old); }
 
-bool is_owned_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
+bool is_owned_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGTRAP; }
 
 void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic) {
   SavedAction* s = saved_for(sig);
@@ -133,7 +134,7 @@ void init_signal_interposition() {
   g_real_sigmask = reinterpret_cast<SigmaskFn>(dlsym(RTLD_NEXT, "pthread_sigmask"));
   g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
   if (g_real_sigaction == nullptr) g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_DEFAULT, "__sigaction"));
-  for (int sig : {SIGSEGV, SIGBUS}) {
+  for (int sig : {SIGSEGV, SIGBUS, SIGTRAP}) {
     struct sigaction cur;
     memset(&cur, 0, sizeof(cur));
     g_real_sigaction(sig, nullptr, &cur);

@@ -22,6 +22,7 @@ bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
     copy.phys = e.phys.load(acq);
     copy.map_id = e.map_id.load(acq);
     copy.prot = e.prot.load(acq);
+    copy.pkey = e.pkey.load(acq);
     if (e.gen.load(std::memory_order_relaxed) == g1) {
       *out = copy;
       return live;
@@ -39,6 +40,7 @@ void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
   e.phys.store(info.phys, rel);
   e.map_id.store(info.map_id, rel);
   e.prot.store(info.prot, rel);
+  e.pkey.store(info.pkey, rel);
   e.live.store(live ? 1 : 0, rel);
   e.gen.fetch_add(1, rel);  // even again: the entry is consistent
 }

@@ -28,6 +28,7 @@ struct RegionInfo {
   uint64_t phys = 0;   // physical address of `start`
   uint32_t map_id = 0;
   int prot = 0;        // PROT_* the program has on the range
+  int pkey = -1;       // how the program's range is armed (arming.h): a protection key, or -1: PROT_NONE
 };
 
 class RegionTable {
@@ -63,6 +64,7 @@ class RegionTable {
     std::atomic<uint64_t> phys{0};
     std::atomic<uint32_t> map_id{0};
     std::atomic<int> prot{0};
+    std::atomic<int> pkey{-1};
   };
   bool read_entry(const Entry& e, RegionInfo* out) const;
   void write_entry(Entry& e, const RegionInfo& info, bool live);

@@ -158,6 +158,7 @@ std::string summary(const RecordStats& s, const std::string& output) {
                                  s.processes.size() == 1 ? "" : "es", output);
   if (s.unknown != 0) line += fmt::format("; {} instruction{} could not be emulated", s.unknown, s.unknown == 1 ? "" : "s");
   if (s.lost != 0) line += fmt::format("; {} events lost", s.lost);
+  if (s.stepped != 0) line += fmt::format("; {} instruction{} single-stepped", s.stepped, s.stepped == 1 ? "" : "s");
   return line;
 }
 
@@ -176,6 +177,12 @@ std::string summary(const RecordStats& s, const std::string& output) {
     _exit(128 + sig);
   }
   _exit(WIFEXITED(status) ? WEXITSTATUS(status) : kExitSoftware);
+}
+
+// What the agents learned while recording goes into the header's features.
+Result<void> finish_header(const trace::ChannelHeader* ch, uint64_t features, trace::TraceWriter& writer) {
+  if ((ch->step_flags.load() & trace::kStepUsedMprotect) == 0) return {};
+  return writer.set_features(features | trace::kFeatureStepMayMiss);
 }
 
 int run_record(const RecordOptions& in) {
@@ -202,8 +209,9 @@ int run_record(const RecordOptions& in) {
     return kExitSoftware;
   }
   const uint64_t start_mono = clock_ns(CLOCK_MONOTONIC);
-  auto writer = trace::TraceWriter::create(options.output, trace::make_file_header(start_mono, clock_ns(CLOCK_REALTIME),
-                                                                                     static_cast<uint32_t>(getpid())));
+  trace::FileHeader header = trace::make_file_header(start_mono, clock_ns(CLOCK_REALTIME), static_cast<uint32_t>(getpid()));
+  if (options.step) header.features |= trace::kFeatureStepMode;
+  auto writer = trace::TraceWriter::create(options.output, header);
   if (!writer) {
     print_error(writer.error());
     return kExitCantCreat;
@@ -255,10 +263,17 @@ int run_record(const RecordOptions& in) {
     if (!progress) consumer.wait(2);
   }
   consumer.drain();
-  Result<void> closed = writer->close();
+  Result<void> closed = finish_header(channel->header(), header.features, *writer);
+  if (closed) closed = writer->close();
   std::string error = consumer.write_error();
   if (error.empty() && !closed) error = closed.error();
-  fmt::print(stderr, "mmiotrace: {}\n", summary(consumer.stats(), options.output));
+  RecordStats stats = consumer.stats();
+  stats.stepped = channel->header()->stepped.load();
+  fmt::print(stderr, "mmiotrace: {}\n", summary(stats, options.output));
+  if ((channel->header()->step_flags.load() & trace::kStepUsedMprotect) != 0) {
+    fmt::print(stderr, "mmiotrace: note: instructions were single-stepped with mprotect (no protection keys): "
+                       "accesses other threads made meanwhile to the same pages may be missing\n");
+  }
   if (!consumer.channel_error().empty()) print_error(consumer.channel_error());
   if (!error.empty()) {
     print_error(error);
@@ -280,6 +295,13 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
       ->expected(1)  // one pattern per --device: `--device X PROGRAM` must not take PROGRAM as a pattern
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub->add_option_function<std::string>(
+         "--mode",
+         [options](const std::string& m) { options->step = m == "step"; },
+         "emulate: emulate each faulting instruction (default); step: run it for real on the device, "
+         "single-stepped (race-free with protection keys, else with mprotect)")
+      ->type_name("emulate|step")
+      ->check(CLI::IsMember({"emulate", "step"}));
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");

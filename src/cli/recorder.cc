@@ -48,6 +48,7 @@ Result<Channel> Channel::create(const RecordOptions& options, uint64_t start_mon
   h->start_monotonic_ns = start_monotonic_ns;
   h->recorder_pid = static_cast<uint32_t>(getpid());
   h->next_map_id.store(1);
+  if (options.step) h->flags |= trace::kChannelStepMode;
   size_t pos = 0;
   for (const std::string& g : options.device_globs) {
     if (pos + g.size() + 2 > sizeof(h->device_globs)) {

@@ -21,6 +21,7 @@ struct RecordOptions {
   std::string output = "trace.mmio";
   std::vector<std::string> device_globs;
   std::string sysroot;  // tests only: a fake /sys and /dev tree
+  bool step = false;    // --mode=step: single-step every traced instruction instead of emulating it
   std::vector<std::string> command;
 };
 
@@ -30,6 +31,7 @@ struct RecordStats {
   uint64_t maps = 0;
   uint64_t unknown = 0;
   uint64_t lost = 0;
+  uint64_t stepped = 0;  // instructions single-stepped (ChannelHeader.stepped)
   std::set<uint32_t> threads;
   std::set<uint32_t> processes;
 };

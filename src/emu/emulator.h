@@ -88,6 +88,21 @@ struct GenericPlan {
 GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
                          uint64_t bounce_area, uint8_t* stub_out, size_t stub_cap);
 
+// ---- Decode only (the agent's single-stepping, for an instruction the table
+// refuses): the memory operands of the instruction at cpu.rip, explicit and
+// implicit, whose address the decoder can compute (general-register base and
+// index; not VSIB, not MIB). Fills up to `cap` entries in operand order and
+// returns their number; -1: not a valid instruction; -2: more than `cap`.
+// *insn_len receives the instruction's length.
+struct OperandAccess {
+  uint64_t addr = 0;  // linear address
+  unsigned size = 0;  // bytes
+  bool read = false;
+  bool write = false;
+};
+int memory_operands(const CpuState& cpu, const uint8_t* bytes, size_t len, OperandAccess* out, unsigned cap,
+                    uint8_t* insn_len);
+
 // Writes an AT&T-syntax disassembly of the instruction at `bytes` (runtime
 // address `pc`) into `out` (NUL-terminated, truncated to `out_size`). Returns
 // the instruction length, or 0 if the bytes do not decode (then `out` says so).

@@ -24,7 +24,7 @@
 namespace mmiotrace::trace {
 
 inline constexpr char kChannelMagic[8] = {'M', 'T', 'C', 'H', 'A', 'N', '0', '1'};
-inline constexpr uint32_t kChannelVersion = 2;
+inline constexpr uint32_t kChannelVersion = 3;
 // Ring 0 belongs to the recorder itself (its start/exit MARKs, which take
 // seqs like any record); the others to the program's threads.
 inline constexpr uint32_t kRingCount = 257;          // 256 threads that can trace at once + the recorder's
@@ -50,6 +50,11 @@ static_assert(sizeof(RingControl) == 192);
 
 // Channel flags (ChannelHeader.flags), set by the recorder.
 inline constexpr uint32_t kChannelVerbose = 1u << 0;
+inline constexpr uint32_t kChannelStepMode = 1u << 1;  // record --mode=step
+
+// ChannelHeader.step_flags bits, set by the agents.
+inline constexpr uint32_t kStepUsedMprotect = 1u << 0;  // a step opened pages with mprotect (not race-free)
+inline constexpr uint32_t kStepUsedPkey = 1u << 1;      // a step opened a protection key in one thread only
 
 struct ChannelHeader {
   char magic[8];
@@ -71,6 +76,9 @@ struct ChannelHeader {
   std::atomic<uint32_t> ring_high_water;             // rings [0, high water) have ever been claimed
   std::atomic<uint32_t> processes_attached;          // agents that have attached (for the summary)
   std::atomic<uint32_t> refused;                      // instructions refused (for the summary)
+
+  alignas(64) std::atomic<uint32_t> step_flags;       // kStepUsed* bits (FileHeader.features at the end)
+  std::atomic<uint32_t> stepped;                      // instructions single-stepped (for the summary)
 
   alignas(64) std::atomic<uint32_t> doorbell;          // futex: producers wake a waiting recorder
   std::atomic<uint32_t> recorder_waiting;

@@ -23,6 +23,15 @@ inline constexpr uint16_t kVersionMinor = 1;  // readers accept any minor versio
 
 // FileHeader.features bits.
 inline constexpr uint64_t kFeatureNone = 0;
+// Recorded with `record --mode=step`: every access ran for real on the device,
+// single-stepped (docs/record.md). Without it: --mode=emulate.
+inline constexpr uint64_t kFeatureStepMode = 1u << 0;
+// Some instruction was single-stepped (step mode, or the emulate mode's
+// fallback) with its device pages opened by mprotect for every thread, not
+// by a protection key for the faulting thread only: accesses other threads
+// made to those pages during the step were not seen. The trace may be
+// incomplete for multi-threaded programs.
+inline constexpr uint64_t kFeatureStepMayMiss = 1u << 1;
 
 struct FileHeader {
   char magic[8];
@@ -69,6 +78,16 @@ inline constexpr uint8_t kAccessSplit = 1 << 1;   // one part of an instruction'
 // the copy from (READ) or back to (WRITE) the device. An x87 m80 operand is
 // copied as naturally aligned pieces of at most 8 bytes, one record each.
 inline constexpr uint8_t kAccessGeneric = 1 << 2;
+// The instruction ran for real on the device, single-stepped (record
+// --mode=step, or in emulate mode an instruction that neither the emulator
+// nor the generic path can run). The value was taken from the instruction's
+// source before the step (WRITE) or its destination after it (READ), never
+// by reading the device again.
+inline constexpr uint8_t kAccessStepped = 1 << 3;
+// With kAccessStepped: the value could not be derived without accessing the
+// device again (e.g. `or [dev], eax`, `cmp [dev], 1`): the value bytes are
+// zero and mean nothing. Printers show `?`.
+inline constexpr uint8_t kAccessValueUnknown = 1 << 4;
 
 inline constexpr unsigned kMaxAccessWidth = 64;
 inline constexpr unsigned kMaxInsnLength = 15;

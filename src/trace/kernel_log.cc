@@ -133,7 +133,9 @@ void parse_rw(LineParser& p, KernelLogEvent& e) {
   e.time_ns = p.time_ns(2);
   e.map_id = p.decimal(3, "map id");
   e.phys = p.hex0x(4, "address");
-  e.value = p.hex0x(5, "value");
+  // `?`: mmiotrace's step mode could not know the value (kAccessValueUnknown).
+  e.value_unknown = p[5] == "?";
+  e.value = e.value_unknown ? 0 : p.hex0x(5, "value");
   e.pc = p.hex0x(6, "pc");
   e.pid = p.decimal(7, "pid");
 }

@@ -58,6 +58,7 @@ struct KernelLogEvent {
   // READ/WRITE: as printed. It may have bits above `width` bytes: the kernel's
   // decoder logs the sign-extended register for MOVSX reads.
   uint64_t value = 0;
+  bool value_unknown = false;  // READ/WRITE: `?` in the value column (mmiotrace's step mode; never the kernel)
   uint64_t pc = 0;      // READ/WRITE/UNKNOWN: 0 when the kernel did not record it
   int32_t map_id = 0;   // READ/WRITE/UNKNOWN/MAP/UNMAP; an UNMAP the kernel could not match has -1
   int32_t pid = 0;      // READ/WRITE/UNKNOWN: the last column (the kernel prints 0; mmiotrace print, the thread id)

@@ -24,6 +24,7 @@ size_t encode_kernel_event(const KernelLogEvent& e, uint8_t* buf) {
       a.pc = e.pc;
       a.map_id = static_cast<uint32_t>(e.map_id);
       a.value = value;
+      if (e.value_unknown) a.flags = kAccessValueUnknown;
       return encode_access(buf, cap, stamp, a);
     }
     case KernelEventKind::MAP: {

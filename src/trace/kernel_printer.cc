@@ -102,9 +102,15 @@ int32_t as_int(uint32_t v) { return static_cast<int32_t>(v); }
 template <typename R>
 void format_rw_line(const R& r, unsigned width, uint64_t phys, uint64_t value, Out& out) {
   const uint64_t us = kernel_microseconds(r.h.time_ns);
-  fmt::format_to(fmt::appender(out), FMT_COMPILE("{} {} {}.{:06} {} {:#x} {:#x} {:#x} {}\n"),
-                 r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R', width, us / 1000000, us % 1000000,
-                 as_int(r.map_id), phys, value, r.pc, as_int(r.h.tid));
+  const char op = r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R';
+  if ((r.flags & kAccessValueUnknown) != 0) {
+    // Stepped, value not derivable without accessing the device again.
+    fmt::format_to(fmt::appender(out), FMT_COMPILE("{} {} {}.{:06} {} {:#x} ? {:#x} {}\n"), op, width, us / 1000000,
+                   us % 1000000, as_int(r.map_id), phys, r.pc, as_int(r.h.tid));
+    return;
+  }
+  fmt::format_to(fmt::appender(out), FMT_COMPILE("{} {} {}.{:06} {} {:#x} {:#x} {:#x} {}\n"), op, width, us / 1000000,
+                 us % 1000000, as_int(r.map_id), phys, value, r.pc, as_int(r.h.tid));
 }
 
 // Bytes [begin, end) of the access as lines of 8, 4, 2 or 1 bytes: at each
@@ -235,6 +241,12 @@ PrintOutcome print_kernel_format(TraceReader& reader, FILE* out, std::string_vie
   for (auto more = first->next(record); more && *more; more = first->next(record)) {
     if (record.type() == RecordType::PCIDEV) format_pcidev(record, sink.buffer());
     if (!sink.maybe_flush()) return sink.failure_outcome();
+  }
+  if ((reader.header().features & kFeatureStepMayMiss) != 0) {
+    // Before any event: whoever reads the trace learns first that it may be incomplete.
+    sink.buffer().append(std::string_view(
+        "MARK 0.000000 mmiotrace: single-stepped with mprotect (no protection keys): accesses other threads made "
+        "during a step may be missing\n"));
   }
   return print_records(reader, sink, [](const RecordView& r, fmt::memory_buffer& buf) {
     if (r.type() != RecordType::PCIDEV) format_kernel_record(r, buf);

@@ -66,11 +66,16 @@ void format_access(const RecordView& record, Out& out) {
   put_prefix(r.h, &r.pid, out);
   fmt::format_to(fmt::appender(out), "{} {} {} {:#x} ", r.op == static_cast<uint8_t>(AccessOp::WRITE) ? 'W' : 'R',
                  r.width, static_cast<int32_t>(r.map_id), r.phys);
-  put_value(record.access_value(), out);
+  if (r.flags & kAccessValueUnknown) {
+    out.push_back('?');
+  } else {
+    put_value(record.access_value(), out);
+  }
   fmt::format_to(fmt::appender(out), " {:#x} ", r.pc);
   if (r.flags & kAccessMasked) fmt::format_to(fmt::appender(out), "masked={:#x} ", r.byte_mask);
   if (r.flags & kAccessSplit) out.append(std::string_view("split "));
   if (r.flags & kAccessGeneric) out.append(std::string_view("generic "));
+  if (r.flags & kAccessStepped) out.append(std::string_view("stepped "));
   put_insn(r.insn, r.insn_len, r.pc, out);
   out.push_back('\n');
 }
@@ -92,6 +97,7 @@ void format_access_run(const RecordView& record, Out& out) {
                    little_endian(values + size_t{i} * r.width, r.width), r.pc, i + 1, r.count);
     if (r.flags & kAccessSplit) out.append(std::string_view("split "));
     if (r.flags & kAccessGeneric) out.append(std::string_view("generic "));
+    if (r.flags & kAccessStepped) out.append(std::string_view("stepped "));
     out.append(insn_text);
     out.push_back('\n');
   }
@@ -154,6 +160,11 @@ void format_native_header(const FileHeader& header, fmt::memory_buffer& out) {
                  "# mmiotrace trace format {}.{}, recorder pid {}, start monotonic {} ns, start realtime {} ns\n",
                  header.version_major, header.version_minor, header.recorder_pid, header.start_monotonic_ns,
                  header.start_realtime_ns);
+  if (header.features & kFeatureStepMode) out.append(std::string_view("# mode step\n"));
+  if (header.features & kFeatureStepMayMiss) {
+    out.append(std::string_view("# single-stepped with mprotect (no protection keys): accesses other threads made "
+                                "during a step may be missing\n"));
+  }
 }
 
 void format_native_record(const RecordView& record, fmt::memory_buffer& out) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -92,6 +93,18 @@ Result<void> TraceWriter::flush() {
   MT_CHECK_MSG(fd_ >= 0, "flush after close");
   if (!error_.empty()) return make_error(error_);
   return write_out();
+}
+
+Result<void> TraceWriter::set_features(uint64_t features) {
+  auto flushed = flush();
+  if (!flushed) return flushed;
+  const ssize_t n = ::pwrite(fd_, &features, sizeof features, offsetof(FileHeader, features));
+  if (n != static_cast<ssize_t>(sizeof features)) {
+    error_ = fmt::format("writing the header of trace file '{}' failed: {}", path_,
+                         std::strerror(n < 0 ? errno : EIO));
+    return make_error(error_);
+  }
+  return {};
 }
 
 Result<void> TraceWriter::close() {

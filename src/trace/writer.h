@@ -42,6 +42,9 @@ class TraceWriter {
   Result<void> append(const void* record, size_t size);
   // Writes out everything queued so far.
   Result<void> flush();
+  // Rewrites FileHeader.features in the file (what a recording learned only
+  // at its end, e.g. kFeatureStepMayMiss). Flushes first.
+  Result<void> set_features(uint64_t features);
   // Flushes and closes the file; the first error wins. Idempotent.
   Result<void> close();
 

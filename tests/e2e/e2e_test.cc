@@ -18,82 +18,77 @@
 #include <sstream>
 #include <string>
 
+#include "fixture.h"
 #include "harness.h"
+#include "trace/format.h"
 
 namespace mmiotrace::e2e {
 namespace {
 
-class E2E : public ::testing::TestWithParam<std::string> {
- protected:
-  std::string program(const std::string& name) const { return program_path(name, GetParam()); }
-  std::string test_name() const {
-    std::string n = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : n) {
-      if (c == '/') c = '_';
-    }
-    return n;
-  }
-  // On failure, say where the files are and how to reproduce.
-  void TearDown() override {
-    if (HasFailure() && last_ != nullptr) {
-      std::cerr << "work folder kept: " << last_->dir << "\nreproduce: " << last_->repro << "\nstderr:\n"
-                << last_->err << "\n";
-    }
-  }
-  const TracedRun& keep(TracedRun&& run) {
-    runs_.push_back(std::move(run));
-    last_ = &runs_.back();
-    return *last_;
-  }
-  std::list<TracedRun> runs_;
-  const TracedRun* last_ = nullptr;
-};
-
-void expect_exact(const TracedRun& run, int map_id = 0) {
-  std::vector<Access> want = expected_accesses(run);
-  std::vector<Access> got;
-  for (const Access& a : run.accesses) {
-    if (map_id == 0 || a.map_id == map_id) got.push_back(a);
-  }
-  ASSERT_FALSE(want.empty()) << "the program printed no EXPECT lines:\n" << run.out;
-  ASSERT_EQ(got.size(), want.size()) << "trace:\n" << run.trace_text << "\nprogram:\n" << run.out;
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(describe(got[i]), describe(want[i])) << "access #" << i << ": " << got[i].line;
-  }
-}
-
-TEST_P(E2E, MovWidthsAndAddressingModes) {
-  const TracedRun& run = keep(run_traced(test_name(), program("mov_widths"), {}, 4096));
+TEST_P(E2EModes, MovWidthsAndAddressingModes) {
+  const TracedRun& run = keep(traced(test_name(), program("mov_widths"), {}, 4096));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
   EXPECT_EQ(replay_mismatch(run), "");
   ASSERT_GE(run.lines.size(), 3u);
   EXPECT_EQ(run.lines[0], "VERSION 20070824");
-  EXPECT_NE(run.lines[1].find(" mmiotrace: start "), std::string::npos) << run.lines[1];  // the recorder's MARK
-  EXPECT_EQ(run.lines[2].rfind("MAP ", 0), 0u) << run.lines[2];
+  // Stepped with mprotect: the first line says the trace may miss accesses.
+  const size_t first = may_miss(run) ? 2 : 1;
+  if (may_miss(run)) {
+    EXPECT_NE(run.lines[1].find(" mmiotrace: single-stepped with mprotect"), std::string::npos) << run.lines[1];
+  }
+  EXPECT_NE(run.lines[first].find(" mmiotrace: start "), std::string::npos) << run.lines[first];  // the recorder's MARK
+  EXPECT_EQ(run.lines[first + 1].rfind("MAP ", 0), 0u) << run.lines[first + 1];
   for (const Access& a : run.accesses) {
     EXPECT_EQ(a.map_id, 1);
     EXPECT_NE(a.pc, 0u) << a.line;
   }
 }
 
-TEST_P(E2E, MemcpyAndMemsetEverySizeAndAlignment) {
-  const TracedRun& run = keep(run_traced(test_name(), program("memcpy_memset"), {}, 64 * 1024));
+TEST_P(E2EModes, MemcpyAndMemsetEverySizeAndAlignment) {
+  const TracedRun& run = keep(traced(test_name(), program("memcpy_memset"), {}, 64 * 1024));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("DONE rounds=365"), std::string::npos) << run.out;
   EXPECT_EQ(replay_mismatch(run), "");
   EXPECT_GT(run.accesses.size(), 10000u);
 }
 
-TEST_P(E2E, FourThreadsLoseNothing) {
-  const TracedRun& run = keep(run_traced(test_name(), program("threads"), {}, 4096));
+TEST_P(E2EModes, FourThreadsLoseNothing) {
+  const TracedRun& run = keep(traced(test_name(), program("threads"), {}, 4096));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   constexpr int kThreads = 4, kIterations = 20000;
-  ASSERT_EQ(run.accesses.size(), size_t{kThreads} * kIterations * 2);
-  // Per register: W i, R i, W i+1, R i+1, ... from one thread, in order.
   std::map<uint64_t, std::vector<const Access*>> by_reg;
   for (const Access& a : run.accesses) by_reg[a.phys].push_back(&a);
+  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
+  if (may_miss(run)) {
+    // A thread can even run all its iterations while another's step holds
+    // the page open (a step descheduled between its fault and its trap).
+    ASSERT_GE(by_reg.size(), 1u);
+    ASSERT_LE(by_reg.size(), size_t{kThreads});
+    // mprotect stepping: another thread's step may have opened the page
+    // under an access. What is there must be real and in each thread's
+    // order: per register, W i then R i (value i), i never going back.
+    ASSERT_LE(run.accesses.size(), size_t{kThreads} * kIterations * 2);
+    for (auto& [reg, list] : by_reg) {
+      const uint64_t t = reg / 0x100;
+      int64_t last = -1;  // 2*i for W i, 2*i+1 for R i
+      for (const Access* a : list) {
+        ASSERT_EQ(a->value >> 24, t) << a->line;
+        const int64_t pos = 2 * static_cast<int64_t>(a->value & 0xffffff) + (a->op == 'R' ? 1 : 0);
+        ASSERT_GT(pos, last) << a->line;
+        ASSERT_LT(pos, 2 * kIterations) << a->line;
+        ASSERT_EQ(a->tid, list[0]->tid) << a->line;
+        last = pos;
+      }
+    }
+    return;
+  }
   ASSERT_EQ(by_reg.size(), size_t{kThreads});
+  ASSERT_EQ(run.accesses.size(), size_t{kThreads} * kIterations * 2);
+  // Per register: W i, R i, W i+1, R i+1, ... from one thread, in order.
   for (auto& [reg, list] : by_reg) {
     const uint32_t t = static_cast<uint32_t>(reg / 0x100);
     ASSERT_EQ(list.size(), size_t{kIterations} * 2);
@@ -105,42 +100,54 @@ TEST_P(E2E, FourThreadsLoseNothing) {
     }
   }
   EXPECT_EQ(replay_mismatch(run), "");
-  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
 }
 
-TEST_P(E2E, ProgramsOwnSigsegvHandlerSeesItsOwnFaults) {
-  const TracedRun& run = keep(run_traced(test_name(), program("own_sigsegv"), {}, 4096));
+TEST_P(E2EModes, ProgramsOwnSigsegvHandlerSeesItsOwnFaults) {
+  const TracedRun& run = keep(traced(test_name(), program("own_sigsegv"), {}, 4096));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
 }
 
-TEST_P(E2E, NullDereferenceStillKillsWithSigsegvAndKeepsTheTrace) {
-  const TracedRun& run = keep(run_traced(test_name(), program("null_deref"), {}, 4096));
+TEST_P(E2EModes, NullDereferenceStillKillsWithSigsegvAndKeepsTheTrace) {
+  const TracedRun& run = keep(traced(test_name(), program("null_deref"), {}, 4096));
+  expect_mode(*last_);
   EXPECT_EQ(run.term_signal, SIGSEGV) << "exit code " << run.exit_code << "\n" << run.err;
   EXPECT_EQ(run.out.find("NOT REACHED"), std::string::npos);
   expect_exact(run);
 }
 
-TEST_P(E2E, ExitFromAThreadWhileOthersRun) {
-  const TracedRun& run = keep(run_traced(test_name(), program("thread_exit"), {}, 4096));
+TEST_P(E2EModes, ExitFromAThreadWhileOthersRun) {
+  const TracedRun& run = keep(traced(test_name(), program("thread_exit"), {}, 4096));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 7) << run.out << run.err;
   // Each worker's values run 0, 1, 2, ... without a gap, and there are at
-  // least the 2000 the exiting thread waited for.
+  // least the 2000 the exiting thread waited for. Stepped with mprotect, an
+  // access can be missing (the header says so): then only the order holds.
   std::map<uint64_t, uint32_t> next;
   for (const Access& a : run.accesses) {
     ASSERT_EQ(a.op, 'W') << a.line;
     uint32_t& n = next[a.phys];
+    ASSERT_EQ(a.value >> 24, a.phys / 0x40) << a.line;
+    if (may_miss(run)) {
+      ASSERT_GE(a.value & 0xffffff, n) << a.line;
+      n = static_cast<uint32_t>(a.value & 0xffffff) + 1;
+      continue;
+    }
     ASSERT_EQ(a.value, ((a.phys / 0x40) << 24) | n) << a.line;
     ++n;
   }
-  ASSERT_EQ(next.size(), 3u);
-  for (auto& [reg, n] : next) EXPECT_GE(n, 2000u) << "register " << reg;
   EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
-  EXPECT_EQ(replay_mismatch(run), "");
+  if (!may_miss(run)) {
+    ASSERT_EQ(next.size(), 3u);
+    for (auto& [reg, n] : next) EXPECT_GE(n, 2000u) << "register " << reg;
+    EXPECT_EQ(replay_mismatch(run), "");
+  }
 }
 
-TEST_P(E2E, StraddlingAccesses) {
-  const TracedRun& run = keep(run_traced(test_name(), program("straddle"), {}, 8192));
+TEST_P(E2EModes, StraddlingAccesses) {
+  const TracedRun& run = keep(traced(test_name(), program("straddle"), {}, 8192));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
   // The two halves of the last store went to two mappings.
@@ -159,6 +166,13 @@ TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
     EXPECT_NE(run.err.find(which == "exec" ? "executing code from device memory" : "vpgatherdd"),
               std::string::npos)
         << run.err;
+    // Single-stepping, the fallback for what the generic path refuses, was
+    // tried for the gather too: the decoder cannot compute VSIB addresses.
+    if (which == "gather") {
+      EXPECT_NE(run.err.find("nor can it be single-stepped: the decoder finds no operand of it on device memory"),
+                std::string::npos)
+          << run.err;
+    }
     expect_exact(run);
     // UNKNOWN is the program's last record; only the recorder's exit MARK follows.
     ASSERT_GE(run.lines.size(), 2u);
@@ -274,8 +288,9 @@ TEST_P(E2E, GenericPathUnderSignalsAndThreads) {
   EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
 }
 
-TEST_P(E2E, DeviceFileReachedThroughDupFcntlFopenAndClosedFd) {
-  const TracedRun& run = keep(run_traced(test_name(), program("fd_tricks"), {}, 4096));
+TEST_P(E2EModes, DeviceFileReachedThroughDupFcntlFopenAndClosedFd) {
+  const TracedRun& run = keep(traced(test_name(), program("fd_tricks"), {}, 4096));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
   std::vector<std::string> maps, unmaps;
@@ -333,11 +348,12 @@ std::string make_fake_sysroot(const std::string& dir) {
   return root;
 }
 
-TEST_P(E2E, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
+TEST_P(E2EModes, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
   const std::string dir = std::string(E2E_WORK_DIR) + "/" + test_name() + "_tree";
   std::filesystem::remove_all(dir);
   const std::string root = make_fake_sysroot(dir);
-  const TracedRun& run = keep(run_traced(test_name(), program("sysfs_paths"), {root}, 4096, {"--sysroot", root}));
+  const TracedRun& run = keep(traced(test_name(), program("sysfs_paths"), {root}, 4096, {"--sysroot", root}));
+  expect_mode(*last_);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
   ASSERT_GE(run.lines.size(), 2u);
@@ -350,7 +366,7 @@ TEST_P(E2E, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
   EXPECT_EQ(pcidev_lines, 1);  // mapped twice (sysfs and uio), listed once
 }
 
-TEST_P(E2E, EveryWayOfEndingKeepsEveryAccess) {
+TEST_P(E2EModes, EveryWayOfEndingKeepsEveryAccess) {
   struct Ending {
     const char* how;
     int exit_code;
@@ -358,7 +374,8 @@ TEST_P(E2E, EveryWayOfEndingKeepsEveryAccess) {
   };
   for (const Ending& e : {Ending{"return", 3, 0}, Ending{"exit", 4, 0}, Ending{"_exit", 5, 0},
                           Ending{"abort", -1, SIGABRT}, Ending{"kill", -1, SIGKILL}, Ending{"thread-exit", 0, 0}}) {
-    const TracedRun& run = keep(run_traced(test_name() + "_" + e.how, program("exits"), {e.how}, 4096));
+    const TracedRun& run = keep(traced(test_name() + "_" + e.how, program("exits"), {e.how}, 4096));
+  expect_mode(*last_);
     EXPECT_EQ(run.exit_code, e.exit_code) << e.how << "\n" << run.err;
     EXPECT_EQ(run.term_signal, e.signal) << e.how;
     expect_exact(run);
@@ -703,6 +720,8 @@ TEST(Cli, TruncatedTracePrintsWhatIsIntactThenTheError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Opt, E2E, ::testing::Values("O0", "O2"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Opt, E2EModes, ::testing::Values("O0", "O2", "O0_step", "O2_step"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace

@@ -115,6 +115,7 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
   if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) run.term_signal = WTERMSIG(status);
   run.device_after = read_file(run.device);
+  if (auto reader = trace::TraceReader::open(trace)) run.features = reader->header().features;
   if (!print) return run;
   std::string print_err;
   run_command({mmiotrace_path(), "print", trace}, &run.trace_text, &print_err);

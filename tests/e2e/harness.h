@@ -32,6 +32,7 @@ struct TracedRun {
   std::string trace_text;    // `mmiotrace print` output
   std::vector<Access> accesses;
   std::vector<std::string> lines;     // every line of trace_text
+  uint64_t features = 0;              // the trace header's FileHeader.features
   std::vector<uint8_t> device_before; // device content the program started with
   std::vector<uint8_t> device_after;
 };

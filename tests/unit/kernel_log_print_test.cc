@@ -114,6 +114,18 @@ TEST(KernelLogPrint, ValueWiderThanTheAccessIsCutToItsWidth) {
   ::unlink(path.c_str());
 }
 
+TEST(KernelLogPrint, UnknownValueOfAStepModeTraceReadsBackAsUnknown) {
+  // Step mode prints `?` where it could not know a value (kAccessValueUnknown):
+  // reading that text back keeps it unknown, in both formats.
+  const std::string path = temp_path("unknown_value");
+  write_text(path, "VERSION 20070824\nW 4 1.000000 1 0xfe000010 ? 0x401000 7\nR 4 1.000001 1 0xfe000014 0x5 0x401004 7\n");
+  EXPECT_EQ(print_input(path, false),
+            "VERSION 20070824\nW 4 1.000000 1 0xfe000010 ? 0x401000 7\nR 4 1.000001 1 0xfe000014 0x5 0x401004 7\n");
+  const std::string native = print_input(path, true);
+  EXPECT_NE(native.find("W 4 1 0xfe000010 ? 0x401000"), std::string::npos) << native;
+  ::unlink(path.c_str());
+}
+
 TEST(KernelLogPrint, MalformedLinePrintsWhatCameBeforeAndSaysWhere) {
   for (bool native : {false, true}) {
     PrintOutcome outcome;

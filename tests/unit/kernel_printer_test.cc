@@ -212,6 +212,51 @@ TEST(KernelPrinter, EveryRecordTypeWithPcidevLinesFirst) {
             "UNMAP 14.000000 1 0x0 0\n");
 }
 
+// Single-stepped accesses: a value the step could not know prints as `?`;
+// a trace that may miss accesses says so before any event.
+std::string stepped_trace(const std::string& name, bool may_miss) {
+  const std::string path = temp_path(name);
+  FileHeader h = make_file_header(1000, 2000, 42);
+  h.features = kFeatureStepMode;
+  auto w = TraceWriter::create(path, h);
+  EXPECT_TRUE(w.ok());
+  const Record known = access(1, AccessOp::WRITE, 4, 0x600, kAccessStepped);
+  const Record unknown = access(2, AccessOp::READ, 4, 0x600, kAccessStepped | kAccessValueUnknown);
+  EXPECT_TRUE(w->append(known.data(), known.size()).ok());
+  EXPECT_TRUE(w->append(unknown.data(), unknown.size()).ok());
+  // What the recorder learns only at the end goes into the header.
+  if (may_miss) {
+    EXPECT_TRUE(w->set_features(kFeatureStepMode | kFeatureStepMayMiss).ok());
+  }
+  EXPECT_TRUE(w->close().ok());
+  auto reader = TraceReader::open(path);
+  EXPECT_TRUE(reader.ok());
+  if (reader.ok()) {
+    EXPECT_EQ(reader->header().features, kFeatureStepMode | (may_miss ? kFeatureStepMayMiss : 0));
+  }
+  return path;
+}
+
+TEST(KernelPrinter, SteppedTraceMarksUnknownValuesAndPossibleMisses) {
+  EXPECT_EQ(print(stepped_trace("stepped_miss", true)),
+            "VERSION 20070824\n"
+            "MARK 0.000000 mmiotrace: single-stepped with mprotect (no protection keys): accesses other threads "
+            "made during a step may be missing\n"
+            "W 4 1.000000 2 0x600 0x13121110 0x400000 7\n"
+            "R 4 1.000000 2 0x600 ? 0x400000 7\n");
+  EXPECT_EQ(print(stepped_trace("stepped_exact", false)),
+            "VERSION 20070824\n"
+            "W 4 1.000000 2 0x600 0x13121110 0x400000 7\n"
+            "R 4 1.000000 2 0x600 ? 0x400000 7\n");
+}
+
+TEST(NativePrinter, SteppedAccessesAndTheModeInTheHeader) {
+  const std::string text = print(stepped_trace("stepped_native", true), nullptr, Format::NATIVE);
+  EXPECT_NE(text.find("\n# mode step\n# single-stepped with mprotect"), std::string::npos) << text;
+  EXPECT_NE(text.find("W 4 2 0x600 0x13121110 0x400000 stepped "), std::string::npos) << text;
+  EXPECT_NE(text.find("R 4 2 0x600 ? 0x400000 stepped "), std::string::npos) << text;
+}
+
 TEST(KernelPrinter, TimestampsAreSecondsAndRoundedMicroseconds) {
   EXPECT_EQ(kernel_time(0), "0.000000");
   EXPECT_EQ(kernel_time(12'000'001'000), "12.000001");

@@ -1,0 +1,127 @@
+// End-to-end tests of what single-stepping must get right (record
+// --mode=step; tests/e2e/programs/step_cases.c), each also run in emulate
+// mode: the program's own TF, signals mid-step, one access over two pages,
+// REP string instructions, a value no register holds, and emulate mode's
+// fallback for an instruction neither the emulator nor the generic path runs.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "harness.h"
+#include "trace/format.h"
+
+namespace mmiotrace::e2e {
+namespace {
+
+// The access lines of the kernel format whose value is unknown (`?`).
+std::vector<std::string> unknown_value_lines(const TracedRun& run) {
+  std::vector<std::string> v;
+  for (const std::string& l : run.lines) {
+    if ((l.rfind("R ", 0) == 0 || l.rfind("W ", 0) == 0) && l.find(" ? ") != std::string::npos) v.push_back(l);
+  }
+  return v;
+}
+
+TEST_P(E2EModes, ProgramThatSetsTheTrapFlagGetsEveryTrap) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"tf"}, 8192));
+  expect_mode(run);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;  // as many traps over the device as over ordinary memory
+  long native = -1, device = -2;
+  ASSERT_NE(run.out.find("TRAPS"), std::string::npos) << run.out;
+  ASSERT_EQ(sscanf(run.out.substr(run.out.find("TRAPS")).c_str(), "TRAPS native=%ld device=%ld", &native, &device), 2);
+  EXPECT_EQ(device, native);
+  EXPECT_GE(native, 4);  // at least after the two device accesses and the instructions around them
+  expect_exact(run);
+}
+
+TEST_P(E2EModes, SignalsArrivingMidStepWaitForIt) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"signal"}, 8192));
+  expect_mode(run);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  unsigned ticks = 0;
+  ASSERT_EQ(sscanf(run.out.substr(run.out.find("TICKS")).c_str(), "TICKS %u", &ticks), 1) << run.out;
+  // Every write the handler made is in the trace: no handler ran while a
+  // step had the page open.
+  size_t handler_writes = 0, loop = 0;
+  for (const Access& a : run.accesses) {
+    handler_writes += a.phys == 0x200;
+    loop += a.phys == 0x300;
+  }
+  EXPECT_EQ(handler_writes, ticks);
+  EXPECT_GT(ticks, 0u);
+  EXPECT_EQ(loop, 40000u);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
+TEST_P(E2EModes, OneAccessAcrossTwoPagesOfAMapping) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"pages"}, 8192));
+  expect_mode(run);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
+TEST_P(E2EModes, RepStringInstructionsIterationByIteration) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"rep"}, 8192));
+  expect_mode(run);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
+TEST_P(E2EModes, ADeviceValueNoRegisterHoldsIsNeverReadTwice) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"unknown"}, 8192));
+  expect_mode(run);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  if (!step()) {
+    expect_exact(run);
+    EXPECT_TRUE(unknown_value_lines(run).empty()) << run.trace_text;
+    return;
+  }
+  // OR [dev], EAX single-stepped: its read and write are there, in order,
+  // with values the step could not know without reading the device again.
+  const std::vector<std::string> unknown = unknown_value_lines(run);
+  ASSERT_EQ(unknown.size(), 2u) << run.trace_text;
+  EXPECT_EQ(unknown[0].rfind("R 4 ", 0), 0u) << unknown[0];
+  EXPECT_EQ(unknown[1].rfind("W 4 ", 0), 0u) << unknown[1];
+  EXPECT_NE(unknown[0].find(" 0x600 ? "), std::string::npos) << unknown[0];
+  std::vector<std::string> got;
+  for (const Access& a : run.accesses) got.push_back(describe(a));
+  EXPECT_EQ(got, (std::vector<std::string>{"W 4 0x600 0xf0f0000", "R 4 0x600 0xf0f00ff"})) << run.trace_text;
+}
+
+TEST_P(E2EModes, WrittenValuesThatDependOnTheReadOne) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"atomic"}, 8192));
+  expect_mode(run);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);  // exact values in step mode too: XADD and CMPXCHG are replayed on the read value
+  EXPECT_TRUE(unknown_value_lines(run).empty()) << run.trace_text;
+  EXPECT_EQ(replay_mismatch(run), "");
+}
+
+TEST_P(E2EModes, InstructionNeitherPathRunsIsSingleStepped) {
+  const TracedRun& run = keep(traced(test_name(), program("step_cases"), {"fallback"}, 8192));
+  expect_mode(run, true);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("CALLED 42"), std::string::npos) << run.out;
+  EXPECT_EQ(run.err.find("cannot emulate"), std::string::npos) << run.err;
+  // The write that stored the pointer, then CALL's read of it, stepped:
+  // the value went into RIP, which the decoder alone cannot follow.
+  ASSERT_EQ(run.accesses.size(), 1u) << run.trace_text;
+  EXPECT_EQ(run.accesses[0].op, 'W');
+  const std::vector<std::string> unknown = unknown_value_lines(run);
+  ASSERT_EQ(unknown.size(), 1u) << run.trace_text;
+  EXPECT_NE(unknown[0].find("R 8 "), std::string::npos) << unknown[0];
+  std::string native, err;
+  run_command({mmiotrace_path(), "print", "--format", "native", run.dir + "/trace.mmio"}, &native, &err);
+  size_t stepped = 0;
+  for (size_t pos = 0; (pos = native.find(" stepped ", pos)) != std::string::npos; ++pos) ++stepped;
+  EXPECT_EQ(stepped, step() ? 2u : 1u) << native;
+  EXPECT_TRUE(may_miss(run)) << "stepped with mprotect on this machine";
+}
+
+}  // namespace
+}  // namespace mmiotrace::e2e
