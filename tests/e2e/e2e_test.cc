@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -627,6 +628,74 @@ TEST_P(E2E, ForkExecAndAnOrphanInOneTrace) {
     }
   }
   EXPECT_NE(run.err.find("in 3 processes"), std::string::npos) << run.err;
+}
+
+// "PID <role> <pid>" lines of the program's output.
+std::map<std::string, int> pids_by_role(const TracedRun& run) {
+  std::map<std::string, int> pid;
+  std::istringstream out(run.out);
+  std::string line;
+  while (std::getline(out, line)) {
+    std::istringstream in(line);
+    std::string tag, role;
+    int p = 0;
+    if (in >> tag >> role >> p && tag == "PID") pid[role] = p;
+  }
+  return pid;
+}
+
+// children.c: the device range each kind of child writes, by role.
+const std::vector<std::pair<std::string, uint64_t>> kChildRanges = {
+    {"parent", 0x000}, {"fork", 0x100}, {"vfork", 0x200}, {"spawn", 0x300}, {"clone", 0x400}, {"exec", 0x500}};
+
+// By default every process the program starts is traced: fork, vfork + exec,
+// posix_spawn, clone() without CLONE_VM, fork + exec; each access carries its
+// own process's id.
+TEST_P(E2E, EveryKindOfChildIsFollowedWithItsOwnPid) {
+  const TracedRun& run = keep(run_traced(test_name(), program("children"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  expect_exact(run);
+  const std::map<std::string, int> pid = pids_by_role(run);
+  ASSERT_EQ(pid.size(), kChildRanges.size()) << run.out;
+  for (const Access& a : run.accesses) {
+    const std::string& role = kChildRanges.at(a.phys / 0x100).first;
+    EXPECT_EQ(a.tid, pid.at(role)) << role << ": " << a.line;
+  }
+  EXPECT_NE(run.err.find("in 6 processes"), std::string::npos) << run.err;
+  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos);
+}
+
+// record --no-follow: only the program itself is traced; its children run
+// untraced, and their accesses (through an inherited mapping, or their own)
+// reach the device.
+TEST_P(E2E, NoFollowTracesOnlyTheProgramAndItsChildrenStillWork) {
+  const TracedRun& run = keep(run_traced(test_name(), program("children"), {}, 4096, {"--no-follow"}));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+  std::vector<Access> want;
+  for (const Access& a : expected_accesses(run)) {
+    if (a.phys < 0x100) want.push_back(a);
+  }
+  ASSERT_EQ(want.size(), 9u) << run.out;
+  ASSERT_EQ(run.accesses.size(), want.size()) << run.trace_text;
+  const int parent = pids_by_role(run).at("parent");
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(describe(run.accesses[i]), describe(want[i])) << run.accesses[i].line;
+    EXPECT_EQ(run.accesses[i].tid, parent) << run.accesses[i].line;
+  }
+  // Every child's writes are on the device: tag | i in its 8 words.
+  ASSERT_EQ(run.device_after.size(), 4096u);
+  for (size_t r = 1; r < kChildRanges.size(); ++r) {
+    const uint64_t first = kChildRanges[r].second;
+    for (uint32_t i = 0; i < 8; ++i) {
+      uint32_t v = 0;
+      memcpy(&v, run.device_after.data() + first + 4 * i, 4);
+      const uint32_t tag = r == 1 ? 0xb0000000u : r == 4 ? 0xe0000000u : static_cast<uint32_t>(first << 20);
+      EXPECT_EQ(v, tag | i) << kChildRanges[r].first << " word " << i;
+    }
+  }
+  EXPECT_NE(run.err.find("in 1 process "), std::string::npos) << run.err;
 }
 
 // The command line's answers to bad input: one actionable sentence on stderr
