@@ -698,6 +698,67 @@ TEST_P(E2E, NoFollowTracesOnlyTheProgramAndItsChildrenStillWork) {
   EXPECT_NE(run.err.find("in 1 process "), std::string::npos) << run.err;
 }
 
+// flood.c's writes 0, 1, 2, ... against a slow consumer: every write is in
+// the trace, or counted in a "Lost N events" line at the place of the writes
+// it stands for. Returns the number lost; fails the test on any disagreement.
+uint64_t check_flood(const TracedRun& run, uint32_t n) {
+  uint64_t pending = 0, lost = 0, recorded = 0, reads = 0;
+  int64_t last = -1;
+  for (const std::string& l : run.lines) {
+    unsigned long long count = 0;
+    if (sscanf(l.c_str(), "MARK 0.000000 Lost %llu events.", &count) == 1) {
+      pending += count;
+      lost += count;
+      continue;
+    }
+    if (l.empty() || (l[0] != 'W' && l[0] != 'R')) continue;
+    const Access& got = run.accesses.at(recorded);
+    EXPECT_EQ(got.line, l);
+    ++recorded;
+    if (got.op == 'R') {
+      EXPECT_EQ(got.value, n - 1u) << l;  // the final read back
+      EXPECT_EQ(static_cast<uint64_t>(last + 1) + pending, n) << "every write comes before the read: " << l;
+      ++reads;
+      continue;
+    }
+    EXPECT_EQ(static_cast<int64_t>(got.value), last + 1 + static_cast<int64_t>(pending)) << l;
+    last = static_cast<int64_t>(got.value);
+    pending = 0;
+  }
+  EXPECT_LE(reads, 1u);
+  // The writes after the last recorded one, and the read if it is not there, are lost at the end.
+  EXPECT_EQ(static_cast<uint64_t>(last + 1) + pending, n + (reads == 0 ? 1 : 0)) << "the last accesses are neither recorded nor lost";
+  EXPECT_EQ(recorded + lost, uint64_t{n} + 1) << "recorded + lost must be what the program did";
+  return lost;
+}
+
+// Full buffers (docs/record.md): by default the program waits for the
+// consumer and nothing is lost; with --drop-when-full it runs on, and every
+// dropped access is counted in place and in the summary.
+TEST_P(E2E, FullBuffersWaitByDefaultOrDropAndCountWhenAsked) {
+  constexpr uint32_t kWrites = 100000;
+  const TracedRun& waited = keep(run_traced(test_name() + "_wait", program("flood"), {std::to_string(kWrites)}, 4096,
+                                            {"--testing-consumer-delay-ms", "20"}));
+  ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  ASSERT_NE(waited.out.find("COUNT 100000"), std::string::npos) << waited.out;
+  EXPECT_EQ(check_flood(waited, kWrites), 0u);
+  EXPECT_EQ(waited.err.find("lost"), std::string::npos) << waited.err;
+
+  const TracedRun& run = keep(run_traced(test_name() + "_drop", program("flood"), {std::to_string(kWrites)}, 4096,
+                                         {"--drop-when-full", "--testing-consumer-delay-ms", "50"}));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("COUNT 100000"), std::string::npos) << run.out;
+  const uint64_t lost = check_flood(run, kWrites);
+  EXPECT_GT(lost, 0u) << "the consumer was not slow enough to fill a buffer";
+  const std::string summary = "; " + std::to_string(lost) + " events lost (" + std::to_string(lost) +
+                              " dropped because a buffer was full)";
+  EXPECT_NE(run.err.find(summary), std::string::npos) << run.err;
+  // The device saw every write: the final value is the last one.
+  uint32_t v = 0;
+  memcpy(&v, run.device_after.data() + 4, 4);
+  EXPECT_EQ(v, kWrites - 1);
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
