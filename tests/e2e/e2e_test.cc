@@ -759,6 +759,46 @@ TEST_P(E2E, FullBuffersWaitByDefaultOrDropAndCountWhenAsked) {
   EXPECT_EQ(v, kWrites - 1);
 }
 
+// The values written to register `phys` in trace order; false if they are
+// not 0, 1, 2, ... without a gap.
+bool consecutive_writes(const TracedRun& run, uint64_t phys, uint64_t* count, std::string* why) {
+  *count = 0;
+  for (const Access& a : run.accesses) {
+    if (a.phys != phys || a.op != 'W') continue;
+    if (a.value != *count) {
+      *why = "expected value " + std::to_string(*count) + ": " + a.line;
+      return false;
+    }
+    ++*count;
+  }
+  return true;
+}
+
+// Recovery (trace/channel_producer.h): a process killed while it holds the
+// order lock; the program, whose accesses then wait for the lock, goes on
+// once the victim is dead (a zombie its parent has not reaped yet counts).
+TEST_P(E2E, AProcessKilledHoldingTheOrderLockDoesNotStallTheOthers) {
+  const TracedRun& run = keep(run_traced(test_name(), program("lock_holder_killed"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("VICTIM signal 9"), std::string::npos) << run.out;
+  const size_t at = run.out.find("COUNT ");
+  ASSERT_NE(at, std::string::npos) << run.out;
+  const uint64_t n = std::stoull(run.out.substr(at + 6));
+  uint64_t count = 0, victim = 0;
+  std::string why;
+  EXPECT_TRUE(consecutive_writes(run, 0x0, &count, &why)) << why;
+  EXPECT_EQ(count, n);
+  EXPECT_TRUE(consecutive_writes(run, 0x100, &victim, &why)) << why;
+  // The victim died in its 300th lock, before that access: its MAP record
+  // took the first lock, writes 0-297 the next 298, all recorded, the last
+  // one on the device.
+  EXPECT_EQ(victim, 298u);
+  uint32_t v = 0;
+  memcpy(&v, run.device_after.data() + 0x100, 4);
+  EXPECT_EQ(v, victim - 1);
+  EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos) << "the victim took no seq it did not publish";
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
