@@ -460,66 +460,120 @@ TEST_P(E2E, MarksFromInsideTheProgramLieBetweenTheirAccesses) {
   EXPECT_NE(out.find("DONE"), std::string::npos) << out;
 }
 
-TEST(Mark, FromAnotherShellLandsBetweenTheAccessesAroundIt) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/MarkFromOutside";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string device = dir + "/dev", fifo = dir + "/fifo", trace = dir + "/trace.mmio";
-  std::ofstream(device, std::ios::binary) << std::string(4096, '\0');
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  // Run `record` here rather than through run_command: the test needs its pid.
-  std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", dir + "/dev*", "--",
-                                  program_path("markers", "O2"), device, fifo};
-  std::vector<char*> argv;
-  for (std::string& s : cmd) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const std::string log = dir + "/record.log";
-  pid_t recorder = fork();
-  ASSERT_GE(recorder, 0);
-  if (recorder == 0) {
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  // The FIFO opens once the program opened it: after its first write. Poll,
-  // so that a program that never gets there fails the test rather than hangs.
-  int fd = -1;
-  for (int i = 0; i < 6000 && fd < 0; ++i) {
-    fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-    if (fd < 0) {
-      int st = 0;
-      if (waitpid(recorder, &st, WNOHANG) == recorder) FAIL() << "record ended before the program read the FIFO";
-      usleep(10000);
+// `record` running markers.c, which waits on a FIFO after its first write
+// (the test runs `record` itself rather than through run_command: it needs
+// the pid). finish() releases the program and collects the trace.
+struct WaitingRecording {
+  std::string dir, trace, log;
+  pid_t recorder = -1;
+  int fifo_fd = -1;
+  int status = 0;
+  std::string record_log;
+  std::vector<std::string> lines;
+
+  void start(const std::string& name) {
+    dir = std::string(E2E_WORK_DIR) + "/" + name;
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string device = dir + "/dev", fifo = dir + "/fifo";
+    trace = dir + "/trace.mmio";
+    log = dir + "/record.log";
+    std::ofstream(device, std::ios::binary) << std::string(4096, '\0');
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", dir + "/dev*", "--",
+                                    program_path("markers", "O2"), device, fifo};
+    std::vector<char*> argv;
+    for (std::string& s : cmd) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    recorder = fork();
+    ASSERT_GE(recorder, 0);
+    if (recorder == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
     }
+    // The FIFO opens once the program opened it: after its first write. Poll,
+    // so that a program that never gets there fails the test rather than hangs.
+    for (int i = 0; i < 6000 && fifo_fd < 0; ++i) {
+      fifo_fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fifo_fd < 0) {
+        int st = 0;
+        if (waitpid(recorder, &st, WNOHANG) == recorder) FAIL() << "record ended before the program read the FIFO";
+        usleep(10000);
+      }
+    }
+    if (fifo_fd < 0) kill(recorder, SIGKILL);
+    ASSERT_GE(fifo_fd, 0) << "the program did not open the FIFO within 60 s";
   }
-  if (fd < 0) kill(recorder, SIGKILL);
-  ASSERT_GE(fd, 0) << "the program did not open the FIFO within 60 s";
+
+  void finish() {
+    ASSERT_EQ(write(fifo_fd, "x", 1), 1);
+    close(fifo_fd);
+    ASSERT_EQ(waitpid(recorder, &status, 0), recorder);
+    std::ifstream log_in(log);
+    record_log.assign((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << record_log;
+    std::string text, err;
+    int st = run_command({mmiotrace_path(), "print", trace}, &text, &err);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << err;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+};
+
+TEST(Mark, FromAnotherShellLandsBetweenTheAccessesAroundIt) {
+  WaitingRecording rec;
+  ASSERT_NO_FATAL_FAILURE(rec.start("MarkFromOutside"));
+  const pid_t recorder = rec.recorder;
   std::string out, err;
   int status = run_command({mmiotrace_path(), "mark", "--pid", std::to_string(recorder), "hello", "from", "outside"},
                            &out, &err);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
   EXPECT_EQ(err, "");
-  ASSERT_EQ(write(fd, "x", 1), 1);
-  close(fd);
-  int record_status = 0;
-  ASSERT_EQ(waitpid(recorder, &record_status, 0), recorder);
-  std::ifstream log_in(log);
-  std::string record_log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
-  ASSERT_TRUE(WIFEXITED(record_status) && WEXITSTATUS(record_status) == 0) << record_log;
+  ASSERT_NO_FATAL_FAILURE(rec.finish());
+  const std::vector<std::string>& lines = rec.lines;
   std::string text;
-  status = run_command({mmiotrace_path(), "print", trace}, &text, &err);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  for (const std::string& l : lines) text += l + "\n";
   EXPECT_EQ(writes_and_marks(lines), (std::vector<std::string>{"W 0x0", "M hello from outside", "W 0x4"})) << text;
   EXPECT_EQ(text.find("Lost"), std::string::npos) << text;
   // The mark's ring was retired and freed: a second mark after the recorder
   // ended finds nothing to mark.
   status = run_command({mmiotrace_path(), "mark", "--pid", std::to_string(recorder), "late"}, &out, &err);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 69) << err;
+}
+
+// A mark that has begun when the program ends: the recorder's final drain
+// waits for it (trace::ChannelProducer::claim, Consumer::finish), so it lands
+// in the trace; a mark is never reported done and then missing.
+TEST(Mark, AMarkRacingTheEndOfTheRecordingLandsOrFails) {
+  WaitingRecording rec;
+  ASSERT_NO_FATAL_FAILURE(rec.start("MarkRacingTheEnd"));
+  std::string mark_err = rec.dir + "/mark.err";
+  pid_t mark = fork();
+  ASSERT_GE(mark, 0);
+  if (mark == 0) {
+    int fd = open(mark_err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    setenv("MMIOTRACE_TESTING_MARK_DELAY_MS", "1500", 1);
+    execl(mmiotrace_path().c_str(), "mmiotrace", "mark", "--pid", std::to_string(rec.recorder).c_str(), "just in time",
+          (char*)nullptr);
+    _exit(127);
+  }
+  usleep(500000);  // the mark has its ring and sleeps; the program ends now
+  ASSERT_NO_FATAL_FAILURE(rec.finish());
+  int status = 0;
+  ASSERT_EQ(waitpid(mark, &status, 0), mark);
+  std::ifstream err_in(mark_err);
+  const std::string err((std::istreambuf_iterator<char>(err_in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  const auto marks = writes_and_marks(rec.lines);
+  const bool landed = std::find(marks.begin(), marks.end(), "M just in time") != marks.end();
+  EXPECT_EQ(WEXITSTATUS(status) == 0, landed) << err;
+  // It claimed its ring well before the program ended, so it must have landed,
+  // after the program's last write.
+  EXPECT_EQ(marks, (std::vector<std::string>{"W 0x0", "W 0x4", "M just in time"})) << err << rec.record_log;
 }
 
 TEST(Cli, MarkWithoutOneRecorderGetsOneClearErrorAndAStatus) {
