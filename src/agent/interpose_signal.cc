@@ -159,8 +159,9 @@ __attribute__((visibility("default"))) int sigaction(int sig, const struct sigac
                                                      struct sigaction* old) {
   using namespace mmiotrace::agent;
   if (g_real_sigaction == nullptr) init_signal_interposition();
-  if (!attached() || act == nullptr) return g_real_sigaction(sig, act, old);
+  if (!attached()) return g_real_sigaction(sig, act, old);
   if (!is_owned_signal(sig)) {
+    if (act == nullptr) return g_real_sigaction(sig, act, old);
     // A handler's sa_mask is blocked while it runs: it must not block the
     // agent's signals, or the handler's first device access would kill.
     struct sigaction copy = *act;

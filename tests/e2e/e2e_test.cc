@@ -853,6 +853,24 @@ TEST_P(E2E, AProcessKilledHoldingTheOrderLockDoesNotStallTheOthers) {
   EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos) << "the victim took no seq it did not publish";
 }
 
+// Signals (docs/record.md): a handler that touches the device while its
+// thread waits in sigsuspend, ppoll, pselect or epoll_pwait with every other
+// signal blocked, or whose own sa_mask blocks everything; a handler on an
+// alternate signal stack, of 64 KiB and of the classic SIGSTKSZ (8 KiB); the
+// program's SA_RESETHAND and SA_NODEFER SIGSEGV handlers, left by siglongjmp.
+TEST_P(E2E, HandlersTouchTheDeviceUnderTemporaryMasksAndOnAnAlternateStack) {
+  for (const std::string size : {"65536", "8192"}) {
+    const TracedRun& run = keep(run_traced(test_name() + "_" + size, program("signal_waits"), {size}, 4096));
+    ASSERT_EQ(run.exit_code, 0) << size << "\n" << run.out << run.err;
+    ASSERT_NE(run.out.find("DONE"), std::string::npos) << run.out;
+    for (const char* how : {"sigsuspend", "ppoll", "pselect", "epoll_pwait", "sa_mask"}) {
+      EXPECT_NE(run.out.find(std::string("ROUND ") + how), std::string::npos) << how;
+    }
+    expect_exact(run);
+    EXPECT_EQ(replay_mismatch(run), "");
+  }
+}
+
 // The command line's answers to bad input: one actionable sentence on stderr
 // and a sysexits-style status.
 struct CliCase {
