@@ -16,6 +16,7 @@
 #include <fstream>
 #include <list>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -869,6 +870,144 @@ TEST_P(E2E, HandlersTouchTheDeviceUnderTemporaryMasksAndOnAnAlternateStack) {
     expect_exact(run);
     EXPECT_EQ(replay_mismatch(run), "");
   }
+}
+
+// Stress (stress.c). The accesses of a binary trace grouped by register.
+std::map<uint64_t, std::vector<const BinaryAccess*>> by_register(const std::vector<BinaryAccess>& all) {
+  std::map<uint64_t, std::vector<const BinaryAccess*>> regs;
+  for (const BinaryAccess& a : all) regs[a.phys].push_back(&a);
+  return regs;
+}
+
+// A register one thread wrote `tag | i` to and read back, i = 0, 1, ...: "" or
+// the first disagreement. *tid: the thread.
+std::string write_read_pairs(const std::vector<const BinaryAccess*>& list, uint32_t tag, size_t pairs, uint32_t* tid) {
+  if (list.size() != 2 * pairs) return "has " + std::to_string(list.size()) + " accesses, not " + std::to_string(2 * pairs);
+  *tid = list[0]->tid;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const BinaryAccess& a = *list[i];
+    if (a.op != (i % 2 == 0 ? 'W' : 'R') || a.value != (tag | (i / 2)) || a.tid != *tid || a.width != 4) {
+      return "access #" + std::to_string(i) + " at seq " + std::to_string(a.seq) + " is " + a.op + " " +
+             std::to_string(a.value) + " by " + std::to_string(a.tid);
+    }
+  }
+  return "";
+}
+
+// 8 threads x 200,000 accesses started while the others run, and 64
+// short-lived threads coming and going: every access in the trace, each
+// thread's in its program order, the global order the device's (replay).
+TEST_P(E2E, StressEightThreadsWhileThreadsComeAndGo) {
+  const TracedRun& run = keep(run_traced(test_name(), program("stress"), {"threads"}, 4096, {}, /*print=*/false));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("COUNT threads 1606400"), std::string::npos) << run.out;
+  std::vector<BinaryAccess> all;
+  uint64_t lost = 0;
+  ASSERT_EQ(read_binary_accesses(run, &all, &lost), "");
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(all.size(), 1606400u);
+  const auto regs = by_register(all);
+  std::set<uint32_t> tids;
+  for (uint32_t t = 0; t < 8; ++t) {
+    uint32_t tid = 0;
+    ASSERT_TRUE(regs.count(t * 0x40)) << t;
+    EXPECT_EQ(write_read_pairs(regs.at(t * 0x40), t << 24, 100000, &tid), "") << "worker " << t;
+    tids.insert(tid);
+  }
+  for (uint32_t k = 0; k < 64; ++k) {
+    ASSERT_TRUE(regs.count(0x800 + 4 * k)) << k;
+    const auto& list = regs.at(0x800 + 4 * k);
+    ASSERT_EQ(list.size(), 100u) << k;
+    for (size_t i = 0; i < list.size(); ++i) {
+      ASSERT_TRUE(list[i]->op == 'W' && list[i]->value == i && list[i]->tid == list[0]->tid) << k << " #" << i;
+    }
+    tids.insert(list[0]->tid);
+  }
+  EXPECT_EQ(tids.size(), 72u);
+  uint64_t replayed = 0;
+  EXPECT_EQ(replay_binary_mismatch(run, 1, &replayed), "");
+  EXPECT_EQ(replayed, all.size());
+  if (!HasFailure()) std::filesystem::remove_all(run.dir);  // 140 MB
+}
+
+// The program, a forked child and an exec'd program on the same device at
+// the same time, with atomic increments of one shared counter: each
+// process's accesses complete and in order, and the counter's values, read
+// in trace order, go up by one: the global order is the device's.
+TEST_P(E2E, StressForkedAndExecdProcessesShareTheDeviceAtOnce) {
+  const TracedRun& run = keep(run_traced(test_name(), program("stress"), {"procs"}, 4096, {}, /*print=*/false));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  for (const char* role : {"parent", "fork", "exec"}) {
+    EXPECT_NE(run.out.find(std::string("COUNT ") + role + " 200000"), std::string::npos) << run.out;
+  }
+  const size_t at = run.out.find("COUNTER 0x");
+  ASSERT_NE(at, std::string::npos) << run.out;
+  const uint32_t counter = static_cast<uint32_t>(std::stoul(run.out.substr(at + 10), nullptr, 16));
+  std::vector<BinaryAccess> all;
+  uint64_t lost = 0;
+  ASSERT_EQ(read_binary_accesses(run, &all, &lost), "");
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(all.size(), 600002u);  // + the counter's read before and after
+  const auto regs = by_register(all);
+  std::set<uint32_t> pids;
+  for (uint32_t id = 0; id < 3; ++id) {
+    uint32_t tid = 0;
+    ASSERT_TRUE(regs.count(id * 0x40)) << id;
+    EXPECT_EQ(write_read_pairs(regs.at(id * 0x40), id << 24, 50000, &tid), "") << "process " << id;
+    pids.insert(regs.at(id * 0x40)[0]->pid);
+  }
+  EXPECT_EQ(pids.size(), 3u);
+  // The counter: its first read, then 150,000 (read n, write n + 1) pairs
+  // from whichever process, n = counter, counter + 1, ..., then the last read.
+  const auto& c = regs.at(0xf00);
+  ASSERT_EQ(c.size(), 2u + 2u * 150000u);
+  for (size_t i = 0; i < 150000; ++i) {
+    const BinaryAccess& r = *c[1 + 2 * i];
+    const BinaryAccess& w = *c[2 + 2 * i];
+    ASSERT_TRUE(r.op == 'R' && w.op == 'W' && r.value == uint32_t(counter + i) && w.value == uint32_t(counter + i + 1) &&
+                r.tid == w.tid && w.seq == r.seq + 1)
+        << "increment " << i << " at seq " << r.seq;
+  }
+  uint64_t replayed = 0;
+  EXPECT_EQ(replay_binary_mismatch(run, 0, &replayed), "");
+  if (!HasFailure()) std::filesystem::remove_all(run.dir);
+}
+
+// A program killed by SIGKILL while 4 threads write 0, 1, 2, ... as fast as
+// they can: each thread's writes are in the trace without a gap, and each
+// register holds the last one traced (at most one access, cut off between
+// the device and its record by the kill, is a "Lost 1 events" instead).
+TEST_P(E2E, StressKilledMidRunKeepsEveryAccessItMade) {
+  const TracedRun& run = keep(run_traced(test_name(), program("stress"), {"killed"}, 4096, {}, /*print=*/false));
+  ASSERT_EQ(run.term_signal, SIGKILL) << run.out << run.err;
+  std::vector<BinaryAccess> all;
+  uint64_t lost = 0;
+  ASSERT_EQ(read_binary_accesses(run, &all, &lost), "");
+  EXPECT_LE(lost, 1u);
+  const auto regs = by_register(all);
+  ASSERT_EQ(regs.size(), 4u);
+  int ahead = 0;
+  for (uint32_t t = 0; t < 4; ++t) {
+    ASSERT_TRUE(regs.count(t * 0x40)) << t;
+    const auto& list = regs.at(t * 0x40);
+    EXPECT_GT(list.size(), 100u) << t;
+    for (size_t i = 0; i < list.size(); ++i) {
+      ASSERT_TRUE(list[i]->op == 'W' && list[i]->value == i && list[i]->tid == list[0]->tid) << t << " #" << i;
+    }
+    uint32_t on_device = 0;
+    memcpy(&on_device, run.device_after.data() + t * 0x40, 4);
+    if (on_device == list.size()) {
+      ++ahead;  // its last write reached the device, its record did not
+    } else {
+      EXPECT_EQ(on_device, list.size() - 1) << "register " << t;
+    }
+  }
+  EXPECT_LE(static_cast<uint64_t>(ahead), lost);
+  // The recorder's exit mark says how it ended.
+  std::string text, err;
+  run_command({mmiotrace_path(), "print", run.dir + "/trace.mmio"}, &text, &err);
+  EXPECT_NE(text.find(" killed by signal 9\n"), std::string::npos) << err;
+  if (!HasFailure()) std::filesystem::remove_all(run.dir);
 }
 
 // The command line's answers to bad input: one actionable sentence on stderr
