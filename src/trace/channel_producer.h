@@ -13,7 +13,7 @@
 // forever. A waiter that has spun for a long time (kDeadOwnerCheckSpins)
 // looks at the owner: if /proc/<tid>/stat is gone or shows the thread dead
 // (Z: a zombie leader its parent has not reaped yet, X: dead), no one can ever
-// release the lock, and the waiter takes it over with a CAS from exactly that
+// release the lock (without /proc nothing can be told: waiters wait), and the waiter takes it over with a CAS from exactly that
 // owner's id. The dead owner may have taken a seq without publishing it (the
 // recorder reports it as lost) but left nothing half-published: a record
 // becomes visible only with its ring's head store. Limit: if the dead owner's
@@ -92,7 +92,14 @@ inline bool thread_dead(uint32_t tid) {
   const int saved = errno;
   const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) {
-    const bool gone = errno == ENOENT || errno == ESRCH;
+    bool gone = errno == ENOENT || errno == ESRCH;
+    if (gone) {
+      // Only if /proc is there at all (it may not be mounted): else nothing
+      // can be told, and the owner is taken as alive.
+      const int self = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC));
+      gone = self >= 0;
+      if (self >= 0) syscall(SYS_close, self);
+    }
     errno = saved;
     return gone;
   }
