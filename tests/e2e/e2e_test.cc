@@ -800,7 +800,7 @@ TEST_P(E2E, FullBuffersWaitByDefaultOrDropAndCountWhenAsked) {
   EXPECT_EQ(waited.err.find("lost"), std::string::npos) << waited.err;
 
   const TracedRun& run = keep(run_traced(test_name() + "_drop", program("flood"), {std::to_string(kWrites)}, 4096,
-                                         {"--drop-when-full", "--testing-consumer-delay-ms", "50"}));
+                                         {"--drop-when-full", "--testing-consumer-delay-ms", "100"}));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   ASSERT_NE(run.out.find("COUNT 100000"), std::string::npos) << run.out;
   const uint64_t lost = check_flood(run, kWrites);
