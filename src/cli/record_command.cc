@@ -163,6 +163,10 @@ std::string summary(const RecordStats& s, const std::string& output) {
     line += fmt::format("; {} event{} lost", s.lost, s.lost == 1 ? "" : "s");
     if (s.dropped != 0) line += fmt::format(" ({} dropped because a buffer was full)", s.dropped);
   }
+  if (s.lock_takeovers != 0) {
+    line += fmt::format("; the order lock was taken over from a process killed while holding it ({} time{})",
+                        s.lock_takeovers, s.lock_takeovers == 1 ? "" : "s");
+  }
   return line;
 }
 

@@ -300,6 +300,7 @@ void Consumer::finish(int timeout_ms) {
   }
   drain();
   stats_.dropped = ch_->dropped.load(std::memory_order_relaxed);
+  stats_.lock_takeovers = ch_->lock_takeovers.load(std::memory_order_relaxed);
 }
 
 void Consumer::wait(int timeout_ms) {

@@ -34,6 +34,7 @@ struct RecordStats {
   uint64_t unknown = 0;
   uint64_t lost = 0;     // seqs that never arrived (LOST records)
   uint64_t dropped = 0;  // of those, dropped by producers whose ring was full (--drop-when-full)
+  uint64_t lock_takeovers = 0;  // order lock taken over from a process killed while holding it
   std::set<uint32_t> threads;
   std::set<uint32_t> processes;
 };

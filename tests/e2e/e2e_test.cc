@@ -852,6 +852,9 @@ TEST_P(E2E, AProcessKilledHoldingTheOrderLockDoesNotStallTheOthers) {
   memcpy(&v, run.device_after.data() + 0x100, 4);
   EXPECT_EQ(v, victim - 1);
   EXPECT_EQ(run.trace_text.find("Lost"), std::string::npos) << "the victim took no seq it did not publish";
+  EXPECT_NE(run.err.find("; the order lock was taken over from a process killed while holding it (1 time)"),
+            std::string::npos)
+      << run.err;
 }
 
 // Signals (docs/record.md): a handler that touches the device while its
