@@ -56,6 +56,7 @@ extern "C" __attribute__((visibility("default"))) int clone(int (*fn)(void*), vo
   void* tls = va_arg(ap, void*);
   pid_t* child_tid = va_arg(ap, pid_t*);
   va_end(ap);
+  if (g_real_clone == nullptr) resolve_clone();  // called before the agent's constructor ran
   if (!attached() || (flags & CLONE_VM) != 0) return g_real_clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
   CloneStart start{fn, arg};
   return g_real_clone(clone_trampoline, stack, flags, &start, parent_tid, tls, child_tid);

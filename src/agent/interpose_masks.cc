@@ -37,7 +37,8 @@ EpollPwaitFn g_epoll_pwait = nullptr;
 EpollPwait2Fn g_epoll_pwait2 = nullptr;
 
 // Resolved when the agent is loaded, never in a signal handler (dlsym is not
-// async-signal-safe).
+// async-signal-safe); on first use if a constructor that ran before the
+// agent's calls one.
 __attribute__((constructor(101))) void resolve_mask_calls() {
   g_sigsuspend = reinterpret_cast<SigsuspendFn>(dlsym(RTLD_NEXT, "sigsuspend"));
   g_pselect = reinterpret_cast<PselectFn>(dlsym(RTLD_NEXT, "pselect"));
@@ -62,6 +63,7 @@ extern "C" {
 
 __attribute__((visibility("default"))) int sigsuspend(const sigset_t* mask) {
   using namespace mmiotrace::agent;
+  if (g_sigsuspend == nullptr) resolve_mask_calls();
   sigset_t copy;
   return g_sigsuspend(filtered(mask, &copy));
 }
@@ -69,6 +71,7 @@ __attribute__((visibility("default"))) int sigsuspend(const sigset_t* mask) {
 __attribute__((visibility("default"))) int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* t,
                                                    const sigset_t* mask) {
   using namespace mmiotrace::agent;
+  if (g_pselect == nullptr) resolve_mask_calls();
   sigset_t copy;
   return g_pselect(n, r, w, e, t, filtered(mask, &copy));
 }
@@ -76,6 +79,7 @@ __attribute__((visibility("default"))) int pselect(int n, fd_set* r, fd_set* w, 
 __attribute__((visibility("default"))) int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* t,
                                                  const sigset_t* mask) {
   using namespace mmiotrace::agent;
+  if (g_ppoll == nullptr) resolve_mask_calls();
   sigset_t copy;
   return g_ppoll(fds, n, t, filtered(mask, &copy));
 }
@@ -83,6 +87,7 @@ __attribute__((visibility("default"))) int ppoll(struct pollfd* fds, nfds_t n, c
 __attribute__((visibility("default"))) int epoll_pwait(int fd, struct epoll_event* ev, int max, int timeout,
                                                        const sigset_t* mask) {
   using namespace mmiotrace::agent;
+  if (g_epoll_pwait == nullptr) resolve_mask_calls();
   sigset_t copy;
   return g_epoll_pwait(fd, ev, max, timeout, filtered(mask, &copy));
 }
@@ -90,6 +95,7 @@ __attribute__((visibility("default"))) int epoll_pwait(int fd, struct epoll_even
 __attribute__((visibility("default"))) int epoll_pwait2(int fd, struct epoll_event* ev, int max,
                                                         const struct timespec* t, const sigset_t* mask) {
   using namespace mmiotrace::agent;
+  if (g_epoll_pwait2 == nullptr) resolve_mask_calls();
   sigset_t copy;
   return g_epoll_pwait2(fd, ev, max, t, filtered(mask, &copy));
 }
