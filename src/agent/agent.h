@@ -56,14 +56,19 @@ void init_signal_interposition();
 // agent's handler (a child that detaches, record --no-follow).
 void restore_program_dispositions();
 
-// Every signal blocked for a scope (normal context only): a signal handler of
-// the program must not run, and fault on device memory, while this thread
-// holds the region table's writer lock or the order lock.
+// Every signal but kAgentSignals blocked for a scope (normal context only): a
+// signal handler of the program must not run, and fault on device memory,
+// while this thread holds the region table's writer lock or the order lock.
+// The agent's own signals stay deliverable, as in its fault handler: a guarded
+// access that faults in the scope (agent/safe_access.h, e.g. a system call's
+// buffer that is not mapped) must reach the agent's handler and its fixup;
+// blocked, the kernel would kill the process instead.
 class SignalsBlocked {
  public:
   SignalsBlocked() {
     sigset_t all;
     sigfillset(&all);
+    remove_agent_signals(&all);
     real_sigmask(SIG_BLOCK, &all, &old_);
   }
   ~SignalsBlocked() { real_sigmask(SIG_SETMASK, &old_, nullptr); }

@@ -23,8 +23,10 @@
 // replaced, and recvmsg hands back msg_namelen, msg_controllen and msg_flags).
 // Calls whose buffers touch no traced mapping go straight to libc.
 //
-// Normal context. Device accesses are made with every signal blocked (the
-// fault handler takes the same order lock), never across the real call.
+// Normal context. Device accesses are made with every signal but the agent's
+// own blocked (the fault handler takes the same order lock; a buffer that is
+// not mapped faults into the agent's handler and ends the copy there), never
+// across the real call.
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>

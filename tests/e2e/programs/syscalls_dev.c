@@ -91,6 +91,15 @@ int main(int argc, char** argv) {
   E2E_CHECK(memcmp(buf, "abc", 3) == 0 && memcmp(buf + 19, "xyz", 3) == 0);
   check_pattern(buf + 3, 0x600, 16);
 
+  /* writev whose second buffer is not mapped: the bytes before it are written. */
+  uint8_t* unmapped = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  E2E_CHECK(unmapped != MAP_FAILED);
+  struct iovec biov[2] = {{dev + 0x600, 8}, {unmapped, 8}};
+  E2E_CHECK(writev(pfd[1], biov, 2) == 8);
+  expect_reads(0x600, 8);
+  E2E_CHECK(read(pfd[0], buf, sizeof(buf)) == 8);
+  check_pattern(buf, 0x600, 8);
+
   /* readv: 4 ordinary bytes, then 8 into the device. */
   E2E_CHECK(write(pfd[1], data, 12) == 12);
   uint8_t head[4];
