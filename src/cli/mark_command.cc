@@ -210,9 +210,14 @@ int run_mark(const MarkOptions& opt) {
   {
     trace::ChannelProducer producer(ch);
     if (n != 0 && producer.claim(my_pid, my_tid, 1u << 20)) {
-      // Testing only (not documented for users): hold the ring a while before
-      // marking, so that a test can end the program in between.
-      if (const char* d = getenv("MMIOTRACE_TESTING_MARK_DELAY_MS"); d != nullptr) usleep(1000u * static_cast<unsigned>(atoi(d)));
+      // Testing only (not documented for users): say the ring is claimed, then
+      // hold it a while before marking, so that a test can end the program in
+      // between.
+      if (const char* d = getenv("MMIOTRACE_TESTING_MARK_DELAY_MS"); d != nullptr) {
+        fmt::print(stderr, "mmiotrace: testing: ring claimed\n");
+        fflush(stderr);
+        usleep(1000u * static_cast<unsigned>(atoi(d)));
+      }
       ok = producer.stamp_and_push(buf.data(), n);
     }
   }  // retires the ring

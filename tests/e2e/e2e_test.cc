@@ -562,7 +562,14 @@ TEST(Mark, AMarkRacingTheEndOfTheRecordingLandsOrFails) {
           (char*)nullptr);
     _exit(127);
   }
-  usleep(500000);  // the mark has its ring and sleeps; the program ends now
+  // Once the mark has its ring (and sleeps), the program ends.
+  auto claimed = [&] {
+    std::ifstream in(mark_err);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find("ring claimed") != std::string::npos;
+  };
+  for (int i = 0; i < 1000 && !claimed(); ++i) usleep(10000);
+  ASSERT_TRUE(claimed()) << "mark did not claim a ring within 10 s";
   ASSERT_NO_FATAL_FAILURE(rec.finish());
   int status = 0;
   ASSERT_EQ(waitpid(mark, &status, 0), mark);
@@ -572,7 +579,7 @@ TEST(Mark, AMarkRacingTheEndOfTheRecordingLandsOrFails) {
   const auto marks = writes_and_marks(rec.lines);
   const bool landed = std::find(marks.begin(), marks.end(), "M just in time") != marks.end();
   EXPECT_EQ(WEXITSTATUS(status) == 0, landed) << err;
-  // It claimed its ring well before the program ended, so it must have landed,
+  // It claimed its ring before the program ended, so it must have landed,
   // after the program's last write.
   EXPECT_EQ(marks, (std::vector<std::string>{"W 0x0", "W 0x4", "M just in time"})) << err << rec.record_log;
 }
