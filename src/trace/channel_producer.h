@@ -13,18 +13,19 @@
 // forever. A waiter that has spun for a long time (kDeadOwnerCheckSpins)
 // looks at the owner: if /proc/<tid>/stat is gone or shows the thread dead
 // (Z: a zombie leader its parent has not reaped yet, X: dead), no one can ever
-// release the lock (without /proc nothing can be told: waiters wait), and the waiter takes it over with a CAS from exactly that
-// owner's id. The dead owner may have taken a seq without publishing it (the
-// recorder reports it as lost) but left nothing half-published: a record
-// becomes visible only with its ring's head store. Limit: if the dead owner's
-// tid is reused by a new thread before a waiter looks (the kernel hands out
-// tids in a cycle of pid_max, 4 million on 64-bit systems by default, after
-// the dead one is reaped), the owner looks alive and waiters keep waiting.
+// release the lock (without /proc nothing can be told: waiters wait), and the
+// waiter takes it over with a CAS from exactly that owner's id. The dead owner
+// may have taken a seq without publishing it (the recorder reports it as lost)
+// but left nothing half-published: a record becomes visible only with its
+// ring's head store. Limit: if the dead owner's tid is reused by a new thread
+// before a waiter looks (the kernel hands out tids in a cycle of pid_max, 4
+// million on 64-bit systems by default, after the dead one is reaped), the
+// owner looks alive and waiters keep waiting.
 //
 // Header-only and async-signal-safe: atomics, memcpy and raw system calls
 // (open, read, close, kill, futex, sched_yield, clock_gettime) only; no
-// allocation, no exceptions. Callers hold the lock with every signal blocked
-// (a signal handler of their own could write too).
+// allocation, no exceptions. Callers hold the lock with every other signal blocked
+// than SIGSEGV/SIGBUS/SIGTRAP (a signal handler of their own could write too).
 #pragma once
 
 #include <errno.h>
