@@ -24,8 +24,8 @@
 //
 // Header-only and async-signal-safe: atomics, memcpy and raw system calls
 // (open, read, close, kill, futex, sched_yield, clock_gettime) only; no
-// allocation, no exceptions. Callers hold the lock with every other signal blocked
-// than SIGSEGV/SIGBUS/SIGTRAP (a signal handler of their own could write too).
+// allocation, no exceptions. Callers hold the lock with every signal but
+// SIGSEGV, SIGBUS and SIGTRAP blocked (a handler of their own could write too).
 #pragma once
 
 #include <errno.h>
