@@ -25,6 +25,11 @@ extern Agent g_agent;
 
 inline bool attached() { return g_agent.channel != nullptr; }
 
+// agent_init.cc: the child side of fork (atfork) and of clone without
+// CLONE_VM (interpose_clone.cc): the child's own pid and rings, or, with
+// record --no-follow, the child detaches and runs untraced.
+void after_fork_child();
+
 // fault_handler.cc
 extern "C" void mt_fault_handler(int sig, siginfo_t* info, void* ucontext);
 void install_fault_handlers();
@@ -38,18 +43,34 @@ bool is_owned_signal(int sig);
 void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic);
 // Calls the real sigaction (libc's, bypassing the interposer).
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
-// The real pthread_sigmask (the interposer keeps SIGSEGV/SIGBUS unblocked).
+// The signals the agent needs delivered whatever masks the program sets:
+// SIGSEGV and SIGBUS (every traced access starts with one) and SIGTRAP (the
+// step mode's single steps). One list for every interposer that filters a
+// mask (interpose_signal.cc, interpose_masks.cc).
+inline constexpr int kAgentSignals[] = {SIGSEGV, SIGBUS, SIGTRAP};
+inline void remove_agent_signals(sigset_t* set) {
+  for (int sig : kAgentSignals) sigdelset(set, sig);
+}
+// The real pthread_sigmask (the interposer keeps kAgentSignals unblocked).
 int real_sigmask(int how, const sigset_t* set, sigset_t* old);
 void init_signal_interposition();
+// Installs the program's own SIGSEGV/SIGBUS dispositions in place of the
+// agent's handler (a child that detaches, record --no-follow).
+void restore_program_dispositions();
 
-// Every signal blocked for a scope (normal context only): a signal handler of
-// the program must not run, and fault on device memory, while this thread
-// holds the region table's writer lock or the order lock.
+// Every signal but kAgentSignals blocked for a scope (normal context only): a
+// signal handler of the program must not run, and fault on device memory,
+// while this thread holds the region table's writer lock or the order lock.
+// The agent's own signals stay deliverable, as in its fault handler: a guarded
+// access that faults in the scope (agent/safe_access.h, e.g. a system call's
+// buffer that is not mapped) must reach the agent's handler and its fixup;
+// blocked, the kernel would kill the process instead.
 class SignalsBlocked {
  public:
   SignalsBlocked() {
     sigset_t all;
     sigfillset(&all);
+    remove_agent_signals(&all);
     real_sigmask(SIG_BLOCK, &all, &old_);
   }
   ~SignalsBlocked() { real_sigmask(SIG_SETMASK, &old_, nullptr); }

@@ -65,11 +65,39 @@ trace::ChannelHeader* map_channel(const char* path) {
   return static_cast<trace::ChannelHeader*>(p);
 }
 
+void disarm_region(const RegionInfo& r, void*) {
+  // The child's copy of the mapping is the same shared device memory: with
+  // the program's own protection back, its accesses reach the device directly.
+  real_mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, r.prot);
+  real_munmap(reinterpret_cast<void*>(r.real), r.end - r.start);
+}
+
+// record --no-follow, in a child the program forked: the child runs as if
+// untraced. Its inherited device mappings get their protection back, the
+// program's own SIGSEGV/SIGBUS dispositions are installed, and the agent
+// detaches (every interposer passes through from here on).
+void detach_child() {
+  trace::ChannelHeader* ch = g_agent.channel;
+  g_agent.channel = nullptr;
+  g_agent.regions.for_each(disarm_region, nullptr);
+  restore_program_dispositions();
+  real_munmap(ch, ch->total_size);
+}
+
+}  // namespace
+
 void after_fork_child() {
+  if (g_agent.channel == nullptr) return;
   g_agent.pid = static_cast<uint32_t>(getpid());
   producer_after_fork_child();
-  if (g_agent.channel != nullptr) g_agent.channel->processes_attached.fetch_add(1);
+  if ((g_agent.channel->flags & trace::kChannelNoFollow) != 0) {
+    detach_child();
+    return;
+  }
+  g_agent.channel->processes_attached.fetch_add(1);
 }
+
+namespace {
 
 __attribute__((constructor(101))) void agent_init() {
   init_signal_interposition();
@@ -77,6 +105,12 @@ __attribute__((constructor(101))) void agent_init() {
   if (path == nullptr || *path == '\0') return;
   trace::ChannelHeader* ch = map_channel(path);
   if (ch == nullptr) return;
+  if ((ch->flags & trace::kChannelNoFollow) != 0 && ch->root_pid.load() != static_cast<uint32_t>(getpid())) {
+    // record --no-follow: a program a descendant exec'd (or posix_spawned)
+    // runs untraced.
+    real_munmap(ch, ch->total_size);
+    return;
+  }
   g_agent.pid = static_cast<uint32_t>(getpid());
   g_agent.has_avx512bw = cpu_has_avx512bw();
   g_agent.has_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE

@@ -5,8 +5,8 @@
 // real mapping of the same bytes for the emulator. No traced page is ever made
 // accessible to the program, so no thread can slip past the tracer.
 //
-// Normal context. Records are stamped with every signal blocked, because the
-// fault handler takes the same order lock.
+// Normal context. Records are stamped with every signal but the agent's own
+// blocked (SignalsBlocked), because the fault handler takes the same order lock.
 #include <errno.h>
 #include <stdarg.h>
 #include <signal.h>

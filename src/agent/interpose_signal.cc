@@ -112,8 +112,7 @@ void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic) {
   if (!(a.sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
   // The tracer's own signals stay deliverable, so that the program's handler
   // can touch device memory.
-  sigdelset(&mask, SIGSEGV);
-  sigdelset(&mask, SIGBUS);
+  remove_agent_signals(&mask);
   if (a.sa_flags & SA_RESETHAND) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
@@ -128,6 +127,13 @@ void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic) {
     a.sa_handler(sig);
   }
   real_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
+void restore_program_dispositions() {
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction a = load_saved(saved_for(sig));
+    g_real_sigaction(sig, &a, nullptr);
+  }
 }
 
 void init_signal_interposition() {
@@ -154,7 +160,15 @@ __attribute__((visibility("default"))) int sigaction(int sig, const struct sigac
                                                      struct sigaction* old) {
   using namespace mmiotrace::agent;
   if (g_real_sigaction == nullptr) init_signal_interposition();
-  if (!attached() || !is_owned_signal(sig)) return g_real_sigaction(sig, act, old);
+  if (!attached()) return g_real_sigaction(sig, act, old);
+  if (!is_owned_signal(sig)) {
+    if (act == nullptr) return g_real_sigaction(sig, act, old);
+    // A handler's sa_mask is blocked while it runs: it must not block the
+    // agent's signals, or the handler's first device access would kill.
+    struct sigaction copy = *act;
+    remove_agent_signals(&copy.sa_mask);
+    return g_real_sigaction(sig, &copy, old);
+  }
   SavedAction* s = saved_for(sig);
   if (old != nullptr) *old = load_saved(s);
   if (act != nullptr) store_saved(s, *act);
@@ -163,14 +177,13 @@ __attribute__((visibility("default"))) int sigaction(int sig, const struct sigac
 
 // SIGSEGV and SIGBUS are how the tracer sees device accesses: a thread that
 // blocked them would be killed by its first one (the kernel does not queue a
-// blocked fault). Masks the program sets keep them deliverable.
+// blocked fault). Masks the program sets keep kAgentSignals deliverable.
 __attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   using namespace mmiotrace::agent;
   if (g_real_sigmask == nullptr) init_signal_interposition();  // called before the agent's constructor
   if (set == nullptr || how == SIG_UNBLOCK || !attached()) return g_real_sigmask(how, set, old);
   sigset_t copy = *set;
-  sigdelset(&copy, SIGSEGV);
-  sigdelset(&copy, SIGBUS);
+  remove_agent_signals(&copy);
   return g_real_sigmask(how, &copy, old);
 }
 

@@ -1,5 +1,6 @@
 // System calls given a pointer into a traced mapping: write, pwrite(64),
-// send, writev and read, pread(64), recv, readv. The program's pages there
+// send, writev, pwritev(2), sendmsg and read, pread(64), recv, readv,
+// preadv(2), recvmsg. The program's pages there
 // are PROT_NONE, so the kernel would answer EFAULT; instead the data goes
 // through a scratch buffer of the agent, and the device side of the copy is
 // recorded (DeviceMemory::bulk_copy: 8-byte aligned accesses, 1-byte ones at
@@ -14,12 +15,18 @@
 // same short counts, blocking and errors as untraced. The scratch buffer is
 // the stack for up to 4 KiB, else an anonymous mapping of the call's size,
 // capped at 64 MiB: a longer call transfers at most 64 MiB and returns that
-// short count (as the kernel itself does beyond 0x7ffff000 bytes). writev and
-// readv gather/scatter the iovecs through one buffer and make one write/read.
+// short count (as the kernel itself does beyond 0x7ffff000 bytes). The
+// vector calls (writev, pwritev, pwritev2, sendmsg and their read
+// counterparts) gather/scatter the program's iovecs through one buffer and
+// make one real call of the same kind with a single iovec (sendmsg and
+// recvmsg keep the program's name, control data and flags; only msg_iov is
+// replaced, and recvmsg hands back msg_namelen, msg_controllen and msg_flags).
 // Calls whose buffers touch no traced mapping go straight to libc.
 //
-// Normal context. Device accesses are made with every signal blocked (the
-// fault handler takes the same order lock), never across the real call.
+// Normal context. Device accesses are made with every signal but the agent's
+// own blocked (the fault handler takes the same order lock; a buffer that is
+// not mapped faults into the agent's handler and ends the copy there), never
+// across the real call.
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +54,10 @@ using PwriteFn = ssize_t (*)(int, const void*, size_t, off_t);
 using RecvFn = ssize_t (*)(int, void*, size_t, int);
 using SendFn = ssize_t (*)(int, const void*, size_t, int);
 using IovFn = ssize_t (*)(int, const struct iovec*, int);
+using IovOffFn = ssize_t (*)(int, const struct iovec*, int, off_t);
+using IovOff2Fn = ssize_t (*)(int, const struct iovec*, int, off_t, int);
+using SendmsgFn = ssize_t (*)(int, const struct msghdr*, int);
+using RecvmsgFn = ssize_t (*)(int, struct msghdr*, int);
 
 struct RealCalls {
   ReadFn read = nullptr;
@@ -57,6 +68,12 @@ struct RealCalls {
   SendFn send = nullptr;
   IovFn readv = nullptr;
   IovFn writev = nullptr;
+  IovOffFn preadv = nullptr;
+  IovOffFn pwritev = nullptr;
+  IovOff2Fn preadv2 = nullptr;
+  IovOff2Fn pwritev2 = nullptr;
+  SendmsgFn sendmsg = nullptr;
+  RecvmsgFn recvmsg = nullptr;
 };
 
 RealCalls g_real;
@@ -86,6 +103,25 @@ ssize_t real_readv(int fd, const struct iovec* v, int c) {
 ssize_t real_writev(int fd, const struct iovec* v, int c) {
   return g_real.writev ? g_real.writev(fd, v, c) : syscall(SYS_writev, fd, v, c);
 }
+// The kernel's preadv/pwritev take the offset as two longs (low, high).
+ssize_t real_preadv(int fd, const struct iovec* v, int c, off_t o) {
+  return g_real.preadv ? g_real.preadv(fd, v, c, o) : syscall(SYS_preadv, fd, v, c, o, 0);
+}
+ssize_t real_pwritev(int fd, const struct iovec* v, int c, off_t o) {
+  return g_real.pwritev ? g_real.pwritev(fd, v, c, o) : syscall(SYS_pwritev, fd, v, c, o, 0);
+}
+ssize_t real_preadv2(int fd, const struct iovec* v, int c, off_t o, int f) {
+  return g_real.preadv2 ? g_real.preadv2(fd, v, c, o, f) : syscall(SYS_preadv2, fd, v, c, o, 0, f);
+}
+ssize_t real_pwritev2(int fd, const struct iovec* v, int c, off_t o, int f) {
+  return g_real.pwritev2 ? g_real.pwritev2(fd, v, c, o, f) : syscall(SYS_pwritev2, fd, v, c, o, 0, f);
+}
+ssize_t real_sendmsg(int fd, const struct msghdr* m, int f) {
+  return g_real.sendmsg ? g_real.sendmsg(fd, m, f) : syscall(SYS_sendmsg, fd, m, f);
+}
+ssize_t real_recvmsg(int fd, struct msghdr* m, int f) {
+  return g_real.recvmsg ? g_real.recvmsg(fd, m, f) : syscall(SYS_recvmsg, fd, m, f);
+}
 
 template <typename Fn>
 void resolve(Fn* fn, const char* name) {
@@ -103,6 +139,12 @@ __attribute__((constructor(101))) void resolve_real_calls() {
   resolve(&g_real.send, "send");
   resolve(&g_real.readv, "readv");
   resolve(&g_real.writev, "writev");
+  resolve(&g_real.preadv, "preadv");
+  resolve(&g_real.pwritev, "pwritev");
+  resolve(&g_real.preadv2, "preadv2");
+  resolve(&g_real.pwritev2, "pwritev2");
+  resolve(&g_real.sendmsg, "sendmsg");
+  resolve(&g_real.recvmsg, "recvmsg");
 }
 
 constexpr size_t kStackScratch = 4096;
@@ -220,6 +262,58 @@ bool iov_total(const struct iovec* iov, int iovcnt, size_t* total, bool* device)
   return true;
 }
 
+// A vector write-like call (writev, pwritev, pwritev2, sendmsg) with device
+// buffers among its iovecs: gathers them into one buffer (device reads
+// recorded), up to the first buffer that cannot be read, and makes the real
+// call `call(one, 1)` with one iovec over what was gathered.
+template <typename Call>
+ssize_t writev_like(const struct iovec* iov, int iovcnt, size_t total, void* pc, Call call) {
+  Scratch s(total);
+  size_t got = 0;
+  for (int i = 0; i < iovcnt && got < s.size(); ++i) {
+    size_t want = iov[i].iov_len < s.size() - got ? iov[i].iov_len : s.size() - got;
+    size_t n = copy(iov[i].iov_base, want, s.data() + got, false, pc);
+    got += n;
+    if (n < want) break;  // a bad buffer: write what came before it
+  }
+  if (got == 0) return efault();
+  struct iovec one = {s.data(), got};
+  return call(&one, 1);
+}
+
+// A vector read-like call (readv, preadv, preadv2, recvmsg) with device
+// buffers among its iovecs: the real call `call(one, 1)` reads into one
+// buffer, whose bytes are then scattered into the program's iovecs (device
+// writes recorded).
+template <typename Call>
+ssize_t readv_like(const struct iovec* iov, int iovcnt, size_t total, void* pc, Call call) {
+  for (int i = 0; i < iovcnt; ++i) {
+    if (!device_writable(iov[i].iov_base, iov[i].iov_len)) return efault();
+  }
+  Scratch s(total);
+  struct iovec one = {s.data(), s.size()};
+  const ssize_t rc = call(&one, 1);
+  if (rc <= 0) return rc;
+  const int saved = errno;
+  size_t put = 0;
+  for (int i = 0; i < iovcnt && put < static_cast<size_t>(rc); ++i) {
+    size_t want = iov[i].iov_len < static_cast<size_t>(rc) - put ? iov[i].iov_len : static_cast<size_t>(rc) - put;
+    size_t n = copy(iov[i].iov_base, want, s.data() + put, true, pc);
+    put += n;
+    if (n < want) break;
+  }
+  if (put == 0) return efault();
+  errno = saved;
+  return static_cast<ssize_t>(put);
+}
+
+// Whether a message's iovecs touch device memory (and their total length).
+bool msg_on_device(const struct msghdr* msg, size_t* total) {
+  bool device = false;
+  return msg != nullptr && msg->msg_iovlen <= static_cast<size_t>(IOV_MAX) &&
+         iov_total(msg->msg_iov, static_cast<int>(msg->msg_iovlen), total, &device) && device;
+}
+
 }  // namespace
 
 }  // namespace mmiotrace::agent
@@ -287,17 +381,8 @@ __attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec
   size_t total = 0;
   bool device = false;
   if (!iov_total(iov, iovcnt, &total, &device) || !device) return real_writev(fd, iov, iovcnt);
-  void* pc = __builtin_return_address(0);
-  Scratch s(total);
-  size_t got = 0;
-  for (int i = 0; i < iovcnt && got < s.size(); ++i) {
-    size_t want = iov[i].iov_len < s.size() - got ? iov[i].iov_len : s.size() - got;
-    size_t n = copy(iov[i].iov_base, want, s.data() + got, false, pc);
-    got += n;
-    if (n < want) break;  // a bad buffer: write what came before it
-  }
-  if (got == 0) return efault();
-  return real_write(fd, s.data(), got);
+  return writev_like(iov, iovcnt, total, __builtin_return_address(0),
+                     [fd](const struct iovec* v, int c) { return real_writev(fd, v, c); });
 }
 
 __attribute__((visibility("default"))) ssize_t readv(int fd, const struct iovec* iov, int iovcnt) {
@@ -305,24 +390,94 @@ __attribute__((visibility("default"))) ssize_t readv(int fd, const struct iovec*
   size_t total = 0;
   bool device = false;
   if (!iov_total(iov, iovcnt, &total, &device) || !device) return real_readv(fd, iov, iovcnt);
-  for (int i = 0; i < iovcnt; ++i) {
-    if (!device_writable(iov[i].iov_base, iov[i].iov_len)) return efault();
-  }
-  void* pc = __builtin_return_address(0);
-  Scratch s(total);
-  const ssize_t rc = real_read(fd, s.data(), s.size());
-  if (rc <= 0) return rc;
-  const int saved = errno;
-  size_t put = 0;
-  for (int i = 0; i < iovcnt && put < static_cast<size_t>(rc); ++i) {
-    size_t want = iov[i].iov_len < static_cast<size_t>(rc) - put ? iov[i].iov_len : static_cast<size_t>(rc) - put;
-    size_t n = copy(iov[i].iov_base, want, s.data() + put, true, pc);
-    put += n;
-    if (n < want) break;
-  }
-  if (put == 0) return efault();
-  errno = saved;
-  return static_cast<ssize_t>(put);
+  return readv_like(iov, iovcnt, total, __builtin_return_address(0),
+                    [fd](const struct iovec* v, int c) { return real_readv(fd, v, c); });
+}
+
+__attribute__((visibility("default"))) ssize_t pwritev(int fd, const struct iovec* iov, int iovcnt, off_t off) {
+  using namespace mmiotrace::agent;
+  size_t total = 0;
+  bool device = false;
+  if (!iov_total(iov, iovcnt, &total, &device) || !device) return real_pwritev(fd, iov, iovcnt, off);
+  return writev_like(iov, iovcnt, total, __builtin_return_address(0),
+                     [fd, off](const struct iovec* v, int c) { return real_pwritev(fd, v, c, off); });
+}
+
+__attribute__((visibility("default"))) ssize_t pwritev64(int fd, const struct iovec* iov, int iovcnt, off_t off) {
+  return pwritev(fd, iov, iovcnt, off);
+}
+
+__attribute__((visibility("default"))) ssize_t preadv(int fd, const struct iovec* iov, int iovcnt, off_t off) {
+  using namespace mmiotrace::agent;
+  size_t total = 0;
+  bool device = false;
+  if (!iov_total(iov, iovcnt, &total, &device) || !device) return real_preadv(fd, iov, iovcnt, off);
+  return readv_like(iov, iovcnt, total, __builtin_return_address(0),
+                    [fd, off](const struct iovec* v, int c) { return real_preadv(fd, v, c, off); });
+}
+
+__attribute__((visibility("default"))) ssize_t preadv64(int fd, const struct iovec* iov, int iovcnt, off_t off) {
+  return preadv(fd, iov, iovcnt, off);
+}
+
+__attribute__((visibility("default"))) ssize_t pwritev2(int fd, const struct iovec* iov, int iovcnt, off_t off,
+                                                        int flags) {
+  using namespace mmiotrace::agent;
+  size_t total = 0;
+  bool device = false;
+  if (!iov_total(iov, iovcnt, &total, &device) || !device) return real_pwritev2(fd, iov, iovcnt, off, flags);
+  return writev_like(iov, iovcnt, total, __builtin_return_address(0),
+                     [fd, off, flags](const struct iovec* v, int c) { return real_pwritev2(fd, v, c, off, flags); });
+}
+
+__attribute__((visibility("default"))) ssize_t pwritev64v2(int fd, const struct iovec* iov, int iovcnt, off_t off,
+                                                           int flags) {
+  return pwritev2(fd, iov, iovcnt, off, flags);
+}
+
+__attribute__((visibility("default"))) ssize_t preadv2(int fd, const struct iovec* iov, int iovcnt, off_t off,
+                                                       int flags) {
+  using namespace mmiotrace::agent;
+  size_t total = 0;
+  bool device = false;
+  if (!iov_total(iov, iovcnt, &total, &device) || !device) return real_preadv2(fd, iov, iovcnt, off, flags);
+  return readv_like(iov, iovcnt, total, __builtin_return_address(0),
+                    [fd, off, flags](const struct iovec* v, int c) { return real_preadv2(fd, v, c, off, flags); });
+}
+
+__attribute__((visibility("default"))) ssize_t preadv64v2(int fd, const struct iovec* iov, int iovcnt, off_t off,
+                                                          int flags) {
+  return preadv2(fd, iov, iovcnt, off, flags);
+}
+
+__attribute__((visibility("default"))) ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) {
+  using namespace mmiotrace::agent;
+  size_t total = 0;
+  if (!msg_on_device(msg, &total)) return real_sendmsg(fd, msg, flags);
+  return writev_like(msg->msg_iov, static_cast<int>(msg->msg_iovlen), total, __builtin_return_address(0),
+                     [fd, msg, flags](const struct iovec* v, int c) {
+                       struct msghdr m = *msg;
+                       m.msg_iov = const_cast<struct iovec*>(v);
+                       m.msg_iovlen = static_cast<size_t>(c);
+                       return real_sendmsg(fd, &m, flags);
+                     });
+}
+
+__attribute__((visibility("default"))) ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
+  using namespace mmiotrace::agent;
+  size_t total = 0;
+  if (!msg_on_device(msg, &total)) return real_recvmsg(fd, msg, flags);
+  return readv_like(msg->msg_iov, static_cast<int>(msg->msg_iovlen), total, __builtin_return_address(0),
+                    [fd, msg, flags](const struct iovec* v, int c) {
+                      struct msghdr m = *msg;
+                      m.msg_iov = const_cast<struct iovec*>(v);
+                      m.msg_iovlen = static_cast<size_t>(c);
+                      const ssize_t rc = real_recvmsg(fd, &m, flags);
+                      msg->msg_namelen = m.msg_namelen;
+                      msg->msg_controllen = m.msg_controllen;
+                      msg->msg_flags = m.msg_flags;
+                      return rc;
+                    });
 }
 
 }  // extern "C"

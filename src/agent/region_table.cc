@@ -93,6 +93,14 @@ bool RegionTable::overlaps(uint64_t start, uint64_t end) const {
   });
 }
 
+void RegionTable::for_each(void (*fn)(const RegionInfo&, void*), void* ctx) const {
+  const uint32_t n = used_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionInfo r;
+    if (read_entry(entries_[i], &r)) fn(r, ctx);
+  }
+}
+
 void RegionTable::lock() {
   while (writer_lock_.exchange(true, std::memory_order_acquire)) {
     __builtin_ia32_pause();

@@ -52,6 +52,9 @@ class RegionTable {
   bool protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*),
                      void* ctx);
   bool overlaps(uint64_t start, uint64_t end) const;
+  // Calls `fn(region, ctx)` for every region (no writer may run: a fork
+  // child's only thread, record --no-follow).
+  void for_each(void (*fn)(const RegionInfo&, void*), void* ctx) const;
 
  private:
   struct Entry {

@@ -209,7 +209,17 @@ int run_mark(const MarkOptions& opt) {
   bool ok = false;
   {
     trace::ChannelProducer producer(ch);
-    if (n != 0 && producer.claim(my_pid, my_tid, 1u << 20)) ok = producer.stamp_and_push(buf.data(), n);
+    if (n != 0 && producer.claim(my_pid, my_tid, 1u << 20)) {
+      // Testing only (not documented for users): say the ring is claimed, then
+      // hold it a while before marking, so that a test can end the program in
+      // between.
+      if (const char* d = getenv("MMIOTRACE_TESTING_MARK_DELAY_MS"); d != nullptr) {
+        fmt::print(stderr, "mmiotrace: testing: ring claimed\n");
+        fflush(stderr);
+        usleep(1000u * static_cast<unsigned>(atoi(d)));
+      }
+      ok = producer.stamp_and_push(buf.data(), n);
+    }
   }  // retires the ring
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   munmap(ch, size);

@@ -101,7 +101,7 @@ std::string preload_value(const std::string& agent) {
 // Forks the program. The child reports an exec failure's errno through a
 // close-on-exec pipe, so that the parent can say why.
 Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& argv, const std::string& agent,
-                    const std::string& channel_path) {
+                    const std::string& channel_path, std::atomic<uint32_t>* root_pid) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return make_error(fmt::format("cannot create a pipe: {}", strerror(errno)));
   std::vector<char*> args;
@@ -112,6 +112,8 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
   if (pid < 0) return make_error(fmt::format("cannot fork: {}", strerror(errno)));
   if (pid == 0) {
     close(pipefd[0]);
+    // The shared channel: the agent knows the process record started (--no-follow).
+    root_pid->store(static_cast<uint32_t>(getpid()));
     setenv("LD_PRELOAD", preload.c_str(), 1);
     setenv(trace::kChannelEnv, channel_path.c_str(), 1);
     signal(SIGINT, SIG_DFL);
@@ -157,7 +159,14 @@ std::string summary(const RecordStats& s, const std::string& output) {
                                  s.threads.size(), s.threads.size() == 1 ? "" : "s", s.processes.size(),
                                  s.processes.size() == 1 ? "" : "es", output);
   if (s.unknown != 0) line += fmt::format("; {} instruction{} could not be emulated", s.unknown, s.unknown == 1 ? "" : "s");
-  if (s.lost != 0) line += fmt::format("; {} events lost", s.lost);
+  if (s.lost != 0) {
+    line += fmt::format("; {} event{} lost", s.lost, s.lost == 1 ? "" : "s");
+    if (s.dropped != 0) line += fmt::format(" ({} dropped because a buffer was full)", s.dropped);
+  }
+  if (s.lock_takeovers != 0) {
+    line += fmt::format("; the order lock was taken over from a process killed while holding it ({} time{})",
+                        s.lock_takeovers, s.lock_takeovers == 1 ? "" : "s");
+  }
   if (s.stepped != 0) line += fmt::format("; {} instruction{} single-stepped", s.stepped, s.stepped == 1 ? "" : "s");
   return line;
 }
@@ -230,7 +239,7 @@ int run_record(const RecordOptions& in) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   channel->reserve_marks();
   const uint64_t spawn_ns = clock_ns(CLOCK_MONOTONIC);
-  auto pid = spawn(*program, options.command, *agent, channel->agent_path());
+  auto pid = spawn(*program, options.command, *agent, channel->agent_path(), &channel->header()->root_pid);
   if (!pid) {
     print_error(pid.error());
     return kExitNotFound;
@@ -261,8 +270,9 @@ int run_record(const RecordOptions& in) {
     // w == 0: children still running; -1 (ECHILD): none left.
     if (program_ended && w != 0) break;
     if (!progress) consumer.wait(2);
+    if (options.consumer_delay_ms > 0) usleep(static_cast<useconds_t>(options.consumer_delay_ms) * 1000u);
   }
-  consumer.drain();
+  consumer.finish();
   Result<void> closed = finish_header(channel->header(), header.features, *writer);
   if (closed) closed = writer->close();
   std::string error = consumer.write_error();
@@ -302,9 +312,16 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
          "single-stepped (race-free with protection keys, else with mprotect)")
       ->type_name("emulate|step")
       ->check(CLI::IsMember({"emulate", "step"}));
+  sub->add_flag("--no-follow", options->no_follow,
+                "Trace only PROGRAM itself: the processes it starts (fork, vfork, clone, posix_spawn, exec) run untraced");
+  sub->add_flag("--drop-when-full", options->drop_when_full,
+                "When a buffer is full, drop device accesses (counted, and shown as \"Lost N events\") instead of "
+                "making the program wait");
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");
+  sub->add_option("--testing-consumer-delay-ms", options->consumer_delay_ms, "")
+      ->group("");  // tests: a slow consumer
   // Without `--`, everything from the program's name on belongs to the
   // program, options included.
   sub->prefix_command();

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "trace/channel_producer.h"
 #include "trace/encode.h"
 
 namespace mmiotrace::cli {
@@ -47,6 +48,8 @@ Result<Channel> Channel::create(const RecordOptions& options, uint64_t start_mon
   h->total_size = size;
   h->start_monotonic_ns = start_monotonic_ns;
   h->recorder_pid = static_cast<uint32_t>(getpid());
+  if (options.drop_when_full) h->flags |= trace::kChannelDropWhenFull;
+  if (options.no_follow) h->flags |= trace::kChannelNoFollow;
   h->next_map_id.store(1);
   if (options.step) h->flags |= trace::kChannelStepMode;
   size_t pos = 0;
@@ -86,23 +89,8 @@ bool Channel::push_mark(uint64_t seq, uint64_t time_ns, uint32_t pid, const std:
   size_t size = trace::encode_mark(buf, sizeof(buf), trace::RecordStamp{seq, time_ns, pid},
                                    trace::MarkFields{pid, text.data(), len});
   if (size == 0) return false;
-  trace::RingControl& rc = trace::ring_controls(header_)[kRecorderRing];
-  uint8_t* data = trace::ring_data(header_, kRecorderRing);
-  const uint64_t ring_bytes = header_->ring_bytes;
-  uint64_t head = rc.head.load(std::memory_order_relaxed);
-  uint64_t off = head & (ring_bytes - 1);
-  uint64_t pad = off + size > ring_bytes ? ring_bytes - off : 0;
   // The recorder is this ring's consumer too: it cannot wait for room here.
-  if (head + pad + size - rc.tail.load(std::memory_order_acquire) > ring_bytes) return false;
-  if (pad != 0) {
-    uint16_t type = static_cast<uint16_t>(RecordType::PAD);
-    memcpy(data + off, &type, sizeof(type));
-    head += pad;
-    off = 0;
-  }
-  memcpy(data + off, buf, size);
-  rc.head.store(head + size, std::memory_order_seq_cst);
-  return true;
+  return trace::ring_push(header_, kRecorderRing, buf, size, trace::PushMode::NO_WAIT) == trace::PushResult::PUSHED;
 }
 
 void Channel::reserve_marks() {
@@ -119,25 +107,12 @@ bool Channel::mark_start(uint64_t time_ns, uint32_t pid, const std::string& text
 }
 
 bool Channel::mark(uint32_t pid, const std::string& text, int lock_timeout_ms) {
-  std::atomic<uint32_t>& lock = header_->order_lock;
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  for (unsigned spins = 0;; ++spins) {
-    if (lock.load(std::memory_order_relaxed) == 0 && lock.exchange(1, std::memory_order_acquire) == 0) break;
-    if (spins % 1024 == 1023) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > lock_timeout_ms) return false;
-      sched_yield();
-    }
-  }
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const auto tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  if (!trace::order_lock_acquire(header_, tid, static_cast<uint64_t>(lock_timeout_ms) * 1000000u)) return false;
   const uint64_t seq = header_->next_seq;
-  bool ok = push_mark(seq, static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec), pid,
-                      text);
+  bool ok = push_mark(seq, trace::channel_monotonic_ns(), pid, text);
   if (ok) header_->next_seq = seq + 1;
-  lock.store(0, std::memory_order_release);
+  trace::order_lock_release(header_);
   return ok;
 }
 
@@ -299,6 +274,34 @@ void Consumer::free_retired_rings() {
     if (rc.head.load(std::memory_order_acquire) != rc.tail.load(std::memory_order_relaxed)) continue;
     rc.state.compare_exchange_strong(retired, static_cast<uint32_t>(RingState::FREE));
   }
+}
+
+bool Consumer::producers_left() const {
+  const uint32_t rings = ch_->ring_high_water.load(std::memory_order_seq_cst);
+  for (uint32_t i = 0; i < rings; ++i) {
+    trace::RingControl& rc = trace::ring_controls(ch_)[i];
+    if (rc.state.load(std::memory_order_seq_cst) != static_cast<uint32_t>(RingState::OWNED)) continue;
+    const uint32_t pid = rc.owner_pid.load(std::memory_order_relaxed);
+    if (pid == ch_->recorder_pid) continue;  // the recorder's own ring
+    // Rings of the program's threads that were killed stay OWNED; their
+    // processes have been reaped by now (ESRCH).
+    if (trace::process_alive(pid)) return true;
+  }
+  return false;
+}
+
+void Consumer::finish(int timeout_ms) {
+  // Dekker with ChannelProducer::claim: `closing` first, then the rings.
+  ch_->closing.store(1, std::memory_order_seq_cst);
+  const uint64_t deadline = trace::channel_monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1000000u;
+  drain();
+  while (producers_left() && trace::channel_monotonic_ns() < deadline) {
+    wait(2);
+    drain();
+  }
+  drain();
+  stats_.dropped = ch_->dropped.load(std::memory_order_relaxed);
+  stats_.lock_takeovers = ch_->lock_takeovers.load(std::memory_order_relaxed);
 }
 
 void Consumer::wait(int timeout_ms) {

@@ -22,6 +22,9 @@ struct RecordOptions {
   std::vector<std::string> device_globs;
   std::string sysroot;  // tests only: a fake /sys and /dev tree
   bool step = false;    // --mode=step: single-step every traced instruction instead of emulating it
+  bool no_follow = false;       // only the program itself is traced, not the processes it starts
+  bool drop_when_full = false;  // producers drop access records when their ring is full
+  int consumer_delay_ms = 0;    // tests only: the consumer sleeps this long between drains
   std::vector<std::string> command;
 };
 
@@ -30,8 +33,10 @@ struct RecordStats {
   uint64_t writes = 0;
   uint64_t maps = 0;
   uint64_t unknown = 0;
-  uint64_t lost = 0;
+  uint64_t lost = 0;     // seqs that never arrived (LOST records)
+  uint64_t dropped = 0;  // of those, dropped by producers whose ring was full (--drop-when-full)
   uint64_t stepped = 0;  // instructions single-stepped (ChannelHeader.stepped)
+  uint64_t lock_takeovers = 0;  // order lock taken over from a process killed while holding it
   std::set<uint32_t> threads;
   std::set<uint32_t> processes;
 };
@@ -78,6 +83,12 @@ class Consumer {
   bool drain();
   // Sleeps until a producer rings the doorbell or `timeout_ms` passes.
   void wait(int timeout_ms);
+  // The final drain, once the program and every process it left behind have
+  // ended: no new producer may start (`mmiotrace mark` backs off, see
+  // trace::ChannelProducer::claim), and the ones that had started (an owned
+  // ring whose owner is alive) are waited for, up to `timeout_ms`, so that a
+  // mark that was taken either lands or reports failure.
+  void finish(int timeout_ms = 5000);
   const RecordStats& stats() const { return stats_; }
   // The first write error, if the trace file could not be written (the
   // consumer keeps draining so the program never blocks, but drops records).
@@ -91,6 +102,7 @@ class Consumer {
   void emit(const trace::RecordHeader* rec);
   void emit_lost(uint64_t count, uint64_t time_ns);
   void free_retired_rings();
+  bool producers_left() const;
 
   trace::ChannelHeader* ch_;
   trace::TraceWriter* writer_;

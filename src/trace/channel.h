@@ -12,7 +12,9 @@
 // itself, so the global order is the order in which the device saw the
 // accesses, across threads and processes. An ACCESS_RUN takes `count`
 // consecutive seqs. Records are published before the lock is released, so
-// they enter the rings in seq order.
+// they enter the rings in seq order. The lock word holds its owner's thread
+// id, so that a waiter can tell a holder that died (SIGKILL) from a slow one
+// and take the lock over (trace/channel_producer.h).
 //
 // Async-signal-safe: plain layout and std::atomic on lock-free integers only.
 #pragma once
@@ -50,7 +52,12 @@ static_assert(sizeof(RingControl) == 192);
 
 // Channel flags (ChannelHeader.flags), set by the recorder.
 inline constexpr uint32_t kChannelVerbose = 1u << 0;
-inline constexpr uint32_t kChannelStepMode = 1u << 1;  // record --mode=step
+// record --drop-when-full: a producer whose ring is full drops an access
+// record (its seqs become a LOST record) instead of waiting.
+inline constexpr uint32_t kChannelDropWhenFull = 1u << 1;
+// record --no-follow: only the process record started (root_pid) traces.
+inline constexpr uint32_t kChannelNoFollow = 1u << 2;
+inline constexpr uint32_t kChannelStepMode = 1u << 3;  // record --mode=step
 
 // ChannelHeader.step_flags bits, set by the agents.
 inline constexpr uint32_t kStepUsedMprotect = 1u << 0;  // a step opened pages with mprotect (not race-free)
@@ -68,14 +75,18 @@ struct ChannelHeader {
   char device_globs[kMaxDeviceGlobs];  // "glob\0glob\0\0": stand-in devices (record --device)
   char sysroot[kMaxSysroot];           // prefix for /sys and /dev paths ("" in real use; tests fake a tree)
 
-  alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time
+  alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time; 0 or the owner's tid
   uint32_t reserved0;
   uint64_t next_seq;                             // guarded by order_lock
+  std::atomic<uint64_t> lock_takeovers;          // times a waiter took the lock from a dead owner
 
   alignas(64) std::atomic<uint32_t> next_map_id;      // map ids start at 1
   std::atomic<uint32_t> ring_high_water;             // rings [0, high water) have ever been claimed
   std::atomic<uint32_t> processes_attached;          // agents that have attached (for the summary)
   std::atomic<uint32_t> refused;                      // instructions refused (for the summary)
+  std::atomic<uint32_t> root_pid;                     // the process record started (set before its exec)
+  std::atomic<uint32_t> closing;                      // the recorder's final drain has begun: no new producers
+  std::atomic<uint64_t> dropped;                      // seqs dropped by producers (--drop-when-full)
 
   alignas(64) std::atomic<uint32_t> step_flags;       // kStepUsed* bits (FileHeader.features at the end)
   std::atomic<uint32_t> stepped;                      // instructions single-stepped (for the summary)

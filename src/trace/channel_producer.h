@@ -1,16 +1,35 @@
-// A producer for processes other than the agent that write into a running
-// recorder's channel (trace/channel.h): `mmiotrace mark` from another shell.
-// It follows the agent's protocol (agent/producer.cc) on a channel given
-// explicitly, with no global state: claim a FREE ring (CAS to OWNED, owner
-// pid/tid, raise ring_high_water), take the order lock, stamp seq and time,
-// copy the record in, publish, release the lock, retire the ring.
+// The producer's side of the channel (trace/channel.h), in one place for
+// every process that writes into a running recorder's channel: the agent in
+// the traced program (agent/producer.cc), `mmiotrace mark` from another shell
+// (cli/mark_command.cc) and the recorder's own marks (cli/recorder.cc).
+//
+// The protocol: claim a FREE ring (CAS to OWNED, owner pid/tid, raise
+// ring_high_water); take the order lock; stamp seq and time; copy the record
+// into the ring and publish it (head); release the lock; retire the ring
+// (RETIRED) when done.
+//
+// The order lock word is 0 or its owner's thread id. A process killed by
+// SIGKILL while it holds the lock would otherwise stall every other producer
+// forever. A waiter that has spun for a long time (kDeadOwnerCheckSpins)
+// looks at the owner: if /proc/<tid>/stat is gone or shows the thread dead
+// (Z: a zombie leader its parent has not reaped yet, X: dead), no one can ever
+// release the lock (without /proc nothing can be told: waiters wait), and the
+// waiter takes it over with a CAS from exactly that owner's id. The dead owner
+// may have taken a seq without publishing it (the recorder reports it as lost)
+// but left nothing half-published: a record becomes visible only with its
+// ring's head store. Limit: if the dead owner's tid is reused by a new thread
+// before a waiter looks (the kernel hands out tids in a cycle of pid_max, 4
+// million on 64-bit systems by default, after the dead one is reaped), the
+// owner looks alive and waiters keep waiting.
 //
 // Header-only and async-signal-safe: atomics, memcpy and raw system calls
-// only; no allocation, no exceptions. The caller blocks signals around
-// lock()/unlock() if a signal handler of its own could write too.
+// (open, read, close, kill, futex, sched_yield, clock_gettime) only; no
+// allocation, no exceptions. Callers hold the lock with every signal but
+// SIGSEGV, SIGBUS and SIGTRAP blocked (a handler of their own could write too).
 #pragma once
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -27,6 +46,183 @@
 
 namespace mmiotrace::trace {
 
+// Spins before a waiter first looks whether the lock's owner is alive (and
+// between looks): far longer than any access holds the lock, short enough to
+// recover within a fraction of a second.
+inline constexpr uint64_t kDeadOwnerCheckSpins = 1u << 14;
+
+inline void channel_relax(unsigned& spins) {
+  if (++spins < 64) {
+    __builtin_ia32_pause();
+  } else {
+    syscall(SYS_sched_yield);
+  }
+}
+
+inline uint64_t channel_monotonic_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Wakes the recorder if it waits on the doorbell.
+inline void channel_notify(ChannelHeader* ch) {
+  if (ch->recorder_waiting.load(std::memory_order_seq_cst) != 0) {
+    ch->doorbell.fetch_add(1, std::memory_order_seq_cst);
+    syscall(SYS_futex, &ch->doorbell, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  }
+}
+
+// Whether process `pid` still exists (0: unknown, taken as alive).
+inline bool process_alive(uint32_t pid) {
+  return pid == 0 || syscall(SYS_kill, static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
+
+// Whether thread `tid` has ended: no /proc/<tid> any more, or its state is Z
+// (zombie) or X (dead). Any other answer, or one that cannot be read, is
+// "alive". /proc/<tid> exists for every thread id, not only process ids.
+inline bool thread_dead(uint32_t tid) {
+  if (tid == 0) return false;
+  char path[32] = "/proc/";
+  char digits[12];
+  int n = 0;
+  for (uint32_t v = tid; v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t at = 6;
+  while (n > 0) path[at++] = digits[--n];
+  memcpy(path + at, "/stat", 6);
+  const int saved = errno;
+  const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0) {
+    bool gone = errno == ENOENT || errno == ESRCH;
+    if (gone) {
+      // Only if /proc is there at all (it may not be mounted): else nothing
+      // can be told, and the owner is taken as alive.
+      const int self = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC));
+      gone = self >= 0;
+      if (self >= 0) syscall(SYS_close, self);
+    }
+    errno = saved;
+    return gone;
+  }
+  char buf[512];
+  const ssize_t got = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+  syscall(SYS_close, fd);
+  errno = saved;
+  if (got <= 0) return got == 0;  // an empty stat: the task is being released
+  // "tid (comm) S ...": the state follows the last ')' (comm may hold any byte).
+  ssize_t close_paren = -1;
+  for (ssize_t i = 0; i < got; ++i) {
+    if (buf[i] == ')') close_paren = i;
+  }
+  if (close_paren < 0 || close_paren + 2 >= got) return false;
+  const char state = buf[close_paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+// Takes the order lock as thread `tid` (nonzero). Gives up after `timeout_ns`
+// (0: never) and returns false.
+inline bool order_lock_acquire(ChannelHeader* ch, uint32_t tid, uint64_t timeout_ns = 0) {
+  std::atomic<uint32_t>& l = ch->order_lock;
+  unsigned spins = 0;
+  uint64_t waited = 0;
+  const uint64_t start = timeout_ns != 0 ? channel_monotonic_ns() : 0;
+  for (;;) {
+    uint32_t owner = l.load(std::memory_order_relaxed);
+    if (owner == 0) {
+      if (l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) return true;
+      continue;
+    }
+    if (++waited % kDeadOwnerCheckSpins == 0) {
+      if (thread_dead(owner) && l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
+        ch->lock_takeovers.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+    }
+    if (timeout_ns != 0 && waited % 1024 == 0 && channel_monotonic_ns() - start > timeout_ns) return false;
+    channel_relax(spins);
+  }
+}
+
+inline void order_lock_release(ChannelHeader* ch) { ch->order_lock.store(0, std::memory_order_release); }
+
+// Claims a FREE ring for (pid, tid): its index, or -1 if every ring stays
+// owned for `max_rounds` rounds (0: wait forever).
+inline int32_t claim_ring(ChannelHeader* ch, uint32_t pid, uint32_t tid, uint64_t max_rounds = 0) {
+  RingControl* rc = ring_controls(ch);
+  unsigned spins = 0;
+  for (uint64_t round = 0; max_rounds == 0 || round < max_rounds; ++round) {
+    for (uint32_t i = 0; i < ch->ring_count; ++i) {
+      uint32_t expected = static_cast<uint32_t>(RingState::FREE);
+      if (rc[i].state.load(std::memory_order_relaxed) != expected) continue;
+      if (!rc[i].state.compare_exchange_strong(expected, static_cast<uint32_t>(RingState::OWNED),
+                                               std::memory_order_seq_cst)) {
+        continue;
+      }
+      rc[i].owner_pid.store(pid, std::memory_order_relaxed);
+      rc[i].owner_tid.store(tid, std::memory_order_relaxed);
+      uint32_t hw = ch->ring_high_water.load(std::memory_order_relaxed);
+      while (hw < i + 1 && !ch->ring_high_water.compare_exchange_weak(hw, i + 1)) {
+      }
+      return static_cast<int32_t>(i);
+    }
+    // Every ring is owned by a live thread: wait for one to be retired.
+    channel_relax(spins);
+  }
+  return -1;
+}
+
+// Hands a ring back: the recorder frees it once drained.
+inline void retire_ring(ChannelHeader* ch, uint32_t ring) {
+  ring_controls(ch)[ring].state.store(static_cast<uint32_t>(RingState::RETIRED), std::memory_order_release);
+  channel_notify(ch);
+}
+
+enum class PushMode {
+  WAIT,     // wait for room (the default: nothing is dropped)
+  DROP,     // no room: drop the record (record --drop-when-full)
+  NO_WAIT,  // no room: fail (the recorder, which is the ring's consumer too)
+};
+
+enum class PushResult { PUSHED, DROPPED, RECORDER_GONE };
+
+// Copies one complete record into `ring`. Called with the order lock held, so
+// that records enter the rings in seq order.
+inline PushResult ring_push(ChannelHeader* ch, uint32_t ring, const void* record, size_t size, PushMode mode) {
+  if (size % 8 != 0 || size > 65535 || size > ch->ring_bytes / 2) return PushResult::DROPPED;
+  RingControl& rc = ring_controls(ch)[ring];
+  uint8_t* data = ring_data(ch, ring);
+  const uint64_t ring_bytes = ch->ring_bytes;
+  uint64_t head = rc.head.load(std::memory_order_relaxed);
+  uint64_t off = head & (ring_bytes - 1);
+  uint64_t pad = off + size > ring_bytes ? ring_bytes - off : 0;
+  unsigned spins = 0;
+  uint64_t waited = 0;
+  while (head + pad + size - rc.tail.load(std::memory_order_acquire) > ring_bytes) {
+    if (mode != PushMode::WAIT) return PushResult::DROPPED;
+    channel_notify(ch);
+    channel_relax(spins);
+    // The recorder is the ring's only consumer: if it is gone, waiting is
+    // forever. Checked only after a long wait.
+    if (++waited % (1u << 20) == 0 && !process_alive(ch->recorder_pid)) return PushResult::RECORDER_GONE;
+  }
+  if (pad != 0) {
+    // The record does not fit before the end of the ring: a PAD marker sends
+    // the reader back to the start.
+    uint16_t type = static_cast<uint16_t>(RecordType::PAD);
+    memcpy(data + off, &type, sizeof(type));
+    head += pad;
+    off = 0;
+  }
+  memcpy(data + off, record, size);
+  rc.head.store(head + size, std::memory_order_seq_cst);
+  // Waking the recorder costs a system call: do it only once the ring is half
+  // full. The recorder also looks every few milliseconds on its own.
+  if (head + size - rc.tail.load(std::memory_order_relaxed) > ring_bytes / 2) channel_notify(ch);
+  return PushResult::PUSHED;
+}
+
+// A producer with no global state, for processes other than the agent
+// (`mmiotrace mark`): one ring, claimed for the object's lifetime.
 class ChannelProducer {
  public:
   explicit ChannelProducer(ChannelHeader* ch) : ch_(ch) {}
@@ -34,123 +230,49 @@ class ChannelProducer {
   ChannelProducer& operator=(const ChannelProducer&) = delete;
   ~ChannelProducer() { retire(); }
 
-  // Claims a FREE ring for (pid, tid). Returns false if every ring stays owned
-  // for `max_spins` rounds (0: wait forever).
-  bool claim(uint32_t pid, uint32_t tid, uint64_t max_spins = 0) {
-    RingControl* rc = ring_controls(ch_);
-    unsigned spins = 0;
-    for (uint64_t round = 0; max_spins == 0 || round < max_spins; ++round) {
-      for (uint32_t i = 0; i < ch_->ring_count; ++i) {
-        uint32_t expected = static_cast<uint32_t>(RingState::FREE);
-        if (rc[i].state.load(std::memory_order_relaxed) != expected) continue;
-        if (!rc[i].state.compare_exchange_strong(expected, static_cast<uint32_t>(RingState::OWNED),
-                                                 std::memory_order_acq_rel)) {
-          continue;
-        }
-        rc[i].owner_pid.store(pid, std::memory_order_relaxed);
-        rc[i].owner_tid.store(tid, std::memory_order_relaxed);
-        uint32_t hw = ch_->ring_high_water.load(std::memory_order_relaxed);
-        while (hw < i + 1 && !ch_->ring_high_water.compare_exchange_weak(hw, i + 1)) {
-        }
-        ring_ = static_cast<int32_t>(i);
-        return true;
-      }
-      relax(spins);
+  // Claims a ring for (pid, tid); false if none frees up within `max_rounds`
+  // (0: wait forever), or if the recorder has begun its final drain (then
+  // whatever this producer pushed might not be read: it must not push).
+  bool claim(uint32_t pid, uint32_t tid, uint64_t max_rounds = 0) {
+    ring_ = claim_ring(ch_, pid, tid, max_rounds);
+    if (ring_ < 0) return false;
+    tid_ = tid;
+    // Dekker with the recorder (Consumer::close): it sets `closing`, then
+    // looks for OWNED rings; this ring was made OWNED (seq_cst) before
+    // `closing` is read here. Either the recorder sees this ring and waits
+    // for it, or this producer sees `closing` and backs off.
+    if (ch_->closing.load(std::memory_order_seq_cst) != 0) {
+      retire();
+      return false;
     }
-    return false;
-  }
-
-  void lock() {
-    unsigned spins = 0;
-    for (;;) {
-      if (ch_->order_lock.load(std::memory_order_relaxed) == 0 &&
-          ch_->order_lock.exchange(1, std::memory_order_acquire) == 0) {
-        return;
-      }
-      relax(spins);
-    }
-  }
-  void unlock() { ch_->order_lock.store(0, std::memory_order_release); }
-
-  static uint64_t monotonic_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+    return true;
   }
 
   // Fills seq and time of a complete record (encode.h) and pushes it, under
   // the order lock. Returns false if there is no ring or the recorder died
   // while the ring was full.
   bool stamp_and_push(void* record, size_t size) {
-    if (ring_ < 0 || size % 8 != 0 || size > 65535 || size > ch_->ring_bytes) return false;
+    if (ring_ < 0) return false;
     auto* h = static_cast<RecordHeader*>(record);
-    lock();
+    order_lock_acquire(ch_, tid_);
     h->seq = ch_->next_seq++;
-    h->time_ns = monotonic_ns();
-    bool ok = push(record, size);
-    unlock();
-    notify();
-    return ok;
+    h->time_ns = channel_monotonic_ns();
+    const PushResult r = ring_push(ch_, static_cast<uint32_t>(ring_), record, size, PushMode::WAIT);
+    order_lock_release(ch_);
+    channel_notify(ch_);
+    return r == PushResult::PUSHED;
   }
 
-  // Hands the ring back: the recorder frees it once drained.
   void retire() {
     if (ring_ < 0) return;
-    ring_controls(ch_)[ring_].state.store(static_cast<uint32_t>(RingState::RETIRED), std::memory_order_release);
+    retire_ring(ch_, static_cast<uint32_t>(ring_));
     ring_ = -1;
-    notify();
-  }
-
-  // Wakes the recorder if it waits on the doorbell.
-  void notify() {
-    if (ch_->recorder_waiting.load(std::memory_order_seq_cst) != 0) {
-      ch_->doorbell.fetch_add(1, std::memory_order_seq_cst);
-      syscall(SYS_futex, &ch_->doorbell, FUTEX_WAKE, 1, nullptr, nullptr, 0);
-    }
   }
 
  private:
-  static void relax(unsigned& spins) {
-    if (++spins < 64) {
-      __builtin_ia32_pause();
-    } else {
-      syscall(SYS_sched_yield);
-    }
-  }
-
-  bool recorder_alive() const {
-    pid_t p = static_cast<pid_t>(ch_->recorder_pid);
-    return p == 0 || kill(p, 0) == 0 || errno != ESRCH;
-  }
-
-  // Under the order lock, so records enter the rings in seq order.
-  bool push(const void* record, size_t size) {
-    RingControl& rc = ring_controls(ch_)[ring_];
-    uint8_t* data = ring_data(ch_, static_cast<uint32_t>(ring_));
-    const uint64_t ring_bytes = ch_->ring_bytes;
-    uint64_t head = rc.head.load(std::memory_order_relaxed);
-    uint64_t off = head & (ring_bytes - 1);
-    uint64_t pad = off + size > ring_bytes ? ring_bytes - off : 0;
-    unsigned spins = 0;
-    uint64_t waited = 0;
-    while (head + pad + size - rc.tail.load(std::memory_order_acquire) > ring_bytes) {
-      notify();
-      relax(spins);
-      if (++waited % (1u << 20) == 0 && !recorder_alive()) return false;
-    }
-    if (pad != 0) {
-      uint16_t type = static_cast<uint16_t>(RecordType::PAD);
-      memcpy(data + off, &type, sizeof(type));
-      head += pad;
-      off = 0;
-    }
-    memcpy(data + off, record, size);
-    rc.head.store(head + size, std::memory_order_seq_cst);
-    return true;
-  }
-
   ChannelHeader* ch_;
   int32_t ring_ = -1;
+  uint32_t tid_ = 0;
 };
 
 }  // namespace mmiotrace::trace

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -223,14 +224,14 @@ std::string replay_binary_mismatch(const TracedRun& run, int map_id, uint64_t* a
     if (!*more) break;
     if (rec.type() == trace::RecordType::ACCESS) {
       const auto a = rec.as<trace::AccessRecord>();
-      if (a.map_id != static_cast<uint32_t>(map_id)) continue;
+      if (map_id != 0 && a.map_id != static_cast<uint32_t>(map_id)) continue;
       std::string m = replay_one(shadow, a.op == static_cast<uint8_t>(trace::AccessOp::WRITE), a.phys,
                                  rec.access_value(), a.byte_mask, a.h.seq);
       if (!m.empty()) return m;
       ++*accesses;
     } else if (rec.type() == trace::RecordType::ACCESS_RUN) {
       const auto r = rec.as<trace::AccessRunRecord>();
-      if (r.map_id != static_cast<uint32_t>(map_id)) continue;
+      if (map_id != 0 && r.map_id != static_cast<uint32_t>(map_id)) continue;
       for (uint32_t i = 0; i < r.count; ++i) {
         std::string m = replay_one(shadow, r.op == static_cast<uint8_t>(trace::AccessOp::WRITE),
                                    trace::run_access_phys(r.phys, r.stride, i), rec.access_run_value(i), ~uint64_t{0},
@@ -242,6 +243,59 @@ std::string replay_binary_mismatch(const TracedRun& run, int map_id, uint64_t* a
   }
   if (shadow.size() > run.device_after.size() || !std::equal(shadow.begin(), shadow.end(), run.device_after.begin())) {
     return "replaying the trace's writes does not give the device's final contents";
+  }
+  return "";
+}
+
+namespace {
+
+uint64_t value_of(std::span<const uint8_t> bytes) {
+  uint64_t v = 0;
+  for (size_t i = std::min<size_t>(bytes.size(), 8); i-- > 0;) v = (v << 8) | bytes[i];
+  return v;
+}
+
+}  // namespace
+
+std::string read_binary_accesses(const TracedRun& run, std::vector<BinaryAccess>* out, uint64_t* lost) {
+  out->clear();
+  *lost = 0;
+  auto reader = trace::TraceReader::open(run.dir + "/trace.mmio");
+  if (!reader) return reader.error();
+  trace::RecordView rec;
+  for (;;) {
+    auto more = reader->next(rec);
+    if (!more) return more.error();
+    if (!*more) break;
+    if (rec.type() == trace::RecordType::ACCESS) {
+      const auto a = rec.as<trace::AccessRecord>();
+      BinaryAccess b;
+      b.seq = a.h.seq;
+      b.phys = a.phys;
+      b.value = value_of(rec.access_value());
+      b.pid = a.pid;
+      b.tid = a.h.tid;
+      b.map_id = a.map_id;
+      b.op = a.op == static_cast<uint8_t>(trace::AccessOp::WRITE) ? 'W' : 'R';
+      b.width = static_cast<uint8_t>(rec.access_value().size());
+      out->push_back(b);
+    } else if (rec.type() == trace::RecordType::ACCESS_RUN) {
+      const auto r = rec.as<trace::AccessRunRecord>();
+      for (uint32_t i = 0; i < r.count; ++i) {
+        BinaryAccess b;
+        b.seq = r.h.seq + i;
+        b.phys = trace::run_access_phys(r.phys, r.stride, i);
+        b.value = value_of(rec.access_run_value(i));
+        b.pid = r.pid;
+        b.tid = r.h.tid;
+        b.map_id = r.map_id;
+        b.op = r.op == static_cast<uint8_t>(trace::AccessOp::WRITE) ? 'W' : 'R';
+        b.width = static_cast<uint8_t>(r.width);
+        out->push_back(b);
+      }
+    } else if (rec.type() == trace::RecordType::LOST) {
+      *lost += rec.as<trace::LostRecord>().count;
+    }
   }
   return "";
 }

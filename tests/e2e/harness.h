@@ -64,6 +64,23 @@ std::string describe(const Access& a);
 // replay_mismatch() on the binary trace itself (for traces too large to
 // print): every access to mapping `map_id`, ACCESS_RUN records included.
 // Also counts the accesses replayed into *accesses.
+// map_id 0: every mapping (processes that mapped the same device file each
+// have their own map id, with the same physical addresses).
 std::string replay_binary_mismatch(const TracedRun& run, int map_id, uint64_t* accesses);
+
+// Every access of the binary trace (ACCESS records, and each access of an
+// ACCESS_RUN), in trace order, for traces too large to print; values up to 8
+// bytes. *lost counts the events of LOST records.
+struct BinaryAccess {
+  uint64_t seq = 0;
+  uint64_t phys = 0;
+  uint64_t value = 0;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint32_t map_id = 0;
+  char op = 0;
+  uint8_t width = 0;
+};
+std::string read_binary_accesses(const TracedRun& run, std::vector<BinaryAccess>* out, uint64_t* lost);
 
 }  // namespace mmiotrace::e2e

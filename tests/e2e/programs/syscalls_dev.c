@@ -1,5 +1,6 @@
-/* System calls given device memory: write, pwrite, send, writev take their
- * data from the device (recorded reads), read, pread, recv, readv put theirs
+/* System calls given device memory: write, pwrite, send, writev, pwritev(2),
+ * sendmsg take their data from the device (recorded reads), read, pread,
+ * recv, readv, preadv(2), recvmsg put theirs
  * into it (recorded writes of the bytes returned). The agent copies device
  * bytes as 8-byte aligned accesses, 1-byte ones at unaligned ends. */
 #define _GNU_SOURCE
@@ -90,6 +91,15 @@ int main(int argc, char** argv) {
   E2E_CHECK(memcmp(buf, "abc", 3) == 0 && memcmp(buf + 19, "xyz", 3) == 0);
   check_pattern(buf + 3, 0x600, 16);
 
+  /* writev whose second buffer is not mapped: the bytes before it are written. */
+  uint8_t* unmapped = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  E2E_CHECK(unmapped != MAP_FAILED);
+  struct iovec biov[2] = {{dev + 0x600, 8}, {unmapped, 8}};
+  E2E_CHECK(writev(pfd[1], biov, 2) == 8);
+  expect_reads(0x600, 8);
+  E2E_CHECK(read(pfd[0], buf, sizeof(buf)) == 8);
+  check_pattern(buf, 0x600, 8);
+
   /* readv: 4 ordinary bytes, then 8 into the device. */
   E2E_CHECK(write(pfd[1], data, 12) == 12);
   uint8_t head[4];
@@ -105,6 +115,56 @@ int main(int argc, char** argv) {
   expect_reads(0x100, 8);
   E2E_CHECK(recv(sv[1], dev + 0x800, 8, 0) == 8);
   e2e_expect('W', 8, 0x800, e2e_pattern_value(0x100, 8));
+
+  /* pwritev and preadv on a file, at offsets; a device iovec after an ordinary one. */
+  char path2[] = "/tmp/mmiotrace-syscalls-XXXXXX";
+  fd = mkstemp(path2);
+  E2E_CHECK(fd >= 0);
+  unlink(path2);
+  struct iovec wv[2] = {{(void*)"ab", 2}, {dev + 0x900, 16}};
+  E2E_CHECK(pwritev(fd, wv, 2, 8) == 18);
+  expect_reads(0x900, 16);
+  E2E_CHECK(pread(fd, buf, 18, 8) == 18);
+  E2E_CHECK(memcmp(buf, "ab", 2) == 0);
+  check_pattern(buf + 2, 0x900, 16);
+  E2E_CHECK(pwrite(fd, data, 32, 100) == 32);
+  uint8_t three[3];
+  struct iovec rv[2] = {{three, 3}, {dev + 0xa00, 16}};
+  E2E_CHECK(preadv(fd, rv, 2, 100) == 19);
+  E2E_CHECK(memcmp(three, data, 3) == 0);
+  e2e_expect('W', 8, 0xa00, le64(data + 3));
+  e2e_expect('W', 8, 0xa08, le64(data + 11));
+  close(fd);
+
+  /* pwritev2 and preadv2 at the current position (offset -1), on the pipe. */
+  struct iovec w2 = {dev + 0x100, 8};
+  E2E_CHECK(pwritev2(pfd[1], &w2, 1, -1, 0) == 8);
+  expect_reads(0x100, 8);
+  struct iovec r2 = {dev + 0xb00, 8};
+  E2E_CHECK(preadv2(pfd[0], &r2, 1, -1, 0) == 8);
+  e2e_expect('W', 8, 0xb00, e2e_pattern_value(0x100, 8));
+
+  /* sendmsg and recvmsg on the socket pair, device iovecs among ordinary ones. */
+  struct iovec mv[2] = {{(void*)"hi", 2}, {dev + 0x200, 8}};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = mv;
+  msg.msg_iovlen = 2;
+  E2E_CHECK(sendmsg(sv[0], &msg, 0) == 10);
+  expect_reads(0x200, 8);
+  E2E_CHECK(recv(sv[1], buf, sizeof(buf), 0) == 10);
+  E2E_CHECK(memcmp(buf, "hi", 2) == 0);
+  check_pattern(buf + 2, 0x200, 8);
+  E2E_CHECK(send(sv[0], data, 12, 0) == 12);
+  struct iovec mr[2] = {{head, 4}, {dev + 0xc00, 8}};
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = mr;
+  msg.msg_iovlen = 2;
+  msg.msg_flags = -1;
+  E2E_CHECK(recvmsg(sv[1], &msg, 0) == 12);
+  E2E_CHECK(msg.msg_flags == 0);
+  E2E_CHECK(memcmp(head, data, 4) == 0);
+  e2e_expect('W', 8, 0xc00, le64(data + 4));
 
   puts("DONE");
   return 0;
