@@ -236,13 +236,14 @@ void install_fault_handlers() {
   // Every other signal is blocked while the handler runs, so that nothing can
   // interrupt it while it holds the order lock.
   sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+  // SIGTRAP stays blocked too: no step can end inside the handler (it runs
+  // with TF clear), and a SIGTRAP sent by kill() must not re-enter it while
+  // it holds the order lock.
   sigfillset(&sa.sa_mask);
   sigdelset(&sa.sa_mask, SIGSEGV);
   sigdelset(&sa.sa_mask, SIGBUS);
-  real_sigaction(SIGSEGV, &sa, nullptr);
-  real_sigaction(SIGBUS, &sa, nullptr);
-  // The debug trap that ends a step (step.h).
-  real_sigaction(SIGTRAP, &sa, nullptr);
+  // SIGSEGV/SIGBUS start every traced access; SIGTRAP ends a step (step.h).
+  for (int sig : kAgentSignals) real_sigaction(sig, &sa, nullptr);
 }
 
 }  // namespace mmiotrace::agent

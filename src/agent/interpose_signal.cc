@@ -34,13 +34,14 @@ struct SavedAction {
   std::atomic<uint32_t> gen{0};
   struct sigaction act;  // what the program believes is installed
 };
-SavedAction g_saved[3];  // [0] SIGSEGV, [1] SIGBUS, [2] SIGTRAP
+constexpr size_t kOwned = sizeof(kAgentSignals) / sizeof(kAgentSignals[0]);
+SavedAction g_saved[kOwned];  // the program's action for each of kAgentSignals, in its order
 std::atomic<bool> g_saved_lock{false};
 
 SavedAction* saved_for(int sig) {
-  if (sig == SIGSEGV) return &g_saved[0];
-  if (sig == SIGBUS) return &g_saved[1];
-  if (sig == SIGTRAP) return &g_saved[2];
+  for (size_t i = 0; i < kOwned; ++i) {
+    if (kAgentSignals[i] == sig) return &g_saved[i];
+  }
   return nullptr;
 }
 
@@ -92,7 +93,7 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) 
 
 int real_sigmask(int how, const sigset_t* set, sigset_t* old) { return g_real_sigmask(how, set, old); }
 
-bool is_owned_signal(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGTRAP; }
+bool is_owned_signal(int sig) { return saved_for(sig) != nullptr; }
 
 void forward_signal(int sig, siginfo_t* info, ucontext_t* uc, bool synthetic) {
   SavedAction* s = saved_for(sig);
@@ -140,7 +141,7 @@ void init_signal_interposition() {
   g_real_sigmask = reinterpret_cast<SigmaskFn>(dlsym(RTLD_NEXT, "pthread_sigmask"));
   g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
   if (g_real_sigaction == nullptr) g_real_sigaction = reinterpret_cast<SigactionFn>(dlsym(RTLD_DEFAULT, "__sigaction"));
-  for (int sig : {SIGSEGV, SIGBUS, SIGTRAP}) {
+  for (int sig : kAgentSignals) {
     struct sigaction cur;
     memset(&cur, 0, sizeof(cur));
     g_real_sigaction(sig, nullptr, &cur);
