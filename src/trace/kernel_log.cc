@@ -293,33 +293,6 @@ KernelLogReader KernelLogReader::adopt_fd(int fd, std::string path, std::string_
   return reader;
 }
 
-KernelLogReader::KernelLogReader(KernelLogReader&& other) noexcept { *this = std::move(other); }
-
-KernelLogReader& KernelLogReader::operator=(KernelLogReader&& other) noexcept {
-  if (this != &other) {
-    release();
-    fd_ = std::exchange(other.fd_, -1);
-    path_ = std::move(other.path_);
-    buffer_ = std::move(other.buffer_);
-    pos_ = std::exchange(other.pos_, 0);
-    end_ = std::exchange(other.end_, 0);
-    eof_ = other.eof_;
-    line_ = other.line_;
-    events_ = other.events_;
-    skipped_ = other.skipped_;
-    failure_ = other.failure_;
-    error_ = std::move(other.error_);
-  }
-  return *this;
-}
-
-KernelLogReader::~KernelLogReader() { release(); }
-
-void KernelLogReader::release() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 Error KernelLogReader::fail(TraceFailure kind, std::string message) {
   failure_ = kind;
   error_ = std::move(message);
@@ -361,7 +334,7 @@ Result<bool> KernelLogReader::next_line(std::string_view& line) {
     std::memmove(buffer_.get(), start, end_ - pos_);
     end_ -= pos_;
     pos_ = 0;
-    const ssize_t n = ::read(fd_, buffer_.get() + end_, kBufferSize - end_);
+    const ssize_t n = ::read(fd_.get(), buffer_.get() + end_, kBufferSize - end_);
     if (n > 0) {
       end_ += static_cast<size_t>(n);
     } else if (n == 0) {

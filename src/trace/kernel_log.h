@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "trace/reader.h"  // TraceFailure
 
 namespace mmiotrace::trace {
@@ -82,11 +83,11 @@ class KernelLogReader {
   // first bytes) was read (trace_input.h reads them to tell the kinds of file apart).
   static KernelLogReader adopt_fd(int fd, std::string path, std::string_view already_read);
 
-  KernelLogReader(KernelLogReader&& other) noexcept;
-  KernelLogReader& operator=(KernelLogReader&& other) noexcept;
+  KernelLogReader(KernelLogReader&& other) noexcept = default;
+  KernelLogReader& operator=(KernelLogReader&& other) noexcept = default;
   KernelLogReader(const KernelLogReader&) = delete;
   KernelLogReader& operator=(const KernelLogReader&) = delete;
-  ~KernelLogReader();
+  ~KernelLogReader() = default;
 
   // true and the next event in `out`; false at the end of the log; an error
   // (with failure() set) for a line that is not what the kernel writes, naming
@@ -109,9 +110,8 @@ class KernelLogReader {
   Result<bool> parse(std::string_view line, KernelLogEvent& out);
   Error fail(TraceFailure kind, std::string message);
   Error malformed(const std::string& why);
-  void release();
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string path_;
   std::unique_ptr<char[]> buffer_;
   size_t pos_ = 0;  // start of the unread bytes in buffer_

@@ -223,36 +223,6 @@ Result<TraceReader> TraceReader::adopt_fd(int fd, std::string path, std::span<co
 TraceReader::TraceReader(int fd, std::string path)
     : fd_(fd), path_(std::move(path)), buffer_(new uint8_t[kBufferSize]) {}
 
-TraceReader::TraceReader(TraceReader&& other) noexcept { *this = std::move(other); }
-
-TraceReader& TraceReader::operator=(TraceReader&& other) noexcept {
-  if (this != &other) {
-    release();
-    fd_ = std::exchange(other.fd_, -1);
-    path_ = std::move(other.path_);
-    header_ = other.header_;
-    buffer_ = std::move(other.buffer_);
-    pos_ = std::exchange(other.pos_, 0);
-    end_ = std::exchange(other.end_, 0);
-    eof_ = other.eof_;
-    file_offset_ = other.file_offset_;
-    records_read_ = other.records_read_;
-    records_skipped_ = other.records_skipped_;
-    last_seq_ = other.last_seq_;
-    last_seq_count_ = other.last_seq_count_;
-    failure_ = other.failure_;
-    error_ = std::move(other.error_);
-  }
-  return *this;
-}
-
-TraceReader::~TraceReader() { release(); }
-
-void TraceReader::release() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 Error TraceReader::fail(TraceFailure kind, std::string message) {
   failure_ = kind;
   error_ = std::move(message);
@@ -278,7 +248,7 @@ Result<size_t> TraceReader::fill(size_t need) {
   end_ -= pos_;
   pos_ = 0;
   while (end_ < need && !eof_) {
-    ssize_t n = ::read(fd_, buffer_.get() + end_, kBufferSize - end_);
+    ssize_t n = ::read(fd_.get(), buffer_.get() + end_, kBufferSize - end_);
     if (n > 0) {
       end_ += static_cast<size_t>(n);
     } else if (n == 0) {

@@ -17,6 +17,7 @@
 
 #include "common/check.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "trace/format.h"
 
 namespace mmiotrace::trace {
@@ -133,11 +134,11 @@ class TraceReader final : public RecordSource {
   static Result<TraceReader> adopt_fd(int fd, std::string path, std::span<const uint8_t> already_read,
                                       TraceFailure* failure = nullptr);
 
-  TraceReader(TraceReader&& other) noexcept;
-  TraceReader& operator=(TraceReader&& other) noexcept;
+  TraceReader(TraceReader&& other) noexcept = default;
+  TraceReader& operator=(TraceReader&& other) noexcept = default;
   TraceReader(const TraceReader&) = delete;
   TraceReader& operator=(const TraceReader&) = delete;
-  ~TraceReader() override;
+  ~TraceReader() override = default;
 
   // true and the next record in `out`; false at a clean end of the file; an
   // error (with failure() set) for a corrupt or truncated record or a failed
@@ -162,9 +163,8 @@ class TraceReader final : public RecordSource {
   Error fail(TraceFailure kind, std::string message);
   Error corrupt(uint64_t offset, const std::string& why);
   Error truncated(uint64_t offset, const std::string& what);
-  void release();
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string path_;
   FileHeader header_{};
   std::unique_ptr<uint8_t[]> buffer_;
