@@ -2,7 +2,7 @@
 //
 //   vm_compare --qemu-log qemu.log --region edu-mmio [--split 8] [--min-size 4]
 //              [--trace a.mmio]... [--kernel-log k.txt] [--expect golden.txt --base 0xfe000000]
-//              [--bar 0xfe000000:0x100000] [--pcidev 0000:00:03.0:1234:11e8] [--any-order]
+//              [--bar 0xfe000000:0x100000] [--pcidev 0000:00:03.0:1234:11e8]
 //
 // The ground truth is QEMU's "log" trace backend (-trace memory_region_ops_*):
 // one line per access the device's memory region received, with the absolute
@@ -11,10 +11,6 @@
 // mmiotrace log, read with trace::KernelLogReader; a golden list) must equal
 // the region's lines ACCESS FOR ACCESS: same order, op, address, size and
 // value. The first difference is printed with the accesses around it.
-// --any-order: the same accesses (each as often), in whatever order; says how
-// many are out of QEMU's order. For record --mode=step
-// with several threads, which takes an access's seq at the trap, after the
-// device saw it (docs/record.md, Modes).
 // Exit 0: everything matches; 1: a difference or a failed check; 2: bad usage
 // or unreadable input.
 //
@@ -23,7 +19,6 @@
 // never delivers one narrower than its minimum (--min-size: edu rejects 1- and
 // 2-byte accesses), so our side is put through the same rules, and says how
 // many accesses the minimum dropped.
-#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -31,7 +26,6 @@
 #include <fstream>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "trace/format.h"
@@ -62,7 +56,6 @@ struct Options {
   uint64_t base = 0;
   std::optional<std::pair<uint64_t, uint64_t>> bar;  // start, size
   std::string pcidev;                                 // dddd:bb:dd.f:vvvv:dddd
-  bool any_order = false;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -244,31 +237,6 @@ bool compare(const char* what, const std::vector<Access>& truth, const std::vect
   return false;
 }
 
-// --any-order: both sides sorted (op, address, size, value), then compared as
-// above; the report's positions are in that sorted order.
-bool compare_any_order(const char* what, const std::vector<Access>& truth, const std::vector<Access>& ours) {
-  // What moved: the accesses outside a longest common subsequence of the two
-  // orders (dynamic programming, two rows).
-  std::vector<size_t> prev(ours.size() + 1, 0), row(ours.size() + 1, 0);
-  for (const Access& t : truth) {
-    for (size_t j = 0; j < ours.size(); ++j) {
-      row[j + 1] = same(t, ours[j]) ? prev[j] + 1 : std::max(prev[j + 1], row[j]);
-    }
-    std::swap(prev, row);
-  }
-  const size_t moved = truth.size() - prev[ours.size()];
-  auto key = [](const Access& a) { return std::tuple(a.op, a.addr, a.size, a.value); };
-  auto sorted = [&](std::vector<Access> v) {
-    std::stable_sort(v.begin(), v.end(), [&](const Access& a, const Access& b) { return key(a) < key(b); });
-    return v;
-  };
-  std::printf("%s: --any-order: comparing the accesses sorted by op, address, size and value\n", what);
-  if (!compare(what, sorted(truth), sorted(ours))) return false;
-  std::printf("%s: the same accesses as QEMU's log; %zu of %zu out of QEMU's order (not in a longest common "
-              "subsequence)\n", what, moved, truth.size());
-  return true;
-}
-
 bool check_trace_facts(const TraceFacts& f, const Options& o) {
   bool ok = true;
   if (f.unknown != 0 || f.lost != 0) {
@@ -332,7 +300,6 @@ Options parse(int argc, char** argv) {
     else if (a == "--expect") o.expect = value();
     else if (a == "--base") o.base = std::stoull(value(), nullptr, 0);
     else if (a == "--pcidev") o.pcidev = value();
-    else if (a == "--any-order") o.any_order = true;
     else if (a == "--bar") {
       std::string v = value();
       size_t colon = v.find(':');
@@ -351,9 +318,6 @@ Options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
   std::vector<Access> truth = load_qemu_log(o.qemu_log, o.region);
-  auto cmp = [&](const char* what, const std::vector<Access>& ours) {
-    return o.any_order ? compare_any_order(what, truth, ours) : compare(what, truth, ours);
-  };
   bool ok = true;
   if (truth.empty()) {
     std::printf("qemu: no access to region '%s' in %s\n", o.region.c_str(), o.qemu_log.c_str());
@@ -363,13 +327,13 @@ int main(int argc, char** argv) {
     TraceFacts f;
     for (const auto& t : o.traces) load_trace(t, o, &f);
     ok = check_trace_facts(f, o) && ok;
-    ok = cmp("trace", f.accesses) && ok;
+    ok = compare("trace", truth, f.accesses) && ok;
   }
   if (!o.kernel_log.empty()) {
     uint64_t lo = o.bar ? o.bar->first : 0;
     uint64_t hi = o.bar ? o.bar->first + o.bar->second : UINT64_MAX;
-    ok = cmp("kernel", load_kernel_log(o.kernel_log, lo, hi)) && ok;
+    ok = compare("kernel", truth, load_kernel_log(o.kernel_log, lo, hi)) && ok;
   }
-  if (!o.expect.empty()) ok = cmp("expected", load_expect(o.expect, o.base)) && ok;
+  if (!o.expect.empty()) ok = compare("expected", truth, load_expect(o.expect, o.base)) && ok;
   return ok ? 0 : 1;
 }

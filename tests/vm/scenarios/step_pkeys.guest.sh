@@ -10,7 +10,7 @@ workload() {
   name=$1 t=$2
   shift 2
   env "$@" mmiotrace record --mode=step -o "/out/$name.mmio" --device /tmp/dev -- \
-    mode_workload /tmp/dev "$t" 3000 > "/out/$name.w" 2> "/out/$name.out"
+    mode_workload /tmp/dev "$t" 2000 > "/out/$name.w" 2> "/out/$name.out"
   made=$(sed -E 's/.*accesses=([0-9]+).*/\1/' "/out/$name.w")
   rec=$(grep -oE 'recorded [0-9]+ accesses' "/out/$name.out" | awk '{print $2}')
   echo "$name made=$made recorded=$rec" >> /out/workload.txt
