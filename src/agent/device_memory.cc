@@ -153,7 +153,7 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
   if (masked && mask == low_mask(size)) masked = false;
   if (masked && mask == 0) return {};  // nothing selected: no access at all
   auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
-  order_lock();
+  if (!record_only_) order_lock();  // record only: the step holds it (step.h)
   int rc;
   if (record_only_) {
     rc = 0;
@@ -172,7 +172,7 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
   uint64_t seq = take_seq_locked();
   uint64_t now = monotonic_ns();
   record(r, addr, size, buf, mask, masked, write, split, seq, now);
-  order_unlock();
+  if (!record_only_) order_unlock();
   ++device_accesses_;
   return {};
 }

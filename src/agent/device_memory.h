@@ -32,6 +32,7 @@ class DeviceMemory final : public emu::Memory {
   // accessed the device itself. read()/write() then split and record exactly
   // as they would perform, with the value the caller passes for both, and
   // touch neither the device nor ordinary memory; rights are not checked.
+  // The caller holds the order lock (a step holds it from fault to trap).
   void set_record_only(bool on) { record_only_ = on; }
   // Added to the records of the next accesses (e.g. trace::kAccessValueUnknown).
   void set_extra_flags(uint8_t flags) { extra_flags_ = flags; }

@@ -1,6 +1,6 @@
 // Async-signal-safe: runs in the traced program's signal handler. No
 // allocation (the step's state is initial-exec TLS), no lock but the order
-// lock (inside DeviceMemory), raw system calls only. See step.h.
+// lock (held from the fault to the trap, step.h), raw system calls only.
 #include "agent/step.h"
 
 #include <signal.h>
@@ -37,6 +37,7 @@ struct StepState {
   bool active;
   bool program_tf;  // the program had TF set itself: it gets the trap too
   bool key_opened;  // the agent's key is open in the frame's PKRU
+  bool holds_order;  // this thread holds the order lock until the step ends (step.h, Order)
   uint8_t record_flags;
   uint64_t pc;
   sigset_t saved_mask;  // the program's mask, restored at the trap
@@ -106,12 +107,16 @@ void finish(StepState& st, ucontext_t* uc) {
   uc->uc_sigmask = st.saved_mask;
   set_tf(uc, st.program_tf);
   st.active = false;
+  if (st.holds_order) {
+    st.holds_order = false;
+    order_unlock();
+  }
   leave_access();
 }
 
 void record_step(StepState& st) {
   DeviceMemory mem(st.ctx, st.record_flags);
-  mem.set_record_only(true);
+  mem.set_record_only(true);  // under the order lock this thread already holds
   // In flight since step_start (enter_access there): the exit barrier waits for it.
   for (unsigned k = 0; k < st.plan.n; ++k) {
     StepAccess& a = st.plan.acc[k];
@@ -159,6 +164,8 @@ StepOutcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) 
   }
   if (!again) {
     enter_access();
+    order_lock();
+    st.holds_order = true;
     st.saved_mask = uc->uc_sigmask;
     st.program_tf = (uc->uc_mcontext.gregs[REG_EFL] & static_cast<greg_t>(emu::kFlagTF)) != 0;
     g_agent.channel->stepped.fetch_add(1, std::memory_order_relaxed);

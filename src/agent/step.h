@@ -14,6 +14,13 @@
 // trap after the recording; a REP string instruction traps after each
 // iteration and is stepped iteration by iteration.
 //
+// Order: the thread holds the order lock (producer.h) from the fault to the
+// trap, so no other traced access, stepped or emulated, of any thread can
+// reach the device in between, and seq order is the device's order. The
+// lock is held across the one instruction the step runs; every path that
+// ends a step (the trap, a fault that aborts it, the next fault of a step
+// whose trap a debugger took) releases it.
+//
 // Async-signal-safe: runs in the traced program's signal handler. No
 // allocation (per-thread state is initial-exec TLS), no lock but the order
 // lock, raw system calls only.

@@ -4,7 +4,8 @@
 #   /init                 tests/vm/guest/init (busybox sh)
 #   /bin/busybox          busybox-static, applets installed at boot
 #   /mt/bin/mmiotrace, /mt/lib/libmmiotrace-agent.so   (record finds ../lib)
-#   /mt/drivers/*         the test drivers and examples/edu_driver
+#   /mt/drivers/*         the test drivers, examples/edu_driver, bench/mode_workload
+#                         and the e2e programs threads and step_cases (-O2)
 #   /vm/                  guest/lib.sh and scenarios/*.guest.sh
 #   /lib/modules/<rel>/   uio, uio_pci_generic, vfio, vfio-pci, e1000 and what
 #                         they depend on, with modules.dep from depmod
@@ -29,7 +30,8 @@ bins=("$build/bin/mmiotrace")
 cp "$build/bin/mmiotrace" "$stage/mt/bin/"
 cp "$build/lib/libmmiotrace-agent.so" "$stage/mt/lib/"
 bins+=("$build/lib/libmmiotrace-agent.so")
-for d in "$build"/tests/vm/drivers/* "$build/examples/edu_driver"; do
+for d in "$build"/tests/vm/drivers/* "$build/examples/edu_driver" "$build/bench/mode_workload" \
+    "$build/tests/e2e/programs/e2e_threads_O2" "$build/tests/e2e/programs/e2e_step_cases_O2"; do
   [[ -x "$d" && -f "$d" ]] || continue
   cp "$d" "$stage/mt/drivers/"
   bins+=("$d")

@@ -36,7 +36,9 @@ initrd=$vmdir/initramfs.cpio.gz
 (
   flock 9
   if [[ ! -s "$initrd" ]] || [[ -n "$(find "$build/bin/mmiotrace" "$build/lib/libmmiotrace-agent.so" \
-      "$build/tests/vm/drivers" "$build/examples/edu_driver" "$here/guest" "$here/scenarios" "$here/initramfs.sh" \
+      "$build/tests/vm/drivers" "$build/examples/edu_driver" "$build/bench/mode_workload" \
+      "$build/tests/e2e/programs/e2e_threads_O2" "$build/tests/e2e/programs/e2e_step_cases_O2" \
+      "$here/guest" "$here/scenarios" "$here/initramfs.sh" \
       -newer "$initrd" 2>/dev/null | head -1)" ]]; then
     "$here/initramfs.sh" "$build" "$kdir" "$initrd"
   fi
@@ -174,6 +176,23 @@ device_facts() {
     return 1
   fi
   echo "$1: $bdf BAR0 $bar0_start+$bar0_size, as QEMU mapped it"
+}
+# step_race_free NAME: /out/NAME.mmio was recorded with --mode=step, single-
+# stepped with protection keys only: the header says step mode and not
+# kFeatureStepMayMiss, record printed no mprotect note, and the summary
+# counts stepped instructions.
+step_race_free() {
+  local header
+  header=$("$build/bin/mmiotrace" print --format native "$out/$1.mmio" | grep '^#') ||
+    { echo "$1: cannot print the trace's header"; return 1; }
+  grep -qx '# mode step' <<< "$header" || { echo "$1: the trace header does not say step mode"; return 1; }
+  if grep -q 'single-stepped with mprotect' - "$out/$1.out" <<< "$header"; then
+    echo "$1: stepped with mprotect (not race-free), where the pkeys scenario found a protection key works:"
+    grep -h 'mprotect' - "$out/$1.out" <<< "$header"
+    return 1
+  fi
+  grep -qE 'instructions? single-stepped' "$out/$1.out" || { echo "$1: record's summary counts no stepped instruction"; return 1; }
+  echo "$1: step mode, race-free (protection keys, no mprotect stepping): $(grep -oE '[0-9]+ instructions? single-stepped' "$out/$1.out")"
 }
 echo "== $scenario: guest done in ${secs} ms ($accel); checks:"
 check || fail "check failed"

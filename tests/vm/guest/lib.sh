@@ -59,11 +59,13 @@ vm_bind() {
 
 # vm_record NAME CMD...: CMD under `mmiotrace record`, trace in /out/NAME.mmio,
 # its output in /out/NAME.out, the kernel-format print in /out/NAME.txt.
+# VM_MODE=step (set by a scenario's guest half before it sources another's)
+# records with --mode=step.
 vm_record() {
   name=$1
   shift
   rc=0
-  mmiotrace record -o "/out/$name.mmio" -- "$@" > "/out/$name.out" 2>&1 || rc=$?
+  mmiotrace record ${VM_MODE:+--mode=$VM_MODE} -o "/out/$name.mmio" -- "$@" > "/out/$name.out" 2>&1 || rc=$?
   mmiotrace print "/out/$name.mmio" > "/out/$name.txt" 2>&1 || true
   echo "$name: exit $rc"
   cat "/out/$name.out"
