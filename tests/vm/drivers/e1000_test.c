@@ -49,18 +49,6 @@ enum {
 #define RAH_AV (1u << 31)
 #define ICR_LSC 0x4u
 
-static volatile uint8_t* bar;
-
-static uint32_t rd32(uint32_t off) { return *(volatile uint32_t*)(bar + off); }
-static void wr32(uint32_t off, uint32_t v) { *(volatile uint32_t*)(bar + off) = v; }
-
-static void expect(const char* what, uint64_t got, uint64_t want) {
-  if (got == want) return;
-  fprintf(stderr, "e1000_test: %s: read 0x%llx, want 0x%llx\n", what, (unsigned long long)got,
-          (unsigned long long)want);
-  exit(1);
-}
-
 static uint16_t eeprom_word(unsigned index) {
   wr32(EERD, (index << EERD_ADDR_SHIFT) | EERD_START);
   for (int tries = 0; tries < 1000; ++tries) {

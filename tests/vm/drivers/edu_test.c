@@ -40,19 +40,6 @@ enum {
 #define DMA_START 0x1u
 #define DMA_BUFFER 0x40000u /* the device's own 4 KiB buffer, in DMA addresses */
 
-static volatile uint8_t* bar;
-
-static uint32_t rd32(uint32_t off) { return *(volatile uint32_t*)(bar + off); }
-static void wr32(uint32_t off, uint32_t v) { *(volatile uint32_t*)(bar + off) = v; }
-static uint64_t rd64(uint32_t off) { return *(volatile uint64_t*)(bar + off); }
-static void wr64(uint32_t off, uint64_t v) { *(volatile uint64_t*)(bar + off) = v; }
-
-static void expect(const char* what, uint64_t got, uint64_t want) {
-  if (got == want) return;
-  fprintf(stderr, "edu_test: %s: read 0x%llx, want 0x%llx\n", what, (unsigned long long)got, (unsigned long long)want);
-  exit(1);
-}
-
 static int poll32(uint32_t off, uint32_t mask, uint32_t want, int tries) {
   while (tries-- > 0) {
     if ((rd32(off) & mask) == want) return 1;

@@ -18,18 +18,6 @@
 
 enum { CAP = 0x00, VS = 0x08, INTMS = 0x0c, INTMC = 0x10, CC = 0x14, CSTS = 0x1c, AQA = 0x24, ASQ = 0x28, ACQ = 0x30 };
 
-static volatile uint8_t* bar;
-static uint32_t rd32(uint32_t off) { return *(volatile uint32_t*)(bar + off); }
-static void wr32(uint32_t off, uint32_t v) { *(volatile uint32_t*)(bar + off) = v; }
-static uint64_t rd64(uint32_t off) { return *(volatile uint64_t*)(bar + off); }
-static void wr64(uint32_t off, uint64_t v) { *(volatile uint64_t*)(bar + off) = v; }
-
-static void expect(const char* what, uint64_t got, uint64_t want) {
-  if (got == want) return;
-  fprintf(stderr, "nvme_regs: %s: read 0x%llx, want 0x%llx\n", what, (unsigned long long)got, (unsigned long long)want);
-  exit(1);
-}
-
 int main(int argc, char** argv) {
   (void)argc;
   char** args = argv + 1;

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   const char* kind = argv[1];
   char** args = argv + 2;
   size_t size = 0;
-  volatile uint8_t* bar = vm_map(&args, &size);
+  bar = vm_map(&args, &size);
   volatile uint32_t* id = (volatile uint32_t*)bar;
 
   int key = pkey_alloc(0, 0);

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   (void)argc;
   char** args = argv + 1;
   size_t size = 0;
-  volatile uint8_t* bar = vm_map(&args, &size);
+  bar = vm_map(&args, &size);
   bar[0] = 0; /* select test 0 */
   uint32_t words[8];
   for (unsigned i = 0; i < 8; ++i) words[i] = *(volatile uint32_t*)(bar + 4 * i);

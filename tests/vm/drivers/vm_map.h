@@ -10,7 +10,9 @@
  *                     (Debian's kernel: the guest gets QEMU's intel-iommu)
  *
  * vm_map() consumes those arguments from argv and returns the mapping (and
- * its size in *size), or exits with a message. */
+ * its size in *size), or exits with a message. The drivers keep it in `bar`
+ * and reach their registers with rd32/wr32/rd64/wr64: one volatile access of
+ * that width each, as a driver's readl/writel. */
 #pragma once
 
 #include <errno.h>
@@ -25,6 +27,23 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static volatile uint8_t* bar;
+
+static inline uint32_t rd32(uint32_t off) { return *(volatile uint32_t*)(bar + off); }
+static inline void wr32(uint32_t off, uint32_t v) { *(volatile uint32_t*)(bar + off) = v; }
+static inline uint64_t rd64(uint32_t off) { return *(volatile uint64_t*)(bar + off); }
+static inline void wr64(uint32_t off, uint64_t v) { *(volatile uint64_t*)(bar + off) = v; }
+
+extern char* program_invocation_short_name; /* glibc's (errno.h declares it with _GNU_SOURCE) */
+
+/* Stops the driver when a register does not read as the device must. */
+static inline void expect(const char* what, uint64_t got, uint64_t want) {
+  if (got == want) return;
+  fprintf(stderr, "%s: %s: read 0x%llx, want 0x%llx\n", program_invocation_short_name, what, (unsigned long long)got,
+          (unsigned long long)want);
+  exit(1);
+}
 
 static void vm_die(const char* what) {
   fprintf(stderr, "%s: %s\n", what, errno != 0 ? strerror(errno) : "failed");
