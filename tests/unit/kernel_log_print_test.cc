@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "print_test_support.h"
 #include "trace/encode.h"
 #include "trace/kernel_printer.h"
 #include "trace/native_printer.h"
@@ -66,12 +67,7 @@ std::string print_input(const std::string& path, bool native, PrintOutcome* outc
   } else {
     EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
   }
-  std::rewind(f);
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  std::fclose(f);
+  std::string text = take_printed_text(f);
   return text;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "emu/emulator.h"
+#include "print_test_support.h"
 #include "trace/encode.h"
 #include "trace/kernel_printer.h"
 #include "trace/native_printer.h"
@@ -139,12 +140,7 @@ std::string print(const std::string& path, PrintOutcome* outcome = nullptr, Form
   } else {
     EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
   }
-  std::rewind(f);
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  std::fclose(f);
+  std::string text = take_printed_text(f);
   ::unlink(path.c_str());
   return text;
 }
