@@ -145,17 +145,6 @@ TEST(KernelLogPrint, MalformedLinePrintsWhatCameBeforeAndSaysWhere) {
 
 // ---- The round trip: our trace -> kernel text -> kernel-log reader -> the same text ----
 
-using Record = std::vector<uint8_t>;
-
-template <typename Fields>
-Record encode(size_t (*fn)(void*, size_t, const RecordStamp&, const Fields&), RecordStamp stamp, const Fields& f) {
-  Record r(kMaxRecordSize);
-  const size_t n = fn(r.data(), r.size(), stamp, f);
-  EXPECT_NE(n, 0u);
-  r.resize(n);
-  return r;
-}
-
 Record access(uint64_t seq, uint64_t time_ns, AccessOp op, uint8_t width, uint64_t phys, uint8_t flags = 0,
               uint64_t mask = 0) {
   uint8_t value[64];

@@ -24,19 +24,8 @@
 namespace mmiotrace::trace {
 namespace {
 
-using Record = std::vector<uint8_t>;
-
 std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "mmiotrace_printer_" + name + "_" + std::to_string(::getpid()) + ".mmio";
-}
-
-template <typename Fields>
-Record encode(size_t (*fn)(void*, size_t, const RecordStamp&, const Fields&), RecordStamp stamp, const Fields& f) {
-  Record r(kMaxRecordSize);
-  const size_t n = fn(r.data(), r.size(), stamp, f);
-  EXPECT_NE(n, 0u);
-  r.resize(n);
-  return r;
 }
 
 // An access whose value bytes are 0x10, 0x11, ... in memory order.

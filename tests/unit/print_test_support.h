@@ -1,10 +1,29 @@
-// What the printer tests share: the text a printer wrote into a temporary FILE.
+// What the printer tests share: records built with encode.h, and the text a
+// printer wrote into a temporary FILE.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include "trace/encode.h"
 
 namespace mmiotrace::trace {
+
+using Record = std::vector<uint8_t>;
+
+// One record, built by an encode_* function of encode.h (which must accept it).
+template <typename Fields>
+Record encode(size_t (*fn)(void*, size_t, const RecordStamp&, const Fields&), RecordStamp stamp, const Fields& f) {
+  Record r(kMaxRecordSize);
+  const size_t n = fn(r.data(), r.size(), stamp, f);
+  EXPECT_NE(n, 0u);
+  r.resize(n);
+  return r;
+}
 
 // Reads `f` (a std::tmpfile() a printer wrote) from its start, then closes it.
 inline std::string take_printed_text(FILE* f) {
