@@ -28,14 +28,8 @@
 namespace mmiotrace::e2e {
 namespace {
 
-// Processes (docs/record.md): the program re-runs itself through fork + exec,
-// then leaves behind a child that touches the device only after the program
-// has exited. record waits for it: one trace, every process's accesses in one
-// order, each with its own pid, between the recorder's start and exit marks.
-TEST_P(E2E, ForkExecAndAnOrphanInOneTrace) {
-  const TracedRun& run = keep(run_traced(test_name(), program("fork_exec"), {}, 4096));
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  expect_exact(run);  // the exec'd program's mapping is map 2: no single-map replay here
+// "PID <role> <pid>" lines of the program's output.
+std::map<std::string, int> pids_by_role(const TracedRun& run) {
   std::map<std::string, int> pid;
   std::istringstream out(run.out);
   std::string line;
@@ -45,6 +39,18 @@ TEST_P(E2E, ForkExecAndAnOrphanInOneTrace) {
     int p = 0;
     if (in >> tag >> role >> p && tag == "PID") pid[role] = p;
   }
+  return pid;
+}
+
+// Processes (docs/record.md): the program re-runs itself through fork + exec,
+// then leaves behind a child that touches the device only after the program
+// has exited. record waits for it: one trace, every process's accesses in one
+// order, each with its own pid, between the recorder's start and exit marks.
+TEST_P(E2E, ForkExecAndAnOrphanInOneTrace) {
+  const TracedRun& run = keep(run_traced(test_name(), program("fork_exec"), {}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_exact(run);  // the exec'd program's mapping is map 2: no single-map replay here
+  std::map<std::string, int> pid = pids_by_role(run);
   ASSERT_EQ(pid.size(), 3u) << run.out;
   // The kernel format's PID column is the thread id; these are single-threaded.
   for (const Access& a : run.accesses) {
@@ -75,20 +81,6 @@ TEST_P(E2E, ForkExecAndAnOrphanInOneTrace) {
     }
   }
   EXPECT_NE(run.err.find("in 3 processes"), std::string::npos) << run.err;
-}
-
-// "PID <role> <pid>" lines of the program's output.
-std::map<std::string, int> pids_by_role(const TracedRun& run) {
-  std::map<std::string, int> pid;
-  std::istringstream out(run.out);
-  std::string line;
-  while (std::getline(out, line)) {
-    std::istringstream in(line);
-    std::string tag, role;
-    int p = 0;
-    if (in >> tag >> role >> p && tag == "PID") pid[role] = p;
-  }
-  return pid;
 }
 
 // children.c: the device range each kind of child writes, by role.
