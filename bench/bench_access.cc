@@ -78,17 +78,17 @@ volatile uint8_t* device() {
     void* p = mmap(nullptr, 4 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     return p == MAP_FAILED ? nullptr : static_cast<volatile uint8_t*>(p);
-  }();
+  }
+  ();
   return dev;
 }
 
-#define MT_DEVICE_OR_SKIP(state)                                                                  \
-  volatile uint8_t* dev = device();                                                               \
-  if (dev == nullptr) {                                                                           \
+#define MT_DEVICE_OR_SKIP(state)                                                                           \
+  volatile uint8_t* dev = device();                                                                        \
+  if (dev == nullptr) {                                                                                    \
     (state).SkipWithError("set MMIOTRACE_BENCH_DEVICE and run under mmiotrace record (scripts/bench.sh)"); \
-    return;                                                                                       \
+    return;                                                                                                \
   }
-
 
 void Traced_Read(benchmark::State& state) {
   MT_DEVICE_OR_SKIP(state);
@@ -122,7 +122,8 @@ void Traced_LockXadd(benchmark::State& state) {
 __attribute__((target("avx512f"))) void Traced_Store64(benchmark::State& state) {
   MT_DEVICE_OR_SKIP(state);
   volatile void* p = dev + 1024 + 64 * state.thread_index();
-  for (auto _ : state) asm volatile("vpxord %%zmm0, %%zmm0, %%zmm0\n\tvmovdqu64 %%zmm0, (%0)" : : "r"(p) : "memory", "xmm0");
+  for (auto _ : state)
+    asm volatile("vpxord %%zmm0, %%zmm0, %%zmm0\n\tvmovdqu64 %%zmm0, (%0)" : : "r"(p) : "memory", "xmm0");
 }
 void Traced_Memcpy4K(benchmark::State& state) {
   MT_DEVICE_OR_SKIP(state);

@@ -25,17 +25,17 @@
 
 /* Register map (QEMU hw/misc/edu.c). */
 enum {
-  EDU_ID = 0x00,          /* RO  0x010000ed: major.minor.0xed */
-  EDU_LIVENESS = 0x04,    /* RW  reads back the inverse of what was written */
-  EDU_FACTORIAL = 0x08,   /* RW  write n, read n! when done */
-  EDU_STATUS = 0x20,      /* RW  bit 0: computing; bit 7: interrupt when done */
-  EDU_IRQ_STATUS = 0x24,  /* RO  pending interrupt bits */
-  EDU_IRQ_RAISE = 0x60,   /* WO */
-  EDU_IRQ_ACK = 0x64,     /* WO  clears the bits written */
-  EDU_DMA_SRC = 0x80,     /* RW  64-bit */
-  EDU_DMA_DST = 0x88,     /* RW  64-bit */
-  EDU_DMA_COUNT = 0x90,   /* RW  64-bit */
-  EDU_SCRATCH = 0x1000,   /* the stand-in's scratch window (real edu ignores it) */
+  EDU_ID = 0x00,         /* RO  0x010000ed: major.minor.0xed */
+  EDU_LIVENESS = 0x04,   /* RW  reads back the inverse of what was written */
+  EDU_FACTORIAL = 0x08,  /* RW  write n, read n! when done */
+  EDU_STATUS = 0x20,     /* RW  bit 0: computing; bit 7: interrupt when done */
+  EDU_IRQ_STATUS = 0x24, /* RO  pending interrupt bits */
+  EDU_IRQ_RAISE = 0x60,  /* WO */
+  EDU_IRQ_ACK = 0x64,    /* WO  clears the bits written */
+  EDU_DMA_SRC = 0x80,    /* RW  64-bit */
+  EDU_DMA_DST = 0x88,    /* RW  64-bit */
+  EDU_DMA_COUNT = 0x90,  /* RW  64-bit */
+  EDU_SCRATCH = 0x1000,  /* the stand-in's scratch window (real edu ignores it) */
 };
 
 #define EDU_BAR_SIZE (1u << 20)

@@ -39,12 +39,12 @@ int main(int argc, char** argv) {
   struct stat st;
   while (time(NULL) < end && stat(argv[1], &st) == 0) {
     uint32_t live = *reg(bar, 0x04);
-    if (live != last_liveness) {  /* the driver wrote: answer with the inverse */
+    if (live != last_liveness) { /* the driver wrote: answer with the inverse */
       last_liveness = ~live;
       *reg(bar, 0x04) = last_liveness;
     }
     uint32_t n = *reg(bar, 0x08);
-    if (n != last_fact) {         /* the driver wrote n: compute n! */
+    if (n != last_fact) { /* the driver wrote n: compute n! */
       *reg(bar, 0x20) |= 0x01;
       uint32_t f = 1;
       for (uint32_t i = 2; i <= n; ++i) f *= i;

@@ -3,6 +3,7 @@
 // `mmiotrace record` created, and installs the fault handler. Without the
 // channel (MMIOTRACE_CHANNEL unset) it stays detached and every interposer
 // passes straight through.
+#include <cpuid.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cpuid.h>
 #include <cstring>
 
 #include "agent/agent.h"
@@ -50,8 +50,7 @@ trace::ChannelHeader* map_channel(const char* path) {
   }
   trace::ChannelHeader probe;
   if (pread(fd, &probe, sizeof(probe), 0) != static_cast<ssize_t>(sizeof(probe)) ||
-      memcmp(probe.magic, trace::kChannelMagic, sizeof(probe.magic)) != 0 ||
-      probe.version != trace::kChannelVersion) {
+      memcmp(probe.magic, trace::kChannelMagic, sizeof(probe.magic)) != 0 || probe.version != trace::kChannelVersion) {
     close(fd);
     warn("the channel comes from a different mmiotrace version: ", path);
     return nullptr;
@@ -114,7 +113,7 @@ __attribute__((constructor(101))) void agent_init() {
   g_agent.pid = static_cast<uint32_t>(getpid());
   g_agent.has_avx512bw = cpu_has_avx512bw();
   g_agent.has_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE
-  (void)emu::XsaveLayout::host();  // compute outside any signal handler
+  (void)emu::XsaveLayout::host();                          // compute outside any signal handler
   g_agent.step_mode = (ch->flags & trace::kChannelStepMode) != 0;
   // Protection keys unless told not to (tests and the benchmark measure mprotect stepping).
   const char* no_pkeys = getenv("MMIOTRACE_NO_PKEYS");

@@ -3,11 +3,11 @@
 // arming.h for the design.
 #include "agent/arming.h"
 
+#include <cpuid.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cpuid.h>
 #include <cstring>
 
 #include "agent/agent.h"
@@ -84,7 +84,7 @@ uint32_t* frame_pkru(ucontext_t* uc) {
   auto* fx = reinterpret_cast<uint8_t*>(uc->uc_mcontext.fpregs);
   uint32_t magic1;
   uint64_t xfeatures;
-  memcpy(&magic1, fx + 464, sizeof magic1);      // struct _fpx_sw_bytes, in the FXSAVE image's
+  memcpy(&magic1, fx + 464, sizeof magic1);            // struct _fpx_sw_bytes, in the FXSAVE image's
   memcpy(&xfeatures, fx + 464 + 8, sizeof xfeatures);  // software-reserved bytes
   if (magic1 != kFpXstateMagic1 || ((xfeatures >> kPkruComponent) & 1) == 0) return nullptr;
   return reinterpret_cast<uint32_t*>(fx + g_pkru_offset);

@@ -214,8 +214,10 @@ bool identify_device(int fd, uint64_t offset, DeviceInfo* out) {
   size_t root_len = strlen(root);
   const char* rel = out->path;
   if (root_len != 0) {
-    if (strncmp(out->path, root, root_len) == 0) rel = out->path + root_len;
-    else rel = "";  // with a fake sysroot, only files under it are real devices
+    if (strncmp(out->path, root, root_len) == 0)
+      rel = out->path + root_len;
+    else
+      rel = "";  // with a fake sysroot, only files under it are real devices
   }
   if (strcmp(rel, "/dev/mem") == 0) {
     out->kind = trace::DeviceKind::DEV_MEM;

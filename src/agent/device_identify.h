@@ -14,12 +14,12 @@ namespace mmiotrace::agent {
 
 struct DeviceInfo {
   trace::DeviceKind kind = trace::DeviceKind::FILE;
-  uint64_t phys = 0;          // physical address of the mapping's first byte
+  uint64_t phys = 0;  // physical address of the mapping's first byte
   uint16_t bar = trace::kNoBar;
-  uint32_t busdevfn = 0;      // valid if has_pci
+  uint32_t busdevfn = 0;  // valid if has_pci
   bool has_pci = false;
-  char path[PATH_MAX] = {};      // the device file, as the kernel names the fd
-  char pci_dir[PATH_MAX] = {};   // sysfs directory of the PCI device, if has_pci
+  char path[PATH_MAX] = {};     // the device file, as the kernel names the fd
+  char pci_dir[PATH_MAX] = {};  // sysfs directory of the PCI device, if has_pci
 };
 
 // Decides whether mmap(fd, offset) maps device memory: a PCI sysfs resource

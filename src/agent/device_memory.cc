@@ -34,8 +34,7 @@ emu::MemFault prot_fault(uint64_t addr) { return emu::MemFault{SIGSEGV, SEGV_ACC
 
 // Ordinary memory of the program: exact-width accesses where the width is a
 // natural one (keeps aligned accesses atomic for the program's other threads).
-emu::MemFault ordinary_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
-                              bool write) {
+emu::MemFault ordinary_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked, bool write) {
   auto* p = reinterpret_cast<uint8_t*>(addr);
   if (masked) {
     for (unsigned i = 0; i < size; ++i) {
@@ -84,8 +83,7 @@ void DeviceMemory::instruction_decoded(unsigned length) {
   }
 }
 
-emu::MemFault DeviceMemory::access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
-                                   bool write) {
+emu::MemFault DeviceMemory::access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked, bool write) {
   if (size == 0 || size > trace::kMaxAccessWidth) return emu::MemFault{SIGSEGV, SI_KERNEL, 0};
   RegionInfo r;
   bool in_region = g_agent.regions.find(addr, &r);
@@ -101,8 +99,8 @@ emu::MemFault DeviceMemory::access(uint64_t addr, unsigned size, uint8_t* buf, u
 // protection is checked and the ordinary parts are performed (they are the
 // ones that can fault), so that a faulting access reaches no device; then the
 // device parts, each as the largest naturally aligned pieces that fit.
-emu::MemFault DeviceMemory::split_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask,
-                                         bool masked, bool write) {
+emu::MemFault DeviceMemory::split_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
+                                         bool write) {
   const uint64_t end = addr + size;
   for (int pass = 0; pass < 2; ++pass) {
     uint64_t pos = addr;
@@ -211,9 +209,9 @@ emu::MemFault DeviceMemory::atomic_rmw(uint64_t addr, unsigned size, void* old_o
 
 // One side of a string run: where its addresses lie.
 struct DeviceMemory::RunSide {
-  uint64_t first = 0;     // program address of iteration 0
+  uint64_t first = 0;       // program address of iteration 0
   uint64_t lo = 0, hi = 0;  // the bytes the run covers
-  bool device = false;    // within one device mapping (`region`)
+  bool device = false;      // within one device mapping (`region`)
   RegionInfo region;
 };
 
@@ -266,7 +264,8 @@ emu::MemFault DeviceMemory::string_run(const emu::StringRun& run, uint64_t* done
 emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other,
                                       uint64_t first, uint64_t n, uint64_t* done, uint64_t* last) {
   alignas(8) uint8_t values[4096];
-  const bool device_reads = run.kind == emu::StringKind::LODS || (run.kind == emu::StringKind::MOVS && dev.first == run.src);
+  const bool device_reads =
+      run.kind == emu::StringKind::LODS || (run.kind == emu::StringKind::MOVS && dev.first == run.src);
   const int64_t step = run.down ? -static_cast<int64_t>(run.width) : static_cast<int64_t>(run.width);
   auto at = [&](uint64_t base, uint64_t i) { return base + static_cast<uint64_t>(static_cast<int64_t>(i) * step); };
   const uint64_t dev_real = dev.region.real + (dev.first - dev.region.start);
@@ -280,9 +279,15 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
     auto* real = reinterpret_cast<uint8_t*>(at(dev_real, k));
     if (run.kind == emu::StringKind::STOS) {
       memcpy(v, &run.value, run.width);
-      if (safe_store(real, v, run.width) != 0) { fault = fault_from_safe(); break; }
+      if (safe_store(real, v, run.width) != 0) {
+        fault = fault_from_safe();
+        break;
+      }
     } else if (device_reads) {
-      if (safe_load(real, v, run.width) != 0) { fault = fault_from_safe(); break; }
+      if (safe_load(real, v, run.width) != 0) {
+        fault = fault_from_safe();
+        break;
+      }
     } else if (safe_load(reinterpret_cast<void*>(at(other.first, k)), v, run.width) != 0) {
       fault = fault_from_safe();  // the ordinary source faulted: no device access for this iteration
       break;
@@ -300,8 +305,8 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
     *done = k + 1;
   }
   if (accessed != 0) {
-    record_run(dev.region, at(dev.first, first), !device_reads, run.width, static_cast<int32_t>(step), accessed,
-               values, time_ns);
+    record_run(dev.region, at(dev.first, first), !device_reads, run.width, static_cast<int32_t>(step), accessed, values,
+               time_ns);
   }
   order_unlock();
   return fault;
@@ -389,8 +394,8 @@ void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, un
   device_accesses_ += static_cast<unsigned>(count);
 }
 
-void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value,
-                          uint64_t mask, bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
+void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask,
+                          bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
   uint8_t shown[trace::kMaxAccessWidth];  // bytes not accessed are recorded as zero
   for (unsigned i = 0; i < size; ++i) shown[i] = (!masked || ((mask >> i) & 1)) ? value[i] : 0;
   trace::AccessFields f;

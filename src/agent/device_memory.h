@@ -46,8 +46,7 @@ class DeviceMemory final : public emu::Memory {
   // computation and the write happen under the order lock, so no other traced
   // access (any thread, any process) comes between them. The device's own
   // changes can (a real LOCK would lock the bus): see docs/emulated-instructions.md.
-  emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
-                           void* ctx) override;
+  emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute, void* ctx) override;
   // REP MOVS/STOS/LODS between one device mapping and ordinary memory (or
   // within one mapping for STOS/LODS): the iterations are performed in chunks
   // under the order lock and each chunk's device accesses become one
@@ -72,12 +71,11 @@ class DeviceMemory final : public emu::Memory {
 
  private:
   emu::MemFault access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked, bool write);
-  emu::MemFault split_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked,
-                             bool write);
+  emu::MemFault split_access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked, bool write);
   emu::MemFault device_access(const RegionInfo& r, uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask,
                               bool masked, bool write, bool split);
-  void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask,
-              bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns);
+  void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask, bool masked,
+              bool write, bool split, uint64_t seq, uint64_t time_ns);
   void record_run(const RegionInfo& r, uint64_t addr, bool write, unsigned width, int32_t stride, uint64_t count,
                   const uint8_t* values, uint64_t time_ns);
   struct RunSide;

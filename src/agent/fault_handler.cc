@@ -70,8 +70,8 @@ void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr,
   m.str(": ").str(text).str(") that accesses device memory at ").hex(addr);
   m.str(" (map ").dec(r.map_id).str(", physical ").hex(r.phys + (addr - r.start)).str("): ");
   m.str(status == emu::EmuStatus::DECODE_ERROR ? "not a valid instruction"
-        : ctx.pc >= r.start && ctx.pc < r.end ? "executing code from device memory is not supported"
-                                              : "instruction not supported by the emulator");
+        : ctx.pc >= r.start && ctx.pc < r.end  ? "executing code from device memory is not supported"
+                                               : "instruction not supported by the emulator");
   if (generic_refusal != nullptr) m.str(" (nor by its generic path: ").str(generic_refusal).str(")");
   if (step_refusal != nullptr) m.str(" (nor can it be single-stepped: ").str(step_refusal).str(")");
   m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");

@@ -44,17 +44,17 @@ constexpr unsigned kSlots = 16;
 constexpr size_t kPageSize = 4096;
 
 struct SlotState {
-  uint64_t stamp;        // page clock when started: the oldest busy slot is reused first
-  uint64_t pc;           // the original instruction
-  uint64_t next_rip;     // where the thread resumes: pc + its length
-  uint64_t addr;         // the operand's address in the program; its copy is at the
-                         // same offset modulo 64 in the slot's bounce area
-  uint16_t size;         // bytes
-  uint8_t busy;          // started; its HLT has not been reached
-  uint8_t writes;        // copy the bounce bytes to the device at the HLT
+  uint64_t stamp;     // page clock when started: the oldest busy slot is reused first
+  uint64_t pc;        // the original instruction
+  uint64_t next_rip;  // where the thread resumes: pc + its length
+  uint64_t addr;      // the operand's address in the program; its copy is at the
+                      // same offset modulo 64 in the slot's bounce area
+  uint16_t size;      // bytes
+  uint8_t busy;       // started; its HLT has not been reached
+  uint8_t writes;     // copy the bounce bytes to the device at the HLT
   uint8_t insn_len;
-  uint8_t terminator;    // offset of the HLT in the stub
-  uint8_t insn[16];      // the original instruction's bytes, for the records
+  uint8_t terminator;  // offset of the HLT in the stub
+  uint8_t insn[16];    // the original instruction's bytes, for the records
 };
 
 struct alignas(1024) StubPage {
@@ -105,8 +105,8 @@ StubPage* thread_page() {
   if (tls_page != nullptr) return tls_page;
   // A raw system call: the agent's mmap interposer is not for its own pages.
   // Executable and writable: the handler writes each stub, the thread runs it.
-  const long p = syscall(SYS_mmap, nullptr, kPageSize, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const long p =
+      syscall(SYS_mmap, nullptr, kPageSize, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == -1) return nullptr;
   auto* page = reinterpret_cast<StubPage*>(p);
   // A jump into a stub that is not (or no longer) there stops at a HLT.
@@ -190,8 +190,7 @@ void finish(SlotState& st, uint8_t* bounce, ucontext_t* uc) {
     memcpy(ctx.insn, st.insn, sizeof(ctx.insn));
     DeviceMemory mem(ctx, trace::kAccessGeneric);
     enter_access();
-    const emu::MemFault f =
-        copy_operand(mem, st.addr, st.size, bounce + st.addr % emu::kGenericBounceAlign, true);
+    const emu::MemFault f = copy_operand(mem, st.addr, st.size, bounce + st.addr % emu::kGenericBounceAlign, true);
     leave_access();
     if (!f.ok()) {
       // Only if another thread unmapped or write-protected the device in the

@@ -8,8 +8,8 @@
 // Normal context. Records are stamped with every signal but the agent's own
 // blocked (SignalsBlocked), because the fault handler takes the same order lock.
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,7 +33,6 @@ uint64_t page_size() {
 }
 
 uint64_t page_round_up(uint64_t v) { return (v + page_size() - 1) & ~(page_size() - 1); }
-
 
 // Stamps and pushes a record; the caller has blocked signals.
 void emit(void* record, size_t size) { stamp_and_push(record, size); }
@@ -80,8 +79,7 @@ void on_removed(const RegionInfo& piece, void*) {
 void on_protected(const RegionInfo& piece, void*) {
   // The real mapping follows the program's rights where the file allows it;
   // the program's own range stays PROT_NONE.
-  real_mprotect(reinterpret_cast<void*>(piece.real), piece.end - piece.start,
-                piece.prot & (PROT_READ | PROT_WRITE));
+  real_mprotect(reinterpret_cast<void*>(piece.real), piece.end - piece.start, piece.prot & (PROT_READ | PROT_WRITE));
   rearm(piece);  // a range armed with a protection key carries the program's rights (arming.h)
 }
 
@@ -204,16 +202,13 @@ void* real_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) 
 
 int real_munmap(void* addr, size_t len) { return static_cast<int>(syscall(SYS_munmap, addr, len)); }
 
-int real_mprotect(void* addr, size_t len, int prot) {
-  return static_cast<int>(syscall(SYS_mprotect, addr, len, prot));
-}
+int real_mprotect(void* addr, size_t len, int prot) { return static_cast<int>(syscall(SYS_mprotect, addr, len, prot)); }
 
 }  // namespace mmiotrace::agent
 
 extern "C" {
 
-__attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int prot, int flags, int fd,
-                                                  off_t off) {
+__attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
   using namespace mmiotrace::agent;
   if (!attached() || len == 0) return real_mmap(addr, len, prot, flags, fd, off);
   const auto start = reinterpret_cast<uint64_t>(addr);
@@ -233,8 +228,7 @@ __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int pr
   return map_device(addr, len, prot, flags, fd, off, dev);
 }
 
-__attribute__((visibility("default"))) void* mmap64(void* addr, size_t len, int prot, int flags, int fd,
-                                                    off_t off) {
+__attribute__((visibility("default"))) void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
   return mmap(addr, len, prot, flags, fd, off);
 }
 

@@ -157,8 +157,7 @@ using mmiotrace::agent::g_real_sigmask;
 
 extern "C" {
 
-__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction* act,
-                                                     struct sigaction* old) {
+__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   using namespace mmiotrace::agent;
   if (g_real_sigaction == nullptr) init_signal_interposition();
   if (!attached()) return g_real_sigaction(sig, act, old);

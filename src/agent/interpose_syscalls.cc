@@ -81,7 +81,9 @@ RealCalls g_real;
 // libc's functions (cancellation points, as the program expects); a raw
 // system call if one is needed before they are resolved (the agent's own
 // constructor may run first).
-ssize_t real_read(int fd, void* b, size_t n) { return g_real.read ? g_real.read(fd, b, n) : syscall(SYS_read, fd, b, n); }
+ssize_t real_read(int fd, void* b, size_t n) {
+  return g_real.read ? g_real.read(fd, b, n) : syscall(SYS_read, fd, b, n);
+}
 ssize_t real_write(int fd, const void* b, size_t n) {
   return g_real.write ? g_real.write(fd, b, n) : syscall(SYS_write, fd, b, n);
 }
@@ -149,7 +151,6 @@ __attribute__((constructor(101))) void resolve_real_calls() {
 
 constexpr size_t kStackScratch = 4096;
 constexpr size_t kMaxScratch = size_t{64} << 20;
-
 
 // The agent's buffer for one call: `size()` bytes, at most the request.
 class Scratch {
@@ -351,8 +352,7 @@ __attribute__((visibility("default"))) ssize_t send(int fd, const void* buf, siz
 __attribute__((visibility("default"))) ssize_t read(int fd, void* buf, size_t n) {
   using namespace mmiotrace::agent;
   if (!traced(buf, n)) return real_read(fd, buf, n);
-  return read_like(buf, n, __builtin_return_address(0),
-                   [fd](uint8_t* s, size_t len) { return real_read(fd, s, len); });
+  return read_like(buf, n, __builtin_return_address(0), [fd](uint8_t* s, size_t len) { return real_read(fd, s, len); });
 }
 
 __attribute__((visibility("default"))) ssize_t pread64(int fd, void* buf, size_t n, off_t off) {

@@ -6,11 +6,10 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <stdlib.h>
 
 #include <atomic>
 #include <cstring>
@@ -102,7 +101,8 @@ void push_record(const void* record, size_t size) {
   const bool drop = (ch->flags & trace::kChannelDropWhenFull) != 0 && droppable(record);
   switch (trace::ring_push(ch, static_cast<uint32_t>(tls_ring), record, size,
                            drop ? trace::PushMode::DROP : trace::PushMode::WAIT)) {
-    case trace::PushResult::PUSHED: break;
+    case trace::PushResult::PUSHED:
+      break;
     case trace::PushResult::DROPPED:
       // Its seqs never arrive: the recorder writes a LOST record in their place.
       ch->dropped.fetch_add(seqs_of(record), std::memory_order_relaxed);

@@ -166,8 +166,7 @@ bool RegionTable::add(const RegionInfo& r) {
   return slot >= 0;
 }
 
-bool RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*),
-                               void* ctx) {
+bool RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*), void* ctx) {
   lock();
   if (slots_needed(start, end, false) > spare_slots()) {
     unlock();
@@ -191,8 +190,8 @@ bool RegionTable::remove_range(uint64_t start, uint64_t end, void (*removed)(con
   return true;
 }
 
-bool RegionTable::protect_range(uint64_t start, uint64_t end, int prot,
-                                void (*changed)(const RegionInfo&, void*), void* ctx) {
+bool RegionTable::protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*),
+                                void* ctx) {
   lock();
   if (slots_needed(start, end, true) > spare_slots()) {
     unlock();

@@ -27,8 +27,8 @@ struct RegionInfo {
   uint64_t real = 0;   // agent's mapping of `start`
   uint64_t phys = 0;   // physical address of `start`
   uint32_t map_id = 0;
-  int prot = 0;        // PROT_* the program has on the range
-  int pkey = -1;       // how the program's range is armed (arming.h): a protection key, or -1: PROT_NONE
+  int prot = 0;   // PROT_* the program has on the range
+  int pkey = -1;  // how the program's range is armed (arming.h): a protection key, or -1: PROT_NONE
 };
 
 class RegionTable {
@@ -49,8 +49,7 @@ class RegionTable {
   bool remove_range(uint64_t start, uint64_t end, void (*removed)(const RegionInfo&, void*), void* ctx);
   // Sets the program protection of [start, end) where it overlaps regions,
   // calling `changed(piece, ctx)` for each piece.
-  bool protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*),
-                     void* ctx);
+  bool protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*), void* ctx);
   bool overlaps(uint64_t start, uint64_t end) const;
   // Calls `fn(region, ctx)` for every region (no writer may run: a fork
   // child's only thread, record --no-follow).

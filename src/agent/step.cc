@@ -35,8 +35,8 @@ struct Opened {
 // One thread's step in progress, from the fault to the trap.
 struct StepState {
   bool active;
-  bool program_tf;  // the program had TF set itself: it gets the trap too
-  bool key_opened;  // the agent's key is open in the frame's PKRU
+  bool program_tf;   // the program had TF set itself: it gets the trap too
+  bool key_opened;   // the agent's key is open in the frame's PKRU
   bool holds_order;  // this thread holds the order lock until the step ends (step.h, Order)
   uint8_t record_flags;
   uint64_t pc;
@@ -54,7 +54,8 @@ uint64_t page_down(uint64_t v) { return v & ~(kPage - 1); }
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 
 void close_opened(StepState& st) {
-  for (unsigned i = 0; i < st.n_opened; ++i) open_pages(st.opened[i].region, st.opened[i].start, st.opened[i].end, false);
+  for (unsigned i = 0; i < st.n_opened; ++i)
+    open_pages(st.opened[i].region, st.opened[i].start, st.opened[i].end, false);
   st.n_opened = 0;
 }
 
@@ -124,11 +125,15 @@ void record_step(StepState& st) {
     if (!known) memset(a.value, 0, sizeof a.value);
     mem.set_extra_flags(known ? 0 : trace::kAccessValueUnknown);
     if (a.masked) {
-      if (a.write) mem.write_masked(a.addr, a.size, a.mask, a.value);
-      else mem.read_masked(a.addr, a.size, a.mask, a.value);
+      if (a.write)
+        mem.write_masked(a.addr, a.size, a.mask, a.value);
+      else
+        mem.read_masked(a.addr, a.size, a.mask, a.value);
     } else {
-      if (a.write) mem.write(a.addr, a.size, a.value);
-      else mem.read(a.addr, a.size, a.value);
+      if (a.write)
+        mem.write(a.addr, a.size, a.value);
+      else
+        mem.read(a.addr, a.size, a.value);
     }
   }
 }

@@ -151,8 +151,7 @@ struct Candidate {
 };
 
 // The bytes a candidate place holds in a state (size bytes); false if none.
-bool place_bytes(const Candidate& c, const emu::CpuState& cpu, const ProbeMemory* probe, unsigned size,
-                 uint8_t* out) {
+bool place_bytes(const Candidate& c, const emu::CpuState& cpu, const ProbeMemory* probe, unsigned size, uint8_t* out) {
   switch (c.from) {
     case ValueFrom::GPR:
       memcpy(out, reinterpret_cast<const uint8_t*>(&cpu.gpr[c.reg]) + c.offset, size);
@@ -205,7 +204,8 @@ unsigned find_candidates(const emu::CpuState& cpu, const ProbeMemory& probe, con
   };
   if (a.size <= 8) {
     for (uint8_t g = 0; g < 16; ++g) {
-      for (unsigned off = 0; off + a.size <= 8; ++off) consider(Candidate{ValueFrom::GPR, g, static_cast<uint8_t>(off), 0});
+      for (unsigned off = 0; off + a.size <= 8; ++off)
+        consider(Candidate{ValueFrom::GPR, g, static_cast<uint8_t>(off), 0});
     }
     if (a.size == 8) consider(Candidate{ValueFrom::RIP, 0, 0, 0});
   }
@@ -217,7 +217,8 @@ unsigned find_candidates(const emu::CpuState& cpu, const ProbeMemory& probe, con
       while (width >= 16 && !cpu.xsave.read_vector(v, width, reg)) width /= 2;
       if (width < 16) continue;
       for (unsigned off = 0; off + a.size <= width && n < kMaxCandidates; off += a.size) {
-        if (holds_pattern(reg + off, a, k, false)) out[n++] = Candidate{ValueFrom::VECTOR, v, static_cast<uint8_t>(off), 0};
+        if (holds_pattern(reg + off, a, k, false))
+          out[n++] = Candidate{ValueFrom::VECTOR, v, static_cast<uint8_t>(off), 0};
       }
     }
   }
@@ -345,8 +346,8 @@ bool replay(const FaultContext& ctx, const emu::CpuState& after, StepPlan* plan)
   options.max_rep_iterations = 1;
   const emu::EmuResult r = emu::emulate(cpu, ctx.insn, ctx.insn_len, mem, options);
   if (r.status != emu::EmuStatus::OK || !mem.ok || mem.n != plan->n) return false;
-  constexpr uint64_t kArithFlags = emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF | emu::kFlagSF |
-                                   emu::kFlagOF;
+  constexpr uint64_t kArithFlags =
+      emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF | emu::kFlagSF | emu::kFlagOF;
   if (memcmp(cpu.gpr, after.gpr, sizeof cpu.gpr) != 0 || cpu.rip != after.rip ||
       ((cpu.rflags ^ after.rflags) & kArithFlags) != 0) {
     return false;

@@ -39,13 +39,13 @@
 namespace mmiotrace::agent {
 
 enum class ValueFrom : uint8_t {
-  KNOWN,         // `value` holds it (writes: taken before the step)
-  GPR,           // general register `reg` (encoding order), bytes [offset, offset+size)
-  VECTOR,        // vector register `reg`, bytes [offset, offset+size)
-  MEMORY,        // ordinary memory at `mem`
-  RIP,           // the instruction pointer after the step (JMP/CALL through the device)
-  DEPENDS,       // a write whose value depends on what the instruction read: known once
-                 // every read is, by replaying the instruction on them (checked, below)
+  KNOWN,    // `value` holds it (writes: taken before the step)
+  GPR,      // general register `reg` (encoding order), bytes [offset, offset+size)
+  VECTOR,   // vector register `reg`, bytes [offset, offset+size)
+  MEMORY,   // ordinary memory at `mem`
+  RIP,      // the instruction pointer after the step (JMP/CALL through the device)
+  DEPENDS,  // a write whose value depends on what the instruction read: known once
+            // every read is, by replaying the instruction on them (checked, below)
   UNKNOWN,
 };
 

@@ -65,10 +65,13 @@ void cpu_from_ucontext(const ucontext_t* uc, const uint8_t* insn, size_t insn_le
   cpu->gs_base = 0;
   for (size_t i = 0; i < insn_len; ++i) {
     uint8_t b = insn[i];
-    if (b == 0x64) cpu->fs_base = read_fs_base();
-    else if (b == 0x65) cpu->gs_base = read_gs_base();
-    else if (b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e && b != 0x66 && b != 0x67 && b != 0xf0 &&
-             b != 0xf2 && b != 0xf3) break;
+    if (b == 0x64)
+      cpu->fs_base = read_fs_base();
+    else if (b == 0x65)
+      cpu->gs_base = read_gs_base();
+    else if (b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e && b != 0x66 && b != 0x67 && b != 0xf0 && b != 0xf2 &&
+             b != 0xf3)
+      break;
   }
   auto* fx = reinterpret_cast<uint8_t*>(uc->uc_mcontext.fpregs);
   if (fx == nullptr) {

@@ -16,9 +16,10 @@ namespace mmiotrace::cli {
 using Action = std::function<int()>;
 
 // `after_dashes`: what followed `--` on the command line, if there was one.
-void add_record_command(CLI::App& root, Action& run, const std::vector<std::string>* after_dashes);  // record_command.cc
-void add_print_command(CLI::App& root, Action& run);   // print_command.cc
-void add_mark_command(CLI::App& root, Action& run);    // mark_command.cc
+void add_record_command(CLI::App& root, Action& run,
+                        const std::vector<std::string>* after_dashes);  // record_command.cc
+void add_print_command(CLI::App& root, Action& run);                    // print_command.cc
+void add_mark_command(CLI::App& root, Action& run);                     // mark_command.cc
 
 // sysexits.h codes, named here so the tools need not include it everywhere.
 inline constexpr int kExitUsage = 64;      // EX_USAGE: bad command line

@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -13,8 +12,7 @@ void print_error(const std::string& message) { std::fprintf(stderr, "mmiotrace: 
 
 int main(int argc, char** argv) {
   using namespace mmiotrace::cli;
-  CLI::App app{"mmiotrace: trace the memory-mapped I/O of a program (docs/ has one page per subcommand)",
-               "mmiotrace"};
+  CLI::App app{"mmiotrace: trace the memory-mapped I/O of a program (docs/ has one page per subcommand)", "mmiotrace"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mmiotrace 0.1.0");
   // `--` ends mmiotrace's own options: what follows is the program to run,

@@ -7,6 +7,7 @@
 // through a ring of its own like any producer (trace/channel_producer.h).
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,8 +22,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "trace/channel.h"
@@ -121,12 +120,14 @@ std::string join(const std::vector<std::string>& words) {
 trace::ChannelHeader* attach(const std::string& proc, int pid, size_t* size, Failure* failure) {
   int n = -1;
   switch (find_channel_fd(proc, pid, &n)) {
-    case FdScan::FOUND: break;
+    case FdScan::FOUND:
+      break;
     case FdScan::NO_PROCESS:
       *failure = {kExitUnavailable, fmt::format("there is no process {}", pid)};
       return nullptr;
     case FdScan::DENIED:
-      *failure = {kExitNoPerm, fmt::format("not permitted to open process {}'s channel (run mark as the recorder's user)", pid)};
+      *failure = {kExitNoPerm,
+                  fmt::format("not permitted to open process {}'s channel (run mark as the recorder's user)", pid)};
       return nullptr;
     case FdScan::NONE:
       *failure = {kExitUnavailable, fmt::format("process {} is not a running mmiotrace recorder", pid)};
@@ -137,7 +138,8 @@ trace::ChannelHeader* attach(const std::string& proc, int pid, size_t* size, Fai
   if (fd < 0) {
     int e = errno;
     if (e == EACCES || e == EPERM) {
-      *failure = {kExitNoPerm, fmt::format("not permitted to open process {}'s channel (run mark as the recorder's user)", pid)};
+      *failure = {kExitNoPerm,
+                  fmt::format("not permitted to open process {}'s channel (run mark as the recorder's user)", pid)};
     } else {
       *failure = {kExitUnavailable, fmt::format("cannot open the channel of recorder {}: {}", pid, strerror(e))};
     }
@@ -145,9 +147,9 @@ trace::ChannelHeader* attach(const std::string& proc, int pid, size_t* size, Fai
   }
   trace::ChannelHeader probe;
   const ssize_t got = pread(fd, &probe, sizeof(probe), 0);
-  if (got != static_cast<ssize_t>(sizeof(probe)) || memcmp(probe.magic, trace::kChannelMagic, sizeof(probe.magic)) != 0 ||
-      probe.version != trace::kChannelVersion || probe.ring_count == 0 ||
-      probe.total_size != trace::channel_size(probe.ring_count, probe.ring_bytes)) {
+  if (got != static_cast<ssize_t>(sizeof(probe)) ||
+      memcmp(probe.magic, trace::kChannelMagic, sizeof(probe.magic)) != 0 || probe.version != trace::kChannelVersion ||
+      probe.ring_count == 0 || probe.total_size != trace::channel_size(probe.ring_count, probe.ring_bytes)) {
     close(fd);
     *failure = {kExitUnavailable,
                 fmt::format("process {}'s channel is not one this mmiotrace understands (another version?)", pid)};
@@ -167,8 +169,8 @@ trace::ChannelHeader* attach(const std::string& proc, int pid, size_t* size, Fai
 int run_mark(const MarkOptions& opt) {
   const std::string text = join(opt.words);
   if (text.size() > trace::kMaxMarkText) {
-    print_error(fmt::format("the mark text is {} bytes; at most {} fit in a MARK record", text.size(),
-                            trace::kMaxMarkText));
+    print_error(
+        fmt::format("the mark text is {} bytes; at most {} fit in a MARK record", text.size(), trace::kMaxMarkText));
     return kExitUsage;
   }
   int pid = opt.pid;
@@ -234,7 +236,8 @@ int run_mark(const MarkOptions& opt) {
 
 void add_mark_command(CLI::App& root, Action& run) {
   auto opts = std::make_shared<MarkOptions>();
-  auto* sub = root.add_subcommand("mark", "Write a MARK line into a running recording, from another shell (docs/mark.md)");
+  auto* sub =
+      root.add_subcommand("mark", "Write a MARK line into a running recording, from another shell (docs/mark.md)");
   sub->add_option("--pid", opts->pid,
                   "The recorder's pid (the `mmiotrace record` process); needed when several are running")
       ->check(CLI::PositiveNumber);

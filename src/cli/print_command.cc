@@ -1,4 +1,5 @@
 // mmiotrace print: a trace file, or a Linux kernel mmiotrace log, as text (docs/print.md).
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -8,8 +9,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "trace/kernel_printer.h"
@@ -33,10 +32,14 @@ bool same_file(const std::string& a, const std::string& b) {
 
 int exit_code(trace::PrintStatus status) {
   switch (status) {
-    case trace::PrintStatus::OK: return 0;
-    case trace::PrintStatus::BAD_INPUT: return kExitDataErr;
-    case trace::PrintStatus::READ_FAILED: return kExitIoErr;
-    case trace::PrintStatus::WRITE_FAILED: return kExitIoErr;
+    case trace::PrintStatus::OK:
+      return 0;
+    case trace::PrintStatus::BAD_INPUT:
+      return kExitDataErr;
+    case trace::PrintStatus::READ_FAILED:
+      return kExitIoErr;
+    case trace::PrintStatus::WRITE_FAILED:
+      return kExitIoErr;
   }
   return kExitSoftware;
 }
@@ -84,9 +87,10 @@ int run_print(const PrintOptions& opt) {
   if (input->kernel_log && outcome.status == trace::PrintStatus::OK) {
     const uint64_t skipped = input->kernel_log->reader().lines_skipped();
     if (skipped != 0)
-      print_error(fmt::format("note: left out {} {} of '{}' that {} not mmiotrace events (other tracers' lines, "
-                              "\"rw what?\")",
-                              skipped, skipped == 1 ? "line" : "lines", opt.input, skipped == 1 ? "is" : "are"));
+      print_error(
+          fmt::format("note: left out {} {} of '{}' that {} not mmiotrace events (other tracers' lines, "
+                      "\"rw what?\")",
+                      skipped, skipped == 1 ? "line" : "lines", opt.input, skipped == 1 ? "is" : "are"));
   }
   return exit_code(outcome.status);
 }

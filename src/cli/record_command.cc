@@ -1,8 +1,7 @@
 // mmiotrace record: run a program with the agent preloaded and write its
 // device accesses to a trace file (docs/record.md).
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -47,8 +47,8 @@ Result<std::string> find_agent() {
     std::filesystem::path p = exe.parent_path() / rel;
     if (access(p.c_str(), R_OK) == 0) return std::filesystem::weakly_canonical(p, ec).string();
   }
-  return make_error(fmt::format("cannot find libmmiotrace-agent.so next to {} (set MMIOTRACE_AGENT to its path)",
-                                exe.string()));
+  return make_error(
+      fmt::format("cannot find libmmiotrace-agent.so next to {} (set MMIOTRACE_AGENT to its path)", exe.string()));
 }
 
 // The program as execvp would find it, or an error a user can act on.
@@ -154,11 +154,12 @@ std::string setid_reason(const std::string& program) {
 }
 
 std::string summary(const RecordStats& s, const std::string& output) {
-  std::string line = fmt::format("recorded {} accesses ({} reads, {} writes) on {} mapping{} from {} thread{} in {} process{} into {}",
-                                 s.reads + s.writes, s.reads, s.writes, s.maps, s.maps == 1 ? "" : "s",
-                                 s.threads.size(), s.threads.size() == 1 ? "" : "s", s.processes.size(),
-                                 s.processes.size() == 1 ? "" : "es", output);
-  if (s.unknown != 0) line += fmt::format("; {} instruction{} could not be emulated", s.unknown, s.unknown == 1 ? "" : "s");
+  std::string line =
+      fmt::format("recorded {} accesses ({} reads, {} writes) on {} mapping{} from {} thread{} in {} process{} into {}",
+                  s.reads + s.writes, s.reads, s.writes, s.maps, s.maps == 1 ? "" : "s", s.threads.size(),
+                  s.threads.size() == 1 ? "" : "s", s.processes.size(), s.processes.size() == 1 ? "" : "es", output);
+  if (s.unknown != 0)
+    line += fmt::format("; {} instruction{} could not be emulated", s.unknown, s.unknown == 1 ? "" : "s");
   if (s.lost != 0) {
     line += fmt::format("; {} event{} lost", s.lost, s.lost == 1 ? "" : "s");
     if (s.dropped != 0) line += fmt::format(" ({} dropped because a buffer was full)", s.dropped);
@@ -207,9 +208,10 @@ int run_record(const RecordOptions& in) {
     return kExitNotFound;
   }
   if (std::string why = setid_reason(*program); !why.empty()) {
-    print_error(fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
-                            "trace would be empty (run record as the program's owner, or use a copy without the bit)",
-                            *program, why));
+    print_error(
+        fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
+                    "trace would be empty (run record as the program's owner, or use a copy without the bit)",
+                    *program, why));
     return kExitNoPerm;
   }
   auto agent = find_agent();
@@ -218,7 +220,8 @@ int run_record(const RecordOptions& in) {
     return kExitSoftware;
   }
   const uint64_t start_mono = clock_ns(CLOCK_MONOTONIC);
-  trace::FileHeader header = trace::make_file_header(start_mono, clock_ns(CLOCK_REALTIME), static_cast<uint32_t>(getpid()));
+  trace::FileHeader header =
+      trace::make_file_header(start_mono, clock_ns(CLOCK_REALTIME), static_cast<uint32_t>(getpid()));
   if (options.step) header.features |= trace::kFeatureStepMode;
   auto writer = trace::TraceWriter::create(options.output, header);
   if (!writer) {
@@ -281,8 +284,9 @@ int run_record(const RecordOptions& in) {
   stats.stepped = channel->header()->stepped.load();
   fmt::print(stderr, "mmiotrace: {}\n", summary(stats, options.output));
   if ((channel->header()->step_flags.load() & trace::kStepUsedMprotect) != 0) {
-    fmt::print(stderr, "mmiotrace: note: instructions were single-stepped with mprotect (no protection keys): "
-                       "accesses other threads made meanwhile to the same pages may be missing\n");
+    fmt::print(stderr,
+               "mmiotrace: note: instructions were single-stepped with mprotect (no protection keys): "
+               "accesses other threads made meanwhile to the same pages may be missing\n");
   }
   if (!consumer.channel_error().empty()) print_error(consumer.channel_error());
   if (!error.empty()) {
@@ -306,22 +310,21 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub->add_option_function<std::string>(
-         "--mode",
-         [options](const std::string& m) { options->step = m == "step"; },
+         "--mode", [options](const std::string& m) { options->step = m == "step"; },
          "emulate: emulate each faulting instruction (default); step: run it for real on the device, "
          "single-stepped (race-free with protection keys, else with mprotect)")
       ->type_name("emulate|step")
       ->check(CLI::IsMember({"emulate", "step"}));
-  sub->add_flag("--no-follow", options->no_follow,
-                "Trace only PROGRAM itself: the processes it starts (fork, vfork, clone, posix_spawn, exec) run untraced");
+  sub->add_flag(
+      "--no-follow", options->no_follow,
+      "Trace only PROGRAM itself: the processes it starts (fork, vfork, clone, posix_spawn, exec) run untraced");
   sub->add_flag("--drop-when-full", options->drop_when_full,
                 "When a buffer is full, drop device accesses (counted, and shown as \"Lost N events\") instead of "
                 "making the program wait");
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");
-  sub->add_option("--testing-consumer-delay-ms", options->consumer_delay_ms, "")
-      ->group("");  // tests: a slow consumer
+  sub->add_option("--testing-consumer-delay-ms", options->consumer_delay_ms, "")->group("");  // tests: a slow consumer
   // Without `--`, everything from the program's name on belongs to the
   // program, options included.
   sub->prefix_command();

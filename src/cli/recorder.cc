@@ -1,19 +1,17 @@
 #include "cli/recorder.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <sched.h>
-
 #include <algorithm>
 #include <cerrno>
-#include <ctime>
 #include <cstring>
-
-#include <fmt/format.h>
+#include <ctime>
 
 #include "trace/channel_producer.h"
 #include "trace/encode.h"
@@ -124,16 +122,20 @@ namespace {
 // decides the next expected seq).
 bool fields_ok(const RecordHeader* h) {
   switch (static_cast<RecordType>(h->type)) {
-    case RecordType::ACCESS: return h->size >= sizeof(trace::AccessRecord);
-    case RecordType::MAP: return h->size >= sizeof(trace::MapRecord);
-    case RecordType::PCIDEV: return h->size >= sizeof(trace::PciDevRecord);
+    case RecordType::ACCESS:
+      return h->size >= sizeof(trace::AccessRecord);
+    case RecordType::MAP:
+      return h->size >= sizeof(trace::MapRecord);
+    case RecordType::PCIDEV:
+      return h->size >= sizeof(trace::PciDevRecord);
     case RecordType::ACCESS_RUN: {
       if (h->size < sizeof(trace::AccessRunRecord)) return false;
       auto* r = reinterpret_cast<const trace::AccessRunRecord*>(h);
       return r->count >= 1 && trace::max_run_count(r->width) != 0 &&
              h->size == trace::record_size_for_access_run(r->width, r->count);
     }
-    default: return true;
+    default:
+      return true;
   }
 }
 
@@ -162,8 +164,8 @@ bool Consumer::peek(uint32_t ring, const RecordHeader** out) {
       continue;
     }
     // A PAD that reaches past what was published is as invalid as a bad record.
-    if (h->type == static_cast<uint16_t>(RecordType::PAD) || h->size < sizeof(RecordHeader) ||
-        h->size % 8 != 0 || off + h->size > ring_bytes || tail + h->size > head || !fields_ok(h)) {
+    if (h->type == static_cast<uint16_t>(RecordType::PAD) || h->size < sizeof(RecordHeader) || h->size % 8 != 0 ||
+        off + h->size > ring_bytes || tail + h->size > head || !fields_ok(h)) {
       channel_error_ = fmt::format(
           "thread {}'s buffer holds an invalid record (type {}, size {}); the program may have overwritten "
           "the tracer's shared memory, so that thread's later events are missing",

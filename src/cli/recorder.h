@@ -20,8 +20,8 @@ namespace mmiotrace::cli {
 struct RecordOptions {
   std::string output = "trace.mmio";
   std::vector<std::string> device_globs;
-  std::string sysroot;  // tests only: a fake /sys and /dev tree
-  bool step = false;    // --mode=step: single-step every traced instruction instead of emulating it
+  std::string sysroot;          // tests only: a fake /sys and /dev tree
+  bool step = false;            // --mode=step: single-step every traced instruction instead of emulating it
   bool no_follow = false;       // only the program itself is traced, not the processes it starts
   bool drop_when_full = false;  // producers drop access records when their ring is full
   int consumer_delay_ms = 0;    // tests only: the consumer sleeps this long between drains
@@ -29,13 +29,13 @@ struct RecordOptions {
 };
 
 struct RecordStats {
-  uint64_t reads = 0;   // accesses; each access of an ACCESS_RUN counts
+  uint64_t reads = 0;  // accesses; each access of an ACCESS_RUN counts
   uint64_t writes = 0;
   uint64_t maps = 0;
   uint64_t unknown = 0;
-  uint64_t lost = 0;     // seqs that never arrived (LOST records)
-  uint64_t dropped = 0;  // of those, dropped by producers whose ring was full (--drop-when-full)
-  uint64_t stepped = 0;  // instructions single-stepped (ChannelHeader.stepped)
+  uint64_t lost = 0;            // seqs that never arrived (LOST records)
+  uint64_t dropped = 0;         // of those, dropped by producers whose ring was full (--drop-when-full)
+  uint64_t stepped = 0;         // instructions single-stepped (ChannelHeader.stepped)
   uint64_t lock_takeovers = 0;  // order lock taken over from a process killed while holding it
   std::set<uint32_t> threads;
   std::set<uint32_t> processes;

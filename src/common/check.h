@@ -7,14 +7,12 @@ namespace mmiotrace::detail {
 [[noreturn]] void check_failed(const char* file, int line, const char* expr, const char* msg);
 }  // namespace mmiotrace::detail
 
-#define MT_CHECK(cond)                                                          \
-  do {                                                                          \
-    if (__builtin_expect(!(cond), 0))                                           \
-      ::mmiotrace::detail::check_failed(__FILE__, __LINE__, #cond, nullptr);    \
+#define MT_CHECK(cond)                                                                                       \
+  do {                                                                                                       \
+    if (__builtin_expect(!(cond), 0)) ::mmiotrace::detail::check_failed(__FILE__, __LINE__, #cond, nullptr); \
   } while (0)
 
-#define MT_CHECK_MSG(cond, msg)                                                 \
-  do {                                                                          \
-    if (__builtin_expect(!(cond), 0))                                           \
-      ::mmiotrace::detail::check_failed(__FILE__, __LINE__, #cond, (msg));      \
+#define MT_CHECK_MSG(cond, msg)                                                                            \
+  do {                                                                                                     \
+    if (__builtin_expect(!(cond), 0)) ::mmiotrace::detail::check_failed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

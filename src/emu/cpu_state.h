@@ -14,8 +14,22 @@ namespace mmiotrace::emu {
 
 // General registers in x86 encoding order (ModRM/REX numbering).
 enum class Gpr : uint8_t {
-  RAX = 0, RCX, RDX, RBX, RSP, RBP, RSI, RDI,
-  R8, R9, R10, R11, R12, R13, R14, R15,
+  RAX = 0,
+  RCX,
+  RDX,
+  RBX,
+  RSP,
+  RBP,
+  RSI,
+  RDI,
+  R8,
+  R9,
+  R10,
+  R11,
+  R12,
+  R13,
+  R14,
+  R15,
 };
 
 inline constexpr uint64_t kFlagCF = 1u << 0;
@@ -31,9 +45,9 @@ struct CpuState {
   uint64_t gpr[16] = {};  // indexed by Gpr
   uint64_t rip = 0;
   uint64_t rflags = 0x202;
-  uint64_t fs_base = 0;   // needed only for FS-relative operands
-  uint64_t gs_base = 0;   // needed only for GS-relative operands
-  XsaveArea xsave;        // vector/opmask registers; may be empty (then vector instructions are refused)
+  uint64_t fs_base = 0;  // needed only for FS-relative operands
+  uint64_t gs_base = 0;  // needed only for GS-relative operands
+  XsaveArea xsave;       // vector/opmask registers; may be empty (then vector instructions are refused)
 
   uint64_t& reg(Gpr r) { return gpr[static_cast<unsigned>(r)]; }
   uint64_t reg(Gpr r) const { return gpr[static_cast<unsigned>(r)]; }

@@ -20,8 +20,7 @@ int gpr_index(ZydisRegister r) {
 
 // AH, CH, DH, BH: bits 15:8 of RAX..RBX, reachable only without a REX prefix.
 bool is_high_byte(ZydisRegister r) {
-  return r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH || r == ZYDIS_REGISTER_DH ||
-         r == ZYDIS_REGISTER_BH;
+  return r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH || r == ZYDIS_REGISTER_DH || r == ZYDIS_REGISTER_BH;
 }
 
 }  // namespace
@@ -81,8 +80,8 @@ bool is_plain_memory(const ZydisDecodedOperand& op) {
   if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM) return false;
   const ZydisRegister base = op.mem.base;
   const ZydisRegister index = op.mem.index;
-  const bool base_ok = base == ZYDIS_REGISTER_NONE || base == ZYDIS_REGISTER_RIP ||
-                       base == ZYDIS_REGISTER_EIP || is_gpr(base);
+  const bool base_ok =
+      base == ZYDIS_REGISTER_NONE || base == ZYDIS_REGISTER_RIP || base == ZYDIS_REGISTER_EIP || is_gpr(base);
   const bool index_ok = index == ZYDIS_REGISTER_NONE || is_gpr(index);
   return base_ok && index_ok;
 }

@@ -40,10 +40,10 @@ enum class Shape : uint8_t {
 struct Form {
   ZydisMnemonic mnemonic;
   Shape shape;
-  NativeOp op;         // memory-destination form
-  NativeOp op_reg;     // register-destination form (BINARY); D0/D1 by-1 form (SHIFT)
-  bool writes;         // the memory-destination form writes memory
-  bool lockable;       // LOCK is valid (SDM Vol. 2, LOCK)
+  NativeOp op;      // memory-destination form
+  NativeOp op_reg;  // register-destination form (BINARY); D0/D1 by-1 form (SHIFT)
+  bool writes;      // the memory-destination form writes memory
+  bool lockable;    // LOCK is valid (SDM Vol. 2, LOCK)
 };
 
 constexpr Form kForms[] = {
@@ -92,8 +92,8 @@ struct AluPlan {
   NativeOp op = NativeOp::ADD;
   uint64_t addr = 0;
   unsigned bytes = 0;
-  bool writes = false;  // memory is written (after the read)
-  bool atomic = false;  // one Memory::atomic_rmw
+  bool writes = false;                          // memory is written (after the read)
+  bool atomic = false;                          // one Memory::atomic_rmw
   ZydisRegister reg_out = ZYDIS_REGISTER_NONE;  // receives args.src afterwards
   ZydisRegister acc = ZYDIS_REGISTER_NONE;      // CMPXCHG: receives args.acc if it failed
   NativeArgs args;
@@ -128,10 +128,14 @@ bool operand_value(const CpuState& cpu, const ZydisDecodedOperand& op, uint64_t&
 
 ZydisRegister accumulator(unsigned bytes) {
   switch (bytes) {
-    case 1: return ZYDIS_REGISTER_AL;
-    case 2: return ZYDIS_REGISTER_AX;
-    case 4: return ZYDIS_REGISTER_EAX;
-    default: return ZYDIS_REGISTER_RAX;
+    case 1:
+      return ZYDIS_REGISTER_AL;
+    case 2:
+      return ZYDIS_REGISTER_AX;
+    case 4:
+      return ZYDIS_REGISTER_EAX;
+    default:
+      return ZYDIS_REGISTER_RAX;
   }
 }
 
@@ -140,8 +144,8 @@ ZydisRegister accumulator(unsigned bytes) {
 // ea + (offset >> log2(bits)) * bytes (SDM Vol. 2, BT, "bit base" and "bit
 // offset"). The sum wraps at the address size, like the
 // effective address itself.
-uint64_t bit_operand_address(const CpuState& cpu, const Insn& insn, const ZydisDecodedOperand& m,
-                             uint64_t offset, unsigned bytes) {
+uint64_t bit_operand_address(const CpuState& cpu, const Insn& insn, const ZydisDecodedOperand& m, uint64_t offset,
+                             unsigned bytes) {
   const unsigned bits = bytes * 8;
   const unsigned log2_bits = bits == 16 ? 4 : bits == 32 ? 5 : 6;
   const int64_t signed_offset = static_cast<int64_t>(sign_extend(offset, bits));
@@ -152,8 +156,7 @@ uint64_t bit_operand_address(const CpuState& cpu, const Insn& insn, const ZydisD
 }
 
 // Fills the operands of a BINARY form. ops[mem_index] is the memory operand.
-bool plan_binary(const CpuState& cpu, const Insn& insn, const Form& f, unsigned mem_index,
-                 AluPlan& p) {
+bool plan_binary(const CpuState& cpu, const Insn& insn, const Form& f, unsigned mem_index, AluPlan& p) {
   const ZydisDecodedOperand& other = insn.ops[mem_index == 0 ? 1 : 0];
   uint64_t value = 0;
   if (!operand_value(cpu, other, value)) return false;
@@ -187,8 +190,7 @@ bool refused_encoding(const ZydisDecodedInstruction& in, const Form& f, unsigned
 }
 
 // Fills the operands other than the memory one, ops[mem_index], by shape.
-bool plan_operands(const CpuState& cpu, const Insn& insn, const Form& f, unsigned mem_index,
-                   AluPlan& p) {
+bool plan_operands(const CpuState& cpu, const Insn& insn, const Form& f, unsigned mem_index, AluPlan& p) {
   const ZydisDecodedInstruction& in = insn.in;
   const ZydisDecodedOperand& op1 = insn.ops[1];
   uint64_t value = 0;
@@ -269,8 +271,7 @@ bool compute_alu(void* ctx, const uint8_t* old_value, uint8_t* new_value) {
 
 // The accesses of an instruction that reads its operand and may write it:
 // one atomic_rmw if `atomic`, else read(), compute, and write() if compute says so.
-MemFault read_modify_write(Memory& mem, uint64_t addr, unsigned bytes, bool atomic,
-                           RmwCompute compute, void* ctx) {
+MemFault read_modify_write(Memory& mem, uint64_t addr, unsigned bytes, bool atomic, RmwCompute compute, void* ctx) {
   uint8_t old_value[16];
   if (atomic) return mem.atomic_rmw(addr, bytes, old_value, compute, ctx);
   MemFault f = mem.read(addr, bytes, old_value);
@@ -308,8 +309,8 @@ Outcome emulate_cmpxchg_wide(CpuState& cpu, const Insn& insn, Memory& mem) {
   WidePlan p;
   p.bytes = m.size / 8;
   const bool sixteen = in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B;
-  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || in.operand_count_visible != 1 ||
-      !is_plain_memory(m) || p.bytes != (sixteen ? 16u : 8u)) {
+  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || in.operand_count_visible != 1 || !is_plain_memory(m) ||
+      p.bytes != (sixteen ? 16u : 8u)) {
     return outcome_unsupported();
   }
   const uint64_t addr = effective_address(cpu, insn, m);
@@ -334,8 +335,8 @@ Outcome emulate_cmpxchg_wide(CpuState& cpu, const Insn& insn, Memory& mem) {
 }  // namespace
 
 bool is_alu(const Insn& insn) {
-  return find_form(insn.in.mnemonic) != nullptr ||
-         insn.in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG8B || insn.in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B;
+  return find_form(insn.in.mnemonic) != nullptr || insn.in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG8B ||
+         insn.in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B;
 }
 
 Outcome emulate_alu(CpuState& cpu, const Insn& insn, Memory& mem) {

@@ -152,7 +152,14 @@ const char* find_memory_operand(const Insn& insn, const ZydisDecodedOperand** ou
 
 bool valid_size(unsigned bytes) {
   switch (bytes) {
-    case 1: case 2: case 4: case 8: case 10: case 16: case 32: case 64:
+    case 1:
+    case 2:
+    case 4:
+    case 8:
+    case 10:
+    case 16:
+    case 32:
+    case 64:
       return true;
     default:
       return false;
@@ -239,13 +246,20 @@ bool no_fault_suppression(ZydisExceptionClass c) {
 // Embedded broadcast {1toN}: N, or 0 for any other broadcast mode.
 unsigned broadcast_count(ZydisBroadcastMode m) {
   switch (m) {
-    case ZYDIS_BROADCAST_MODE_1_TO_2: return 2;
-    case ZYDIS_BROADCAST_MODE_1_TO_4: return 4;
-    case ZYDIS_BROADCAST_MODE_1_TO_8: return 8;
-    case ZYDIS_BROADCAST_MODE_1_TO_16: return 16;
-    case ZYDIS_BROADCAST_MODE_1_TO_32: return 32;
-    case ZYDIS_BROADCAST_MODE_1_TO_64: return 64;
-    default: return 0;
+    case ZYDIS_BROADCAST_MODE_1_TO_2:
+      return 2;
+    case ZYDIS_BROADCAST_MODE_1_TO_4:
+      return 4;
+    case ZYDIS_BROADCAST_MODE_1_TO_8:
+      return 8;
+    case ZYDIS_BROADCAST_MODE_1_TO_16:
+      return 16;
+    case ZYDIS_BROADCAST_MODE_1_TO_32:
+      return 32;
+    case ZYDIS_BROADCAST_MODE_1_TO_64:
+      return 64;
+    default:
+      return 0;
   }
 }
 
@@ -283,7 +297,8 @@ const char* masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, 
     // The destination is governed by the same mask: a mask register (a
     // compare), or a vector register of as many elements as the operand.
     const ZydisDecodedOperand& dst = insn.ops[0];
-    const bool k_dst = dst.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(dst.reg.value) == ZYDIS_REGCLASS_MASK;
+    const bool k_dst =
+        dst.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(dst.reg.value) == ZYDIS_REGCLASS_MASK;
     const bool same = dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.element_count == count;
     if (!k_dst && !same) {
       return "AVX-512 masking where its memory operand's elements do not map one to one onto mask bits";
@@ -300,16 +315,20 @@ const char* masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, 
 
 ZydisEncodableEncoding encodable(ZydisInstructionEncoding e) {
   switch (e) {
-    case ZYDIS_INSTRUCTION_ENCODING_VEX: return ZYDIS_ENCODABLE_ENCODING_VEX;
-    case ZYDIS_INSTRUCTION_ENCODING_EVEX: return ZYDIS_ENCODABLE_ENCODING_EVEX;
-    case ZYDIS_INSTRUCTION_ENCODING_XOP: return ZYDIS_ENCODABLE_ENCODING_XOP;
-    default: return ZYDIS_ENCODABLE_ENCODING_LEGACY;
+    case ZYDIS_INSTRUCTION_ENCODING_VEX:
+      return ZYDIS_ENCODABLE_ENCODING_VEX;
+    case ZYDIS_INSTRUCTION_ENCODING_EVEX:
+      return ZYDIS_ENCODABLE_ENCODING_EVEX;
+    case ZYDIS_INSTRUCTION_ENCODING_XOP:
+      return ZYDIS_ENCODABLE_ENCODING_XOP;
+    default:
+      return ZYDIS_ENCODABLE_ENCODING_LEGACY;
   }
 }
 
-constexpr ZydisInstructionAttributes kSegmentPrefixes =
-    ZYDIS_ATTRIB_HAS_SEGMENT_CS | ZYDIS_ATTRIB_HAS_SEGMENT_SS | ZYDIS_ATTRIB_HAS_SEGMENT_DS |
-    ZYDIS_ATTRIB_HAS_SEGMENT_ES | ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS;
+constexpr ZydisInstructionAttributes kSegmentPrefixes = ZYDIS_ATTRIB_HAS_SEGMENT_CS | ZYDIS_ATTRIB_HAS_SEGMENT_SS |
+                                                        ZYDIS_ATTRIB_HAS_SEGMENT_DS | ZYDIS_ATTRIB_HAS_SEGMENT_ES |
+                                                        ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS;
 
 // encode_stub and verify_stub are never inlined: each has a large frame (the
 // encoder's request and its own state, a second decoded instruction), and
@@ -320,11 +339,11 @@ constexpr ZydisInstructionAttributes kSegmentPrefixes =
 // it EIP-relative and truncate the address), no segment override (the
 // original operand's FS/GS base is already in the plan's address). Returns
 // the length, or 0.
-__attribute__((noinline)) size_t encode_stub(const Insn& insn, uint64_t stub_addr, uint64_t bounce_addr,
-                                              uint8_t* out, size_t cap) {
+__attribute__((noinline)) size_t encode_stub(const Insn& insn, uint64_t stub_addr, uint64_t bounce_addr, uint8_t* out,
+                                             size_t cap) {
   ZydisEncoderRequest req;
-  if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(&insn.in, insn.ops,
-                                                                    insn.in.operand_count_visible, &req))) {
+  if (!ZYAN_SUCCESS(
+          ZydisEncoderDecodedInstructionToEncoderRequest(&insn.in, insn.ops, insn.in.operand_count_visible, &req))) {
     return 0;
   }
   req.allowed_encodings = encodable(insn.in.encoding);
@@ -350,16 +369,15 @@ __attribute__((noinline)) size_t encode_stub(const Insn& insn, uint64_t stub_add
 
 bool same_operand(const ZydisDecodedOperand& a, const ZydisDecodedOperand& b) {
   if (a.type != b.type || a.visibility != b.visibility || a.actions != b.actions || a.size != b.size ||
-      a.element_type != b.element_type || a.element_size != b.element_size ||
-      a.element_count != b.element_count) {
+      a.element_type != b.element_type || a.element_size != b.element_size || a.element_count != b.element_count) {
     return false;
   }
   switch (a.type) {
     case ZYDIS_OPERAND_TYPE_REGISTER:
       return a.reg.value == b.reg.value;
     case ZYDIS_OPERAND_TYPE_IMMEDIATE:
-      return a.imm.value.u == b.imm.value.u && a.imm.is_signed == b.imm.is_signed &&
-             !a.imm.is_relative && !b.imm.is_relative;
+      return a.imm.value.u == b.imm.value.u && a.imm.is_signed == b.imm.is_signed && !a.imm.is_relative &&
+             !b.imm.is_relative;
     case ZYDIS_OPERAND_TYPE_MEMORY:
       return true;  // the address is checked by the caller
     default:
@@ -374,13 +392,12 @@ bool same_operand(const ZydisDecodedOperand& a, const ZydisDecodedOperand& b) {
 bool stub_matches(const Insn& orig, const Insn& stub, uint64_t stub_addr, uint64_t bounce_addr) {
   const ZydisDecodedInstruction& a = orig.in;
   const ZydisDecodedInstruction& b = stub.in;
-  if (a.mnemonic != b.mnemonic || a.encoding != b.encoding || a.opcode_map != b.opcode_map ||
-      a.opcode != b.opcode || a.operand_width != b.operand_width || b.address_width != 64 ||
-      a.operand_count != b.operand_count || a.operand_count_visible != b.operand_count_visible ||
-      a.avx.vector_length != b.avx.vector_length || a.avx.mask.mode != b.avx.mask.mode ||
-      a.avx.mask.reg != b.avx.mask.reg || a.avx.broadcast.mode != b.avx.broadcast.mode ||
-      a.avx.rounding.mode != b.avx.rounding.mode || a.avx.has_sae != b.avx.has_sae ||
-      (b.attributes & (kSegmentPrefixes | ZYDIS_ATTRIB_HAS_LOCK))) {
+  if (a.mnemonic != b.mnemonic || a.encoding != b.encoding || a.opcode_map != b.opcode_map || a.opcode != b.opcode ||
+      a.operand_width != b.operand_width || b.address_width != 64 || a.operand_count != b.operand_count ||
+      a.operand_count_visible != b.operand_count_visible || a.avx.vector_length != b.avx.vector_length ||
+      a.avx.mask.mode != b.avx.mask.mode || a.avx.mask.reg != b.avx.mask.reg ||
+      a.avx.broadcast.mode != b.avx.broadcast.mode || a.avx.rounding.mode != b.avx.rounding.mode ||
+      a.avx.has_sae != b.avx.has_sae || (b.attributes & (kSegmentPrefixes | ZYDIS_ATTRIB_HAS_LOCK))) {
     return false;
   }
   for (unsigned i = 0; i < a.operand_count; ++i) {
@@ -388,8 +405,8 @@ bool stub_matches(const Insn& orig, const Insn& stub, uint64_t stub_addr, uint64
     const ZydisDecodedOperand& y = stub.ops[i];
     if (!same_operand(x, y)) return false;
     if (y.type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
-    if (y.mem.type != ZYDIS_MEMOP_TYPE_MEM || y.mem.base != ZYDIS_REGISTER_RIP ||
-        y.mem.index != ZYDIS_REGISTER_NONE || y.mem.segment != ZYDIS_REGISTER_DS) {
+    if (y.mem.type != ZYDIS_MEMOP_TYPE_MEM || y.mem.base != ZYDIS_REGISTER_RIP || y.mem.index != ZYDIS_REGISTER_NONE ||
+        y.mem.segment != ZYDIS_REGISTER_DS) {
       return false;
     }
     if (stub_addr + b.length + static_cast<uint64_t>(y.mem.disp.value) != bounce_addr) return false;
@@ -401,8 +418,7 @@ bool stub_matches(const Insn& orig, const Insn& stub, uint64_t stub_addr, uint64
 __attribute__((noinline)) bool verify_stub(const Insn& insn, const uint8_t* stub, size_t n, uint64_t stub_addr,
                                            uint64_t bounce_addr) {
   Insn check;
-  return detail::decode(stub, n, check) && check.in.length == n &&
-         stub_matches(insn, check, stub_addr, bounce_addr);
+  return detail::decode(stub, n, check) && check.in.length == n && stub_matches(insn, check, stub_addr, bounce_addr);
 }
 
 }  // namespace
@@ -426,8 +442,9 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   if (!reads && !writes) return refused("it neither reads nor writes its memory operand");
   const unsigned bytes_n = mem->size / 8;
   if (mem->size % 8 != 0 || !valid_size(bytes_n)) {
-    return refused("its memory operand is not 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80 "
-                   "(FXSAVE, FNSAVE, FNSTENV and the like are state-dependent)");
+    return refused(
+        "its memory operand is not 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80 "
+        "(FXSAVE, FNSAVE, FNSTENV and the like are state-dependent)");
   }
   if (bytes_n == 10 && insn.in.meta.category != ZYDIS_CATEGORY_X87_ALU) {
     return refused("a 10-byte operand outside the x87 instructions");

@@ -15,9 +15,16 @@ namespace {
 bool is_mov_opcode(const ZydisDecodedInstruction& in) {
   if (in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) return false;
   switch (in.opcode) {
-    case 0x88: case 0x89: case 0x8A: case 0x8B:  // MOV r/m, r and r, r/m
-    case 0xC6: case 0xC7:                        // MOV r/m, imm (only /0 decodes as MOV)
-    case 0xA0: case 0xA1: case 0xA2: case 0xA3:  // MOV with moffs
+    case 0x88:
+    case 0x89:
+    case 0x8A:
+    case 0x8B:  // MOV r/m, r and r, r/m
+    case 0xC6:
+    case 0xC7:  // MOV r/m, imm (only /0 decodes as MOV)
+    case 0xA0:
+    case 0xA1:
+    case 0xA2:
+    case 0xA3:  // MOV with moffs
       return true;
     default:
       return false;  // 8C/8E (segment registers) and the control/debug forms are not in the table
@@ -30,9 +37,7 @@ bool is_gpr_operand(const ZydisDecodedOperand& op) {
 
 unsigned mem_bytes(const ZydisDecodedOperand& op) { return op.size / 8; }
 
-bool valid_gpr_width(unsigned bytes) {
-  return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8;
-}
+bool valid_gpr_width(unsigned bytes) { return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8; }
 
 uint64_t sign_extend(uint64_t v, unsigned bits) {
   if (bits >= 64) return v;

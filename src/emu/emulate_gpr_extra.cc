@@ -49,16 +49,18 @@ bool is_movbe(const ZydisDecodedInstruction& in) {
 }
 // PUSH r/m: FF /6; POP r/m: 8F /0 (the other PUSH/POP encodings have no memory operand).
 bool is_push_pop(const ZydisDecodedInstruction& in) {
-  return legacy_map(in, ZYDIS_OPCODE_MAP_DEFAULT) &&
-         ((in.mnemonic == ZYDIS_MNEMONIC_PUSH && in.opcode == 0xFF) ||
-          (in.mnemonic == ZYDIS_MNEMONIC_POP && in.opcode == 0x8F));
+  return legacy_map(in, ZYDIS_OPCODE_MAP_DEFAULT) && ((in.mnemonic == ZYDIS_MNEMONIC_PUSH && in.opcode == 0xFF) ||
+                                                      (in.mnemonic == ZYDIS_MNEMONIC_POP && in.opcode == 0x8F));
 }
 
 uint64_t byte_swap(uint64_t v, unsigned bytes) {
   switch (bytes) {
-    case 2: return __builtin_bswap16(static_cast<uint16_t>(v));
-    case 4: return __builtin_bswap32(static_cast<uint32_t>(v));
-    default: return __builtin_bswap64(v);
+    case 2:
+      return __builtin_bswap16(static_cast<uint16_t>(v));
+    case 4:
+      return __builtin_bswap32(static_cast<uint32_t>(v));
+    default:
+      return __builtin_bswap64(v);
   }
 }
 

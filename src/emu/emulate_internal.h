@@ -44,7 +44,7 @@ bool decode_cached(uint64_t pc, const uint8_t* bytes, size_t len, Insn& out);
 bool is_plain_memory(const ZydisDecodedOperand& op);
 
 bool is_gpr(ZydisRegister r);
-uint64_t read_gpr(const CpuState& cpu, ZydisRegister r);    // value of r, zero-extended
+uint64_t read_gpr(const CpuState& cpu, ZydisRegister r);     // value of r, zero-extended
 void write_gpr(CpuState& cpu, ZydisRegister r, uint64_t v);  // with the x86-64 merge rules
 
 // Linear address of a plain memory operand (SDM Vol. 1, 3.7.5): segment base
@@ -55,9 +55,7 @@ uint64_t effective_address(const CpuState& cpu, const Insn& insn, const ZydisDec
 // Base of segment `seg` in 64-bit mode (SDM Vol. 1, 3.4.2.1).
 uint64_t segment_base(const CpuState& cpu, ZydisRegister seg);
 
-inline uint64_t truncate_bits(uint64_t v, unsigned bits) {
-  return bits >= 64 ? v : v & ((uint64_t{1} << bits) - 1);
-}
+inline uint64_t truncate_bits(uint64_t v, unsigned bits) { return bits >= 64 ? v : v & ((uint64_t{1} << bits) - 1); }
 
 // Handlers. Each decides whether it supports the instruction before any
 // memory access, and returns outcome_unsupported() having touched nothing if not.
@@ -73,8 +71,7 @@ bool is_alu(const Insn& insn);
 Outcome emulate_gpr_extra(CpuState& cpu, const Insn& insn, Memory& mem);
 bool is_gpr_extra(const Insn& insn);
 // CMPS, SCAS (emulate_string_compare.cc).
-Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem,
-                               const EmuOptions& options);
+Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options);
 bool is_string_compare(const Insn& insn);
 
 }  // namespace mmiotrace::emu::detail

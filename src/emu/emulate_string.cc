@@ -23,15 +23,21 @@ namespace {
 enum class StringOp : uint8_t { NONE, MOVS, STOS, LODS };
 
 StringOp string_op(const ZydisDecodedInstruction& in) {
-  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY ||
-      in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) {
+  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) {
     return StringOp::NONE;
   }
   switch (in.opcode) {
-    case 0xA4: case 0xA5: return StringOp::MOVS;
-    case 0xAA: case 0xAB: return StringOp::STOS;
-    case 0xAC: case 0xAD: return StringOp::LODS;
-    default: return StringOp::NONE;
+    case 0xA4:
+    case 0xA5:
+      return StringOp::MOVS;
+    case 0xAA:
+    case 0xAB:
+      return StringOp::STOS;
+    case 0xAC:
+    case 0xAD:
+      return StringOp::LODS;
+    default:
+      return StringOp::NONE;
   }
 }
 
@@ -49,17 +55,15 @@ ZydisRegister source_segment(const Insn& insn) {
 
 struct StringState {
   StringOp op = StringOp::NONE;
-  unsigned width = 0;      // element bytes
-  unsigned addr_bits = 64; // 32 with 67h: ESI/EDI/ECX are used and written
-  uint64_t src_base = 0;   // segment base added to RSI
-  bool down = false;       // DF=1: the pointers decrement
+  unsigned width = 0;       // element bytes
+  unsigned addr_bits = 64;  // 32 with 67h: ESI/EDI/ECX are used and written
+  uint64_t src_base = 0;    // segment base added to RSI
+  bool down = false;        // DF=1: the pointers decrement
 };
 
 // Writes a pointer or count register at the address size: with 67h a 32-bit
 // write, which zero-extends to 64 bits (SDM Vol. 1, 3.4.1.1).
-void set_addr_reg(CpuState& cpu, Gpr r, uint64_t v, unsigned addr_bits) {
-  cpu.reg(r) = truncate_bits(v, addr_bits);
-}
+void set_addr_reg(CpuState& cpu, Gpr r, uint64_t v, unsigned addr_bits) { cpu.reg(r) = truncate_bits(v, addr_bits); }
 
 void step_pointer(CpuState& cpu, Gpr r, const StringState& s) {
   const uint64_t v = cpu.reg(r);

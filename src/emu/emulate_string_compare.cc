@@ -28,14 +28,18 @@ namespace {
 enum class CompareOp : uint8_t { NONE, CMPS, SCAS };
 
 CompareOp compare_op(const ZydisDecodedInstruction& in) {
-  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY ||
-      in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) {
+  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) {
     return CompareOp::NONE;
   }
   switch (in.opcode) {
-    case 0xA6: case 0xA7: return CompareOp::CMPS;
-    case 0xAE: case 0xAF: return CompareOp::SCAS;
-    default: return CompareOp::NONE;
+    case 0xA6:
+    case 0xA7:
+      return CompareOp::CMPS;
+    case 0xAE:
+    case 0xAF:
+      return CompareOp::SCAS;
+    default:
+      return CompareOp::NONE;
   }
 }
 
@@ -48,9 +52,7 @@ struct CompareState {
 };
 
 // With 67h a 32-bit register write, which zero-extends (SDM Vol. 1, 3.4.1.1).
-void set_addr_reg(CpuState& cpu, Gpr r, uint64_t v, unsigned addr_bits) {
-  cpu.reg(r) = truncate_bits(v, addr_bits);
-}
+void set_addr_reg(CpuState& cpu, Gpr r, uint64_t v, unsigned addr_bits) { cpu.reg(r) = truncate_bits(v, addr_bits); }
 
 void step_pointer(CpuState& cpu, Gpr r, const CompareState& s) {
   const uint64_t v = cpu.reg(r);
@@ -86,8 +88,7 @@ MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s, uint64_t
 
 bool is_string_compare(const Insn& insn) { return compare_op(insn.in) != CompareOp::NONE; }
 
-Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem,
-                               const EmuOptions& options) {
+Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options) {
   const ZydisDecodedInstruction& in = insn.in;
   CompareState s;
   s.op = compare_op(in);

@@ -30,28 +30,23 @@ namespace {
 
 struct VectorForm {
   ZydisMnemonic mnemonic;
-  bool aligned;        // #GP on a memory operand not aligned to its size (legacy: 16)
-  uint8_t mask_elem;   // element bytes for EVEX masking; 0: no masked form
+  bool aligned;       // #GP on a memory operand not aligned to its size (legacy: 16)
+  uint8_t mask_elem;  // element bytes for EVEX masking; 0: no masked form
 };
 
 // The closed table (docs/emulated-instructions.md). Alignment rules: SDM Vol. 2
 // "MOVAPS", "MOVDQA,VMOVDQA32/64", "MOVNTDQ", "MOVNTDQA", "MOVNTPS", "MOVNTPD".
 constexpr VectorForm kForms[] = {
-    {ZYDIS_MNEMONIC_MOVUPS, false, 0},     {ZYDIS_MNEMONIC_MOVUPD, false, 0},
-    {ZYDIS_MNEMONIC_MOVAPS, true, 0},      {ZYDIS_MNEMONIC_MOVAPD, true, 0},
-    {ZYDIS_MNEMONIC_MOVDQU, false, 0},     {ZYDIS_MNEMONIC_MOVDQA, true, 0},
-    {ZYDIS_MNEMONIC_MOVD, false, 0},       {ZYDIS_MNEMONIC_MOVQ, false, 0},
-    {ZYDIS_MNEMONIC_MOVNTDQ, true, 0},     {ZYDIS_MNEMONIC_MOVNTPS, true, 0},
-    {ZYDIS_MNEMONIC_MOVNTPD, true, 0},     {ZYDIS_MNEMONIC_MOVNTDQA, true, 0},
-    {ZYDIS_MNEMONIC_VMOVUPS, false, 4},    {ZYDIS_MNEMONIC_VMOVUPD, false, 8},
-    {ZYDIS_MNEMONIC_VMOVAPS, true, 4},     {ZYDIS_MNEMONIC_VMOVAPD, true, 8},
-    {ZYDIS_MNEMONIC_VMOVDQU, false, 0},    {ZYDIS_MNEMONIC_VMOVDQA, true, 0},
-    {ZYDIS_MNEMONIC_VMOVD, false, 0},      {ZYDIS_MNEMONIC_VMOVQ, false, 0},
-    {ZYDIS_MNEMONIC_VMOVNTDQ, true, 0},    {ZYDIS_MNEMONIC_VMOVNTPS, true, 0},
-    {ZYDIS_MNEMONIC_VMOVNTPD, true, 0},    {ZYDIS_MNEMONIC_VMOVNTDQA, true, 0},
-    {ZYDIS_MNEMONIC_VMOVDQU8, false, 1},   {ZYDIS_MNEMONIC_VMOVDQU16, false, 2},
-    {ZYDIS_MNEMONIC_VMOVDQU32, false, 4},  {ZYDIS_MNEMONIC_VMOVDQU64, false, 8},
-    {ZYDIS_MNEMONIC_VMOVDQA32, true, 4},   {ZYDIS_MNEMONIC_VMOVDQA64, true, 8},
+    {ZYDIS_MNEMONIC_MOVUPS, false, 0},    {ZYDIS_MNEMONIC_MOVUPD, false, 0},    {ZYDIS_MNEMONIC_MOVAPS, true, 0},
+    {ZYDIS_MNEMONIC_MOVAPD, true, 0},     {ZYDIS_MNEMONIC_MOVDQU, false, 0},    {ZYDIS_MNEMONIC_MOVDQA, true, 0},
+    {ZYDIS_MNEMONIC_MOVD, false, 0},      {ZYDIS_MNEMONIC_MOVQ, false, 0},      {ZYDIS_MNEMONIC_MOVNTDQ, true, 0},
+    {ZYDIS_MNEMONIC_MOVNTPS, true, 0},    {ZYDIS_MNEMONIC_MOVNTPD, true, 0},    {ZYDIS_MNEMONIC_MOVNTDQA, true, 0},
+    {ZYDIS_MNEMONIC_VMOVUPS, false, 4},   {ZYDIS_MNEMONIC_VMOVUPD, false, 8},   {ZYDIS_MNEMONIC_VMOVAPS, true, 4},
+    {ZYDIS_MNEMONIC_VMOVAPD, true, 8},    {ZYDIS_MNEMONIC_VMOVDQU, false, 0},   {ZYDIS_MNEMONIC_VMOVDQA, true, 0},
+    {ZYDIS_MNEMONIC_VMOVD, false, 0},     {ZYDIS_MNEMONIC_VMOVQ, false, 0},     {ZYDIS_MNEMONIC_VMOVNTDQ, true, 0},
+    {ZYDIS_MNEMONIC_VMOVNTPS, true, 0},   {ZYDIS_MNEMONIC_VMOVNTPD, true, 0},   {ZYDIS_MNEMONIC_VMOVNTDQA, true, 0},
+    {ZYDIS_MNEMONIC_VMOVDQU8, false, 1},  {ZYDIS_MNEMONIC_VMOVDQU16, false, 2}, {ZYDIS_MNEMONIC_VMOVDQU32, false, 4},
+    {ZYDIS_MNEMONIC_VMOVDQU64, false, 8}, {ZYDIS_MNEMONIC_VMOVDQA32, true, 4},  {ZYDIS_MNEMONIC_VMOVDQA64, true, 8},
 };
 
 const VectorForm* find_form(ZydisMnemonic m) {
@@ -69,17 +64,21 @@ struct VectorPlan {
   unsigned reg_bytes = 0;  // 16, 32, 64: the register width the instruction writes or reads
   unsigned mem_bytes = 0;  // 4, 8, 16, 32, 64
   bool store = false;
-  bool legacy = false;     // legacy SSE encoding: upper bits kept on a load
-  unsigned mask_k = 0;     // 1-7 when masked, else 0
-  bool zeroing = false;    // {z}
+  bool legacy = false;   // legacy SSE encoding: upper bits kept on a load
+  unsigned mask_k = 0;   // 1-7 when masked, else 0
+  bool zeroing = false;  // {z}
 };
 
 unsigned vector_reg_bytes(ZydisRegister r) {
   switch (ZydisRegisterGetClass(r)) {
-    case ZYDIS_REGCLASS_XMM: return 16;
-    case ZYDIS_REGCLASS_YMM: return 32;
-    case ZYDIS_REGCLASS_ZMM: return 64;
-    default: return 0;
+    case ZYDIS_REGCLASS_XMM:
+      return 16;
+    case ZYDIS_REGCLASS_YMM:
+      return 32;
+    case ZYDIS_REGCLASS_ZMM:
+      return 64;
+    default:
+      return 0;
   }
 }
 
@@ -132,8 +131,7 @@ bool plan_vector(const CpuState& cpu, const Insn& insn, VectorPlan& p) {
   p.form = find_form(in.mnemonic);
   if (p.form == nullptr || (in.attributes & ZYDIS_ATTRIB_HAS_LOCK)) return false;
   p.legacy = in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY;
-  if (!p.legacy && in.encoding != ZYDIS_INSTRUCTION_ENCODING_VEX &&
-      in.encoding != ZYDIS_INSTRUCTION_ENCODING_EVEX) {
+  if (!p.legacy && in.encoding != ZYDIS_INSTRUCTION_ENCODING_VEX && in.encoding != ZYDIS_INSTRUCTION_ENCODING_EVEX) {
     return false;
   }
   if (!find_operands(insn, p) || !plan_mask(in, p)) return false;
@@ -151,8 +149,7 @@ uint64_t byte_mask(uint64_t k, unsigned elem, unsigned bytes) {
   return m;
 }
 
-MemFault do_store(const VectorPlan& p, uint64_t addr, uint64_t mask, const uint8_t* data,
-                  Memory& mem) {
+MemFault do_store(const VectorPlan& p, uint64_t addr, uint64_t mask, const uint8_t* data, Memory& mem) {
   const uint64_t all = truncate_bits(~uint64_t{0}, p.mem_bytes);
   if (p.mask_k == 0 || mask == all) return mem.write(addr, p.mem_bytes, data);
   if (mask == 0) return {};  // no element selected: no access at all
@@ -166,7 +163,6 @@ MemFault do_load(const VectorPlan& p, uint64_t addr, uint64_t mask, uint8_t* dat
   return mem.read_masked(addr, p.mem_bytes, mask, data);
 }
 
-
 // ---- Scalar, half, broadcast and duplicating moves (docs/emulated-instructions.md, 4).
 //
 // SCALAR: MOVSS/MOVSD and VMOVSS/VMOVSD to and from memory (one element).
@@ -179,47 +175,29 @@ enum class XKind : uint8_t { SCALAR, HALF_LO, HALF_HI, BCAST, DUP_Q, DUP_LO, DUP
 struct ExtraForm {
   ZydisMnemonic mnemonic;
   XKind kind;
-  uint8_t elem;      // destination element bytes (masking)
-  bool maskable;     // EVEX {k}/{z} allowed
+  uint8_t elem;   // destination element bytes (masking)
+  bool maskable;  // EVEX {k}/{z} allowed
 };
 
 constexpr ExtraForm kExtra[] = {
-    {ZYDIS_MNEMONIC_MOVSS, XKind::SCALAR, 4, false},
-    {ZYDIS_MNEMONIC_MOVSD, XKind::SCALAR, 8, false},
-    {ZYDIS_MNEMONIC_VMOVSS, XKind::SCALAR, 4, true},
-    {ZYDIS_MNEMONIC_VMOVSD, XKind::SCALAR, 8, true},
-    {ZYDIS_MNEMONIC_MOVLPS, XKind::HALF_LO, 8, false},
-    {ZYDIS_MNEMONIC_MOVLPD, XKind::HALF_LO, 8, false},
-    {ZYDIS_MNEMONIC_MOVHPS, XKind::HALF_HI, 8, false},
-    {ZYDIS_MNEMONIC_MOVHPD, XKind::HALF_HI, 8, false},
-    {ZYDIS_MNEMONIC_VMOVLPS, XKind::HALF_LO, 8, false},
-    {ZYDIS_MNEMONIC_VMOVLPD, XKind::HALF_LO, 8, false},
-    {ZYDIS_MNEMONIC_VMOVHPS, XKind::HALF_HI, 8, false},
-    {ZYDIS_MNEMONIC_VMOVHPD, XKind::HALF_HI, 8, false},
-    {ZYDIS_MNEMONIC_VBROADCASTSS, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTSD, XKind::BCAST, 8, true},
-    {ZYDIS_MNEMONIC_VBROADCASTF128, XKind::BCAST, 4, false},
-    {ZYDIS_MNEMONIC_VBROADCASTI128, XKind::BCAST, 4, false},
-    {ZYDIS_MNEMONIC_VBROADCASTF32X2, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTI32X2, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTF32X4, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTI32X4, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTF64X2, XKind::BCAST, 8, true},
-    {ZYDIS_MNEMONIC_VBROADCASTI64X2, XKind::BCAST, 8, true},
-    {ZYDIS_MNEMONIC_VBROADCASTF32X8, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTI32X8, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VBROADCASTF64X4, XKind::BCAST, 8, true},
-    {ZYDIS_MNEMONIC_VBROADCASTI64X4, XKind::BCAST, 8, true},
-    {ZYDIS_MNEMONIC_VPBROADCASTB, XKind::BCAST, 1, true},
-    {ZYDIS_MNEMONIC_VPBROADCASTW, XKind::BCAST, 2, true},
-    {ZYDIS_MNEMONIC_VPBROADCASTD, XKind::BCAST, 4, true},
-    {ZYDIS_MNEMONIC_VPBROADCASTQ, XKind::BCAST, 8, true},
-    {ZYDIS_MNEMONIC_MOVDDUP, XKind::DUP_Q, 8, false},
-    {ZYDIS_MNEMONIC_MOVSLDUP, XKind::DUP_LO, 4, false},
-    {ZYDIS_MNEMONIC_MOVSHDUP, XKind::DUP_HI, 4, false},
-    {ZYDIS_MNEMONIC_VMOVDDUP, XKind::DUP_Q, 8, true},
-    {ZYDIS_MNEMONIC_VMOVSLDUP, XKind::DUP_LO, 4, true},
-    {ZYDIS_MNEMONIC_VMOVSHDUP, XKind::DUP_HI, 4, true},
+    {ZYDIS_MNEMONIC_MOVSS, XKind::SCALAR, 4, false},         {ZYDIS_MNEMONIC_MOVSD, XKind::SCALAR, 8, false},
+    {ZYDIS_MNEMONIC_VMOVSS, XKind::SCALAR, 4, true},         {ZYDIS_MNEMONIC_VMOVSD, XKind::SCALAR, 8, true},
+    {ZYDIS_MNEMONIC_MOVLPS, XKind::HALF_LO, 8, false},       {ZYDIS_MNEMONIC_MOVLPD, XKind::HALF_LO, 8, false},
+    {ZYDIS_MNEMONIC_MOVHPS, XKind::HALF_HI, 8, false},       {ZYDIS_MNEMONIC_MOVHPD, XKind::HALF_HI, 8, false},
+    {ZYDIS_MNEMONIC_VMOVLPS, XKind::HALF_LO, 8, false},      {ZYDIS_MNEMONIC_VMOVLPD, XKind::HALF_LO, 8, false},
+    {ZYDIS_MNEMONIC_VMOVHPS, XKind::HALF_HI, 8, false},      {ZYDIS_MNEMONIC_VMOVHPD, XKind::HALF_HI, 8, false},
+    {ZYDIS_MNEMONIC_VBROADCASTSS, XKind::BCAST, 4, true},    {ZYDIS_MNEMONIC_VBROADCASTSD, XKind::BCAST, 8, true},
+    {ZYDIS_MNEMONIC_VBROADCASTF128, XKind::BCAST, 4, false}, {ZYDIS_MNEMONIC_VBROADCASTI128, XKind::BCAST, 4, false},
+    {ZYDIS_MNEMONIC_VBROADCASTF32X2, XKind::BCAST, 4, true}, {ZYDIS_MNEMONIC_VBROADCASTI32X2, XKind::BCAST, 4, true},
+    {ZYDIS_MNEMONIC_VBROADCASTF32X4, XKind::BCAST, 4, true}, {ZYDIS_MNEMONIC_VBROADCASTI32X4, XKind::BCAST, 4, true},
+    {ZYDIS_MNEMONIC_VBROADCASTF64X2, XKind::BCAST, 8, true}, {ZYDIS_MNEMONIC_VBROADCASTI64X2, XKind::BCAST, 8, true},
+    {ZYDIS_MNEMONIC_VBROADCASTF32X8, XKind::BCAST, 4, true}, {ZYDIS_MNEMONIC_VBROADCASTI32X8, XKind::BCAST, 4, true},
+    {ZYDIS_MNEMONIC_VBROADCASTF64X4, XKind::BCAST, 8, true}, {ZYDIS_MNEMONIC_VBROADCASTI64X4, XKind::BCAST, 8, true},
+    {ZYDIS_MNEMONIC_VPBROADCASTB, XKind::BCAST, 1, true},    {ZYDIS_MNEMONIC_VPBROADCASTW, XKind::BCAST, 2, true},
+    {ZYDIS_MNEMONIC_VPBROADCASTD, XKind::BCAST, 4, true},    {ZYDIS_MNEMONIC_VPBROADCASTQ, XKind::BCAST, 8, true},
+    {ZYDIS_MNEMONIC_MOVDDUP, XKind::DUP_Q, 8, false},        {ZYDIS_MNEMONIC_MOVSLDUP, XKind::DUP_LO, 4, false},
+    {ZYDIS_MNEMONIC_MOVSHDUP, XKind::DUP_HI, 4, false},      {ZYDIS_MNEMONIC_VMOVDDUP, XKind::DUP_Q, 8, true},
+    {ZYDIS_MNEMONIC_VMOVSLDUP, XKind::DUP_LO, 4, true},      {ZYDIS_MNEMONIC_VMOVSHDUP, XKind::DUP_HI, 4, true},
 };
 
 const ExtraForm* find_extra(ZydisMnemonic m) {
@@ -285,15 +263,23 @@ bool plan_extra(const CpuState& cpu, const Insn& insn, ExtraPlan& p) {
   const unsigned m = p.mem_bytes;
   bool ok = false;
   switch (kind) {
-    case XKind::SCALAR: ok = m == p.elem && p.reg_bytes == 16; break;
+    case XKind::SCALAR:
+      ok = m == p.elem && p.reg_bytes == 16;
+      break;
     case XKind::HALF_LO:
-    case XKind::HALF_HI: ok = m == 8 && p.reg_bytes == 16; break;
+    case XKind::HALF_HI:
+      ok = m == 8 && p.reg_bytes == 16;
+      break;
     case XKind::BCAST:
       ok = !p.store && m >= 1 && m <= 32 && (m & (m - 1)) == 0 && m < p.reg_bytes;
       break;
-    case XKind::DUP_Q: ok = !p.store && m == (p.reg_bytes == 16 ? 8u : p.reg_bytes); break;
+    case XKind::DUP_Q:
+      ok = !p.store && m == (p.reg_bytes == 16 ? 8u : p.reg_bytes);
+      break;
     case XKind::DUP_LO:
-    case XKind::DUP_HI: ok = !p.store && m == p.reg_bytes; break;
+    case XKind::DUP_HI:
+      ok = !p.store && m == p.reg_bytes;
+      break;
   }
   if (!ok) return false;
   if (evex) {
@@ -304,13 +290,15 @@ bool plan_extra(const CpuState& cpu, const Insn& insn, ExtraPlan& p) {
       return false;
     }
     switch (in.avx.mask.mode) {
-      case ZYDIS_MASK_MODE_DISABLED: break;
+      case ZYDIS_MASK_MODE_DISABLED:
+        break;
       case ZYDIS_MASK_MODE_MERGING:
       case ZYDIS_MASK_MODE_ZEROING:
         p.mask_k = ZydisRegisterGetId(in.avx.mask.reg);
         p.zeroing = in.avx.mask.mode == ZYDIS_MASK_MODE_ZEROING;
         break;
-      default: return false;
+      default:
+        return false;
     }
     if (p.mask_k == 0 && p.zeroing) return false;
     if (p.mask_k != 0 && (!p.form->maskable || p.mask_k > 7 || (p.store && p.zeroing))) return false;

@@ -35,8 +35,7 @@ bool is_prefetch(ZydisMnemonic m) {
   }
 }
 
-detail::Outcome dispatch(CpuState& cpu, const detail::Insn& insn, Memory& mem,
-                         const EmuOptions& options) {
+detail::Outcome dispatch(CpuState& cpu, const detail::Insn& insn, Memory& mem, const EmuOptions& options) {
   switch (insn.in.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
     case ZYDIS_MNEMONIC_MOVZX:
@@ -62,26 +61,28 @@ detail::Outcome dispatch(CpuState& cpu, const detail::Insn& insn, Memory& mem,
 // (RIP-relative operands print as the absolute address, given `pc`).
 bool init_formatter(ZydisFormatter& f) {
   return ZYAN_SUCCESS(ZydisFormatterInit(&f, ZYDIS_FORMATTER_STYLE_ATT)) &&
+         ZYAN_SUCCESS(ZydisFormatterSetProperty(&f, ZYDIS_FORMATTER_PROP_HEX_UPPERCASE, ZYAN_FALSE)) &&
          ZYAN_SUCCESS(
-             ZydisFormatterSetProperty(&f, ZYDIS_FORMATTER_PROP_HEX_UPPERCASE, ZYAN_FALSE)) &&
-         ZYAN_SUCCESS(ZydisFormatterSetProperty(&f, ZYDIS_FORMATTER_PROP_ADDR_PADDING_ABSOLUTE,
-                                                ZYDIS_PADDING_DISABLED));
+             ZydisFormatterSetProperty(&f, ZYDIS_FORMATTER_PROP_ADDR_PADDING_ABSOLUTE, ZYDIS_PADDING_DISABLED));
 }
 
 }  // namespace
 
 const char* to_string(EmuStatus s) {
   switch (s) {
-    case EmuStatus::OK: return "OK";
-    case EmuStatus::DECODE_ERROR: return "DECODE_ERROR";
-    case EmuStatus::UNSUPPORTED: return "UNSUPPORTED";
-    case EmuStatus::FAULT: return "FAULT";
+    case EmuStatus::OK:
+      return "OK";
+    case EmuStatus::DECODE_ERROR:
+      return "DECODE_ERROR";
+    case EmuStatus::UNSUPPORTED:
+      return "UNSUPPORTED";
+    case EmuStatus::FAULT:
+      return "FAULT";
   }
   return "?";
 }
 
-EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem,
-                  const EmuOptions& options) {
+EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem, const EmuOptions& options) {
   EmuResult result;
   detail::Insn insn;
   if (!detail::decode_cached(cpu.rip, bytes, len, insn)) {
@@ -107,9 +108,8 @@ size_t disassemble(const uint8_t* bytes, size_t len, uint64_t pc, char* out, siz
   } else {
     length = insn.in.length;
     if (!init_formatter(formatter) ||
-        !ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&formatter, &insn.in, insn.ops,
-                                                      insn.in.operand_count_visible, text,
-                                                      sizeof text, pc, nullptr))) {
+        !ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&formatter, &insn.in, insn.ops, insn.in.operand_count_visible,
+                                                      text, sizeof text, pc, nullptr))) {
       std::strcpy(text, "(unprintable)");
     }
   }

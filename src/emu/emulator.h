@@ -16,11 +16,11 @@
 namespace mmiotrace::emu {
 
 enum class EmuStatus : uint8_t {
-  OK = 0,           // emulated; cpu.rip advanced (or, for a REP instruction stopped early, left for a re-run)
-  DECODE_ERROR,     // the bytes are not a valid instruction
-  UNSUPPORTED,      // valid, but not in the table: nothing was accessed, nothing changed
-  FAULT,            // a memory access faulted as it would natively: see EmuResult.fault;
-                    // cpu holds the state at the fault (REP: the iterations done so far)
+  OK = 0,        // emulated; cpu.rip advanced (or, for a REP instruction stopped early, left for a re-run)
+  DECODE_ERROR,  // the bytes are not a valid instruction
+  UNSUPPORTED,   // valid, but not in the table: nothing was accessed, nothing changed
+  FAULT,         // a memory access faulted as it would natively: see EmuResult.fault;
+                 // cpu holds the state at the fault (REP: the iterations done so far)
 };
 
 const char* to_string(EmuStatus s);
@@ -40,8 +40,7 @@ struct EmuOptions {
 
 // Emulates the instruction at cpu.rip whose bytes are `bytes[0..len)` (len may
 // exceed the instruction; up to 15 are looked at).
-EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem,
-                  const EmuOptions& options = {});
+EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem, const EmuOptions& options = {});
 
 // ---- The generic path (src/emu/emulate_generic.cc, docs/emulated-instructions.md
 // "Generic path"): for an instruction the table refuses, a plan to run it for
@@ -73,8 +72,8 @@ struct GenericPlan {
   // selected elements; 0 when no element is selected (no access at all).
   bool masked = false;
   uint64_t read_mask = 0;
-  uint8_t insn_len = 0;      // the original instruction's length
-  uint8_t stub_len = 0;      // bytes written to stub_out: the re-encoded instruction, then HLT
+  uint8_t insn_len = 0;           // the original instruction's length
+  uint8_t stub_len = 0;           // bytes written to stub_out: the re-encoded instruction, then HLT
   uint8_t terminator_offset = 0;  // offset of the HLT in the stub
 };
 

@@ -17,9 +17,9 @@ namespace mmiotrace::emu {
 // Why an access could not be performed: the instruction would have faulted
 // natively, and this is the fault the program must see.
 struct MemFault {
-  int signo = 0;        // 0: no fault; else SIGSEGV or SIGBUS
-  int code = 0;         // si_code (SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, ...)
-  uint64_t addr = 0;    // faulting address (si_addr)
+  int signo = 0;      // 0: no fault; else SIGSEGV or SIGBUS
+  int code = 0;       // si_code (SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, ...)
+  uint64_t addr = 0;  // faulting address (si_addr)
   bool ok() const { return signo == 0; }
 };
 
@@ -35,14 +35,14 @@ enum class StringKind : uint8_t { MOVS, STOS, LODS };
 
 struct StringRun {
   StringKind kind = StringKind::MOVS;
-  unsigned width = 1;      // element bytes: 1, 2, 4 or 8
-  bool down = false;       // DF=1: addresses decrease by `width` each iteration
-  unsigned addr_bits = 64; // 32 with an address-size prefix: addresses wrap at 4 GiB
-  uint64_t src = 0;        // first source address (MOVS, LODS), segment base included
-  uint64_t src_base = 0;   // the segment base in `src` (wrapping applies to the offset only)
-  uint64_t dst = 0;        // first destination address (MOVS, STOS)
-  uint64_t count = 0;      // iterations, >= 1
-  uint64_t value = 0;      // STOS: the value stored (low `width` bytes)
+  unsigned width = 1;       // element bytes: 1, 2, 4 or 8
+  bool down = false;        // DF=1: addresses decrease by `width` each iteration
+  unsigned addr_bits = 64;  // 32 with an address-size prefix: addresses wrap at 4 GiB
+  uint64_t src = 0;         // first source address (MOVS, LODS), segment base included
+  uint64_t src_base = 0;    // the segment base in `src` (wrapping applies to the offset only)
+  uint64_t dst = 0;         // first destination address (MOVS, STOS)
+  uint64_t count = 0;       // iterations, >= 1
+  uint64_t value = 0;       // STOS: the value stored (low `width` bytes)
 };
 
 class Memory {
@@ -88,8 +88,7 @@ class Memory {
   // default performs them one by one through read() and write().
   virtual MemFault string_run(const StringRun& run, uint64_t* done, uint64_t* last);
 
-  virtual MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute,
-                              void* ctx) {
+  virtual MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute, void* ctx) {
     MT_CHECK(size <= 16);
     uint8_t new_value[16];
     const MemFault f = read(addr, size, old_out);

@@ -19,18 +19,22 @@ namespace {
 
 // `insn` may use %[p] (pointer to the operand copy), %[src] (a register of the
 // operand width; %z[src] is its size suffix), %[acc] (AL/AX/EAX/RAX) and CL.
-#define MT_NATIVE(insn)                                                                \
-  asm volatile("add $-128, %%rsp\n\t"                                                   \
-               "push %[fl]\n\t"                                                         \
-               "popfq\n\t" insn "\n\t"                                                  \
-               "pushfq\n\t"                                                             \
-               "pop %[fl]\n\t"                                                          \
-               "sub $-128, %%rsp"                                                       \
-               : [fl] "+r"(fl), [src] "+r"(src), [acc] "+a"(acc)                        \
-               : [p] "r"(p), [cnt] "c"(count)                                           \
-               : "cc", "memory")
+#define MT_NATIVE(insn)                                 \
+  asm volatile(                                         \
+      "add $-128, %%rsp\n\t"                            \
+      "push %[fl]\n\t"                                  \
+      "popfq\n\t" insn                                  \
+      "\n\t"                                            \
+      "pushfq\n\t"                                      \
+      "pop %[fl]\n\t"                                   \
+      "sub $-128, %%rsp"                                \
+      : [fl] "+r"(fl), [src] "+r"(src), [acc] "+a"(acc) \
+      : [p] "r"(p), [cnt] "c"(count)                    \
+      : "cc", "memory")
 
 // Forms that exist at every width. False if `op` is not one of them.
+// One case per line: each a native instruction.
+// clang-format off
 template <typename T>
 bool run_any_width(NativeOp op, T* p, T& src, T& acc, uint8_t count, uint64_t& fl) {
   switch (op) {
@@ -91,6 +95,7 @@ void run_wide(NativeOp op, T* p, T& src, T& acc, uint8_t count, uint64_t& fl) {
     default: return;
   }
 }
+// clang-format on
 
 #undef MT_NATIVE
 
@@ -113,9 +118,7 @@ uint64_t run_width(NativeOp op, void* value, NativeArgs& args, uint64_t fl) {
 // and IF (which popf cannot change in user mode anyway).
 uint64_t host_flags_for(uint64_t rflags) { return 0x202 | (rflags & kArithFlags); }
 
-uint64_t merge_flags(uint64_t rflags, uint64_t native) {
-  return (rflags & ~kArithFlags) | (native & kArithFlags);
-}
+uint64_t merge_flags(uint64_t rflags, uint64_t native) { return (rflags & ~kArithFlags) | (native & kArithFlags); }
 
 }  // namespace
 
@@ -123,11 +126,20 @@ uint64_t run_native(NativeOp op, unsigned bytes, void* value, NativeArgs& args, 
   const uint64_t fl = host_flags_for(rflags);
   uint64_t out = fl;
   switch (bytes) {
-    case 1: out = run_width<uint8_t>(op, value, args, fl); break;
-    case 2: out = run_width<uint16_t>(op, value, args, fl); break;
-    case 4: out = run_width<uint32_t>(op, value, args, fl); break;
-    case 8: out = run_width<uint64_t>(op, value, args, fl); break;
-    default: break;
+    case 1:
+      out = run_width<uint8_t>(op, value, args, fl);
+      break;
+    case 2:
+      out = run_width<uint16_t>(op, value, args, fl);
+      break;
+    case 4:
+      out = run_width<uint32_t>(op, value, args, fl);
+      break;
+    case 8:
+      out = run_width<uint64_t>(op, value, args, fl);
+      break;
+    default:
+      break;
   }
   return merge_flags(rflags, out);
 }
@@ -140,19 +152,21 @@ uint64_t run_native_cmpxchg_wide(unsigned bytes, void* value, WideCmpxchgArgs& a
   std::memcpy(v, value, bytes);
   uint8_t* p = v;
   if (bytes == 16) {
-    asm volatile("add $-128, %%rsp\n\tpush %[fl]\n\tpopfq\n\t"
-                 "cmpxchg16b (%[p])\n\t"
-                 "pushfq\n\tpop %[fl]\n\tsub $-128, %%rsp"
-                 : [fl] "+r"(fl), "+a"(a.rax), "+d"(a.rdx)
-                 : [p] "r"(p), "b"(a.rbx), "c"(a.rcx)
-                 : "cc", "memory");
+    asm volatile(
+        "add $-128, %%rsp\n\tpush %[fl]\n\tpopfq\n\t"
+        "cmpxchg16b (%[p])\n\t"
+        "pushfq\n\tpop %[fl]\n\tsub $-128, %%rsp"
+        : [fl] "+r"(fl), "+a"(a.rax), "+d"(a.rdx)
+        : [p] "r"(p), "b"(a.rbx), "c"(a.rcx)
+        : "cc", "memory");
   } else {
-    asm volatile("add $-128, %%rsp\n\tpush %[fl]\n\tpopfq\n\t"
-                 "cmpxchg8b (%[p])\n\t"
-                 "pushfq\n\tpop %[fl]\n\tsub $-128, %%rsp"
-                 : [fl] "+r"(fl), "+a"(a.rax), "+d"(a.rdx)
-                 : [p] "r"(p), "b"(a.rbx), "c"(a.rcx)
-                 : "cc", "memory");
+    asm volatile(
+        "add $-128, %%rsp\n\tpush %[fl]\n\tpopfq\n\t"
+        "cmpxchg8b (%[p])\n\t"
+        "pushfq\n\tpop %[fl]\n\tsub $-128, %%rsp"
+        : [fl] "+r"(fl), "+a"(a.rax), "+d"(a.rdx)
+        : [p] "r"(p), "b"(a.rbx), "c"(a.rcx)
+        : "cc", "memory");
   }
   std::memcpy(value, v, bytes);
   return merge_flags(rflags, fl);
@@ -163,14 +177,30 @@ bool condition_holds(unsigned cc, uint64_t rflags) {
   const bool sf = rflags & kFlagSF, of = rflags & kFlagOF;
   bool holds = false;
   switch ((cc >> 1) & 7) {
-    case 0: holds = of; break;               // O / NO
-    case 1: holds = cf; break;               // B / AE
-    case 2: holds = zf; break;               // E / NE
-    case 3: holds = cf || zf; break;         // BE / A
-    case 4: holds = sf; break;               // S / NS
-    case 5: holds = pf; break;               // P / NP
-    case 6: holds = sf != of; break;         // L / GE
-    case 7: holds = zf || sf != of; break;   // LE / G
+    case 0:
+      holds = of;
+      break;  // O / NO
+    case 1:
+      holds = cf;
+      break;  // B / AE
+    case 2:
+      holds = zf;
+      break;  // E / NE
+    case 3:
+      holds = cf || zf;
+      break;  // BE / A
+    case 4:
+      holds = sf;
+      break;  // S / NS
+    case 5:
+      holds = pf;
+      break;  // P / NP
+    case 6:
+      holds = sf != of;
+      break;  // L / GE
+    case 7:
+      holds = zf || sf != of;
+      break;  // LE / G
   }
   return (cc & 1) ? !holds : holds;
 }

@@ -25,6 +25,7 @@ namespace mmiotrace::emu::detail {
 // and are never loaded into the host's RFLAGS (TF, DF, AC...).
 inline constexpr uint64_t kArithFlags = 0x8d5;  // OF SF ZF AF PF CF
 
+// clang-format off
 enum class NativeOp : uint8_t {
   // mem OP= src (memory destination; CMP/TEST only read): 00-39 /r, 80-83, F6/F7 /0
   ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST,
@@ -45,6 +46,7 @@ enum class NativeOp : uint8_t {
   // NativeArgs::acc is the accumulator in and out, NativeArgs::src the source register
   CMPXCHG,
 };
+// clang-format on
 
 struct NativeArgs {
   uint64_t src = 0;   // see NativeOp; low `bytes` bytes used
@@ -66,8 +68,7 @@ uint64_t run_native(NativeOp op, unsigned bytes, void* value, NativeArgs& args, 
 struct WideCmpxchgArgs {
   uint64_t rax = 0, rdx = 0, rbx = 0, rcx = 0;
 };
-uint64_t run_native_cmpxchg_wide(unsigned bytes, void* value, WideCmpxchgArgs& args,
-                                 uint64_t rflags);
+uint64_t run_native_cmpxchg_wide(unsigned bytes, void* value, WideCmpxchgArgs& args, uint64_t rflags);
 
 // Whether condition code `cc` (the low 4 bits of the Jcc/SETcc/CMOVcc opcode)
 // holds for `rflags` (SDM Vol. 1, Appendix B, "EFLAGS Condition Codes").

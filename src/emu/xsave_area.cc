@@ -18,7 +18,7 @@ namespace {
 
 constexpr uint32_t kXstateBvOffset = 512;
 constexpr uint32_t kXmmOffset = 160;
-constexpr uint32_t kXmmBytes = 256;       // XMM0-15, 16 bytes each
+constexpr uint32_t kXmmBytes = 256;  // XMM0-15, 16 bytes each
 constexpr uint32_t kLegacyAreaBytes = 512;
 constexpr unsigned kXsaveLeaf = 0xD;
 constexpr uint32_t kCpuid1EcxOsxsave = 1u << 27;
@@ -122,8 +122,7 @@ uint8_t* XsaveArea::component(XComponent c, bool for_write) const {
 bool XsaveArea::holds_vector(unsigned reg, unsigned bytes) const {
   if (reg > 31 || (bytes != 16 && bytes != 32 && bytes != 64)) return false;
   if (reg >= 16) return has(XComponent::HI16_ZMM);
-  return has(XComponent::SSE) && (bytes <= 16 || has(XComponent::AVX)) &&
-         (bytes <= 32 || has(XComponent::ZMM_HI256));
+  return has(XComponent::SSE) && (bytes <= 16 || has(XComponent::AVX)) && (bytes <= 32 || has(XComponent::ZMM_HI256));
 }
 
 namespace {

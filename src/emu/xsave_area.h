@@ -19,14 +19,19 @@ namespace mmiotrace::emu {
 
 // State components (SDM 13.1).
 enum class XComponent : uint8_t {
-  X87 = 0, SSE = 1, AVX = 2, OPMASK = 5, ZMM_HI256 = 6, HI16_ZMM = 7,
+  X87 = 0,
+  SSE = 1,
+  AVX = 2,
+  OPMASK = 5,
+  ZMM_HI256 = 6,
+  HI16_ZMM = 7,
 };
 
 struct XsaveLayout {
   uint32_t offset[8] = {};  // byte offset of each component in the standard format
   uint32_t size[8] = {};
-  uint64_t supported = 0;   // XCR0: components the OS enabled
-  uint32_t total_size = 0;  // bytes XSAVE writes for all of `supported`
+  uint64_t supported = 0;            // XCR0: components the OS enabled
+  uint32_t total_size = 0;           // bytes XSAVE writes for all of `supported`
   static const XsaveLayout& host();  // from CPUID/XGETBV, computed once
 };
 

@@ -29,9 +29,9 @@ inline constexpr char kChannelMagic[8] = {'M', 'T', 'C', 'H', 'A', 'N', '0', '1'
 inline constexpr uint32_t kChannelVersion = 3;
 // Ring 0 belongs to the recorder itself (its start/exit MARKs, which take
 // seqs like any record); the others to the program's threads.
-inline constexpr uint32_t kRingCount = 257;          // 256 threads that can trace at once + the recorder's
-inline constexpr uint64_t kRingBytes = 256 * 1024;   // per ring; a power of two
-inline constexpr size_t kMaxDeviceGlobs = 4096;      // bytes for the NUL-separated globs
+inline constexpr uint32_t kRingCount = 257;         // 256 threads that can trace at once + the recorder's
+inline constexpr uint64_t kRingBytes = 256 * 1024;  // per ring; a power of two
+inline constexpr size_t kMaxDeviceGlobs = 4096;     // bytes for the NUL-separated globs
 inline constexpr size_t kMaxSysroot = 256;
 
 enum class RingState : uint32_t {
@@ -41,7 +41,7 @@ enum class RingState : uint32_t {
 };
 
 struct alignas(64) RingControl {
-  std::atomic<uint32_t> state;     // RingState
+  std::atomic<uint32_t> state;  // RingState
   std::atomic<uint32_t> owner_pid;
   std::atomic<uint32_t> owner_tid;
   uint32_t reserved;
@@ -77,21 +77,21 @@ struct ChannelHeader {
 
   alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time; 0 or the owner's tid
   uint32_t reserved0;
-  uint64_t next_seq;                             // guarded by order_lock
-  std::atomic<uint64_t> lock_takeovers;          // times a waiter took the lock from a dead owner
+  uint64_t next_seq;                     // guarded by order_lock
+  std::atomic<uint64_t> lock_takeovers;  // times a waiter took the lock from a dead owner
 
-  alignas(64) std::atomic<uint32_t> next_map_id;      // map ids start at 1
-  std::atomic<uint32_t> ring_high_water;             // rings [0, high water) have ever been claimed
-  std::atomic<uint32_t> processes_attached;          // agents that have attached (for the summary)
-  std::atomic<uint32_t> refused;                      // instructions refused (for the summary)
-  std::atomic<uint32_t> root_pid;                     // the process record started (set before its exec)
-  std::atomic<uint32_t> closing;                      // the recorder's final drain has begun: no new producers
-  std::atomic<uint64_t> dropped;                      // seqs dropped by producers (--drop-when-full)
+  alignas(64) std::atomic<uint32_t> next_map_id;  // map ids start at 1
+  std::atomic<uint32_t> ring_high_water;          // rings [0, high water) have ever been claimed
+  std::atomic<uint32_t> processes_attached;       // agents that have attached (for the summary)
+  std::atomic<uint32_t> refused;                  // instructions refused (for the summary)
+  std::atomic<uint32_t> root_pid;                 // the process record started (set before its exec)
+  std::atomic<uint32_t> closing;                  // the recorder's final drain has begun: no new producers
+  std::atomic<uint64_t> dropped;                  // seqs dropped by producers (--drop-when-full)
 
-  alignas(64) std::atomic<uint32_t> step_flags;       // kStepUsed* bits (FileHeader.features at the end)
-  std::atomic<uint32_t> stepped;                      // instructions single-stepped (for the summary)
+  alignas(64) std::atomic<uint32_t> step_flags;  // kStepUsed* bits (FileHeader.features at the end)
+  std::atomic<uint32_t> stepped;                 // instructions single-stepped (for the summary)
 
-  alignas(64) std::atomic<uint32_t> doorbell;          // futex: producers wake a waiting recorder
+  alignas(64) std::atomic<uint32_t> doorbell;  // futex: producers wake a waiting recorder
   std::atomic<uint32_t> recorder_waiting;
 };
 

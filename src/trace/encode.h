@@ -49,8 +49,8 @@ struct AccessRunFields {
   uint64_t pc = 0;
   uint32_t pid = 0;
   uint32_t map_id = 0;
-  uint32_t count = 0;   // accesses, 1..max_run_count(width)
-  int32_t stride = 0;   // +width, or -width (DF=1); phys+(count-1)*stride must not wrap
+  uint32_t count = 0;               // accesses, 1..max_run_count(width)
+  int32_t stride = 0;               // +width, or -width (DF=1); phys+(count-1)*stride must not wrap
   const uint8_t* insn = nullptr;    // insn_len bytes of the instruction (may be null if insn_len is 0)
   uint8_t insn_len = 0;             // 0..kMaxInsnLength
   const uint8_t* values = nullptr;  // count*width bytes: access 0's value, then access 1's, ... (memory order)
@@ -214,8 +214,8 @@ inline size_t encode_access_run(void* buf, size_t capacity, const RecordStamp& s
   rec.width = f.width;
   rec.insn_len = f.insn_len;
   rec.flags = f.flags;
-  return encode_detail::emit(buf, capacity, record_size_for_access_run(f.width, f.count), RecordType::ACCESS_RUN,
-                             stamp, rec, f.values, size_t{f.count} * f.width);
+  return encode_detail::emit(buf, capacity, record_size_for_access_run(f.width, f.count), RecordType::ACCESS_RUN, stamp,
+                             rec, f.values, size_t{f.count} * f.width);
 }
 
 inline size_t encode_map(void* buf, size_t capacity, const RecordStamp& stamp, const MapFields& f) {

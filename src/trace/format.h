@@ -37,10 +37,10 @@ struct FileHeader {
   char magic[8];
   uint16_t version_major;
   uint16_t version_minor;
-  uint32_t header_size;          // bytes; the first record starts here
-  uint64_t features;             // kFeature* bits
-  uint64_t start_monotonic_ns;   // CLOCK_MONOTONIC when recording started
-  uint64_t start_realtime_ns;    // CLOCK_REALTIME at the same moment
+  uint32_t header_size;         // bytes; the first record starts here
+  uint64_t features;            // kFeature* bits
+  uint64_t start_monotonic_ns;  // CLOCK_MONOTONIC when recording started
+  uint64_t start_realtime_ns;   // CLOCK_REALTIME at the same moment
   uint32_t recorder_pid;
   uint32_t reserved0;
   uint64_t reserved[2];
@@ -48,15 +48,15 @@ struct FileHeader {
 static_assert(sizeof(FileHeader) == 64);
 
 enum class RecordType : uint16_t {
-  PAD = 0,        // never in a file; fills the end of a channel ring
-  ACCESS = 1,     // one device access (AccessRecord)
-  MAP = 2,        // a device mapping was created (MapRecord)
-  UNMAP = 3,      // a device mapping (or part of one) went away (UnmapRecord)
-  MARK = 4,       // free text in the event stream (MarkRecord)
-  PCIDEV = 5,     // a PCI device the trace refers to (PciDevRecord)
-  UNKNOWN = 6,    // an instruction that touched a device and could not be emulated (UnknownRecord)
-  LOST = 7,       // events that could not be recorded (LostRecord)
-  ACCESS_RUN = 8, // `count` accesses made by one REP string instruction, in order (AccessRunRecord); since 1.1
+  PAD = 0,         // never in a file; fills the end of a channel ring
+  ACCESS = 1,      // one device access (AccessRecord)
+  MAP = 2,         // a device mapping was created (MapRecord)
+  UNMAP = 3,       // a device mapping (or part of one) went away (UnmapRecord)
+  MARK = 4,        // free text in the event stream (MarkRecord)
+  PCIDEV = 5,      // a PCI device the trace refers to (PciDevRecord)
+  UNKNOWN = 6,     // an instruction that touched a device and could not be emulated (UnknownRecord)
+  LOST = 7,        // events that could not be recorded (LostRecord)
+  ACCESS_RUN = 8,  // `count` accesses made by one REP string instruction, in order (AccessRunRecord); since 1.1
 };
 
 struct RecordHeader {
@@ -98,13 +98,13 @@ struct AccessRecord {
   uint64_t pc;         // address of the instruction
   uint64_t byte_mask;  // bit i: byte i was accessed (all `width` bits set unless kAccessMasked)
   uint32_t pid;
-  uint32_t map_id;     // MapRecord.map_id of the mapping accessed
-  uint8_t op;          // AccessOp
-  uint8_t width;       // bytes, 1..64
-  uint8_t insn_len;    // bytes of `insn` that are valid, 0..15
-  uint8_t flags;       // kAccess* bits
+  uint32_t map_id;   // MapRecord.map_id of the mapping accessed
+  uint8_t op;        // AccessOp
+  uint8_t width;     // bytes, 1..64
+  uint8_t insn_len;  // bytes of `insn` that are valid, 0..15
+  uint8_t flags;     // kAccess* bits
   uint32_t reserved;
-  uint8_t insn[16];    // the instruction's bytes
+  uint8_t insn[16];  // the instruction's bytes
   // followed by `width` bytes of value (memory order), zero-padded to 8
 };
 static_assert(sizeof(AccessRecord) == 80);
@@ -120,18 +120,18 @@ static_assert(sizeof(AccessRecord) == 80);
 // (0xfff8 - 80) / width accesses each (max_run_count() in encode.h).
 struct AccessRunRecord {
   RecordHeader h;
-  uint64_t phys;       // physical address of the first access
-  uint64_t pc;         // address of the instruction
+  uint64_t phys;  // physical address of the first access
+  uint64_t pc;    // address of the instruction
   uint32_t pid;
-  uint32_t map_id;     // MapRecord.map_id of the mapping accessed
-  uint32_t count;      // accesses, >= 1
-  int32_t stride;      // +width or -width
-  uint8_t op;          // AccessOp
-  uint8_t width;       // 1, 2, 4 or 8
-  uint8_t insn_len;    // bytes of `insn` that are valid, 0..15
-  uint8_t flags;       // kAccess* bits (kAccessMasked never)
+  uint32_t map_id;   // MapRecord.map_id of the mapping accessed
+  uint32_t count;    // accesses, >= 1
+  int32_t stride;    // +width or -width
+  uint8_t op;        // AccessOp
+  uint8_t width;     // 1, 2, 4 or 8
+  uint8_t insn_len;  // bytes of `insn` that are valid, 0..15
+  uint8_t flags;     // kAccess* bits (kAccessMasked never)
   uint32_t reserved;
-  uint8_t insn[16];    // the instruction's bytes
+  uint8_t insn[16];  // the instruction's bytes
   // followed by count*width value bytes, access by access (access i's `width`
   // bytes at offset i*width, memory order), zero-padded to 8
 };
@@ -159,12 +159,12 @@ struct MapRecord {
   uint64_t len;          // bytes
   uint64_t file_offset;  // mmap offset
   uint32_t pid;
-  uint32_t map_id;       // 1, 2, ... in order of creation across the trace
-  uint16_t kind;         // DeviceKind
-  uint16_t prot;         // PROT_* the program asked for
-  uint16_t bar;          // PCI BAR or UIO map index, kNoBar if none
-  uint16_t path_len;     // bytes of path that follow (no terminator)
-  uint32_t pci_busdevfn; // (domain << 16) | (bus << 8) | devfn for PCI_RESOURCE/UIO of a PCI device, else 0
+  uint32_t map_id;        // 1, 2, ... in order of creation across the trace
+  uint16_t kind;          // DeviceKind
+  uint16_t prot;          // PROT_* the program asked for
+  uint16_t bar;           // PCI BAR or UIO map index, kNoBar if none
+  uint16_t path_len;      // bytes of path that follow (no terminator)
+  uint32_t pci_busdevfn;  // (domain << 16) | (bus << 8) | devfn for PCI_RESOURCE/UIO of a PCI device, else 0
   uint32_t reserved;
   // followed by path_len bytes of the device file's path, zero-padded to 8
 };
@@ -191,13 +191,13 @@ inline constexpr unsigned kMaxMarkText = 4000;
 
 struct PciDevRecord {
   RecordHeader h;
-  uint32_t busdevfn;   // (domain << 16) | (bus << 8) | devfn
+  uint32_t busdevfn;  // (domain << 16) | (bus << 8) | devfn
   uint16_t vendor;
   uint16_t device;
   uint32_t irq;
-  uint16_t driver_len; // bytes of driver name that follow
+  uint16_t driver_len;  // bytes of driver name that follow
   uint16_t reserved;
-  uint64_t start[7];   // BAR0-5 and ROM start, resource flags in the low nibble as in /proc/bus/pci/devices
+  uint64_t start[7];  // BAR0-5 and ROM start, resource flags in the low nibble as in /proc/bus/pci/devices
   uint64_t size[7];
   // followed by the driver name, zero-padded to 8
 };
@@ -205,7 +205,7 @@ static_assert(sizeof(PciDevRecord) == 152);
 
 struct UnknownRecord {
   RecordHeader h;
-  uint64_t phys;    // device address the instruction faulted on
+  uint64_t phys;  // device address the instruction faulted on
   uint64_t pc;
   uint32_t pid;
   uint32_t map_id;

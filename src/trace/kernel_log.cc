@@ -1,28 +1,35 @@
 #include "trace/kernel_log.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <algorithm>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace mmiotrace::trace {
 
 const char* to_string(KernelEventKind kind) {
   switch (kind) {
-    case KernelEventKind::READ: return "R";
-    case KernelEventKind::WRITE: return "W";
-    case KernelEventKind::MAP: return "MAP";
-    case KernelEventKind::UNMAP: return "UNMAP";
-    case KernelEventKind::MARK: return "MARK";
-    case KernelEventKind::PCIDEV: return "PCIDEV";
-    case KernelEventKind::UNKNOWN: return "UNKNOWN";
-    case KernelEventKind::LOST: return "LOST";
+    case KernelEventKind::READ:
+      return "R";
+    case KernelEventKind::WRITE:
+      return "W";
+    case KernelEventKind::MAP:
+      return "MAP";
+    case KernelEventKind::UNMAP:
+      return "UNMAP";
+    case KernelEventKind::MARK:
+      return "MARK";
+    case KernelEventKind::PCIDEV:
+      return "PCIDEV";
+    case KernelEventKind::UNKNOWN:
+      return "UNKNOWN";
+    case KernelEventKind::LOST:
+      return "LOST";
   }
   return "?";
 }
@@ -100,8 +107,7 @@ class LineParser {
     uint64_t sec = 0;
     uint64_t frac = 0;
     if (dot != std::string_view::npos && dot + 1 < s.size() && s.size() - dot - 1 <= 9 &&
-        parse_number(s.substr(0, dot), 10, sec) && parse_number(s.substr(dot + 1), 10, frac) &&
-        sec <= 18'000'000'000) {
+        parse_number(s.substr(0, dot), 10, sec) && parse_number(s.substr(dot + 1), 10, frac) && sec <= 18'000'000'000) {
       for (size_t d = s.size() - dot - 1; d < 9; ++d) frac *= 10;
       return sec * 1'000'000'000 + frac;
     }
@@ -182,9 +188,10 @@ void parse_unknown(LineParser& p, KernelLogEvent& e) {
 // driver's name or a lone space.
 void parse_pcidev(LineParser& p, KernelLogEvent& e) {
   if (p.count() != 18 && p.count() != 19) {
-    p.bad(fmt::format("PCIDEV line has 18 fields and a driver name (PCIDEV bbdd vvvvdddd irq, 7 starts, 7 sizes), "
-                      "this one has {} fields",
-                      p.count()));
+    p.bad(
+        fmt::format("PCIDEV line has 18 fields and a driver name (PCIDEV bbdd vvvvdddd irq, 7 starts, 7 sizes), "
+                    "this one has {} fields",
+                    p.count()));
     return;
   }
   e.kind = KernelEventKind::PCIDEV;
@@ -388,9 +395,10 @@ Result<bool> KernelLogReader::parse(std::string_view line, KernelLogEvent& e) {
       ++skipped_;  // an opcode the kernel's printer did not know, or another tracer's event
       return false;
     }
-    p.bad(fmt::format("'{}' does not start a kernel mmiotrace line: R, W, MAP, UNMAP, MARK, PCIDEV, UNKNOWN, "
-                      "VERSION or a # comment",
-                      name.substr(0, 40)));
+    p.bad(
+        fmt::format("'{}' does not start a kernel mmiotrace line: R, W, MAP, UNMAP, MARK, PCIDEV, UNKNOWN, "
+                    "VERSION or a # comment",
+                    name.substr(0, 40)));
   }
   if (!p.ok()) return malformed(p.why());
   return true;

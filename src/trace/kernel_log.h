@@ -60,15 +60,15 @@ struct KernelLogEvent {
   // decoder logs the sign-extended register for MOVSX reads.
   uint64_t value = 0;
   bool value_unknown = false;  // READ/WRITE: `?` in the value column (mmiotrace's step mode; never the kernel)
-  uint64_t pc = 0;      // READ/WRITE/UNKNOWN: 0 when the kernel did not record it
-  int32_t map_id = 0;   // READ/WRITE/UNKNOWN/MAP/UNMAP; an UNMAP the kernel could not match has -1
-  int32_t pid = 0;      // READ/WRITE/UNKNOWN: the last column (the kernel prints 0; mmiotrace print, the thread id)
-  uint64_t virt = 0;    // MAP: the kernel virtual address of the mapping
-  uint64_t len = 0;     // MAP: bytes
+  uint64_t pc = 0;             // READ/WRITE/UNKNOWN: 0 when the kernel did not record it
+  int32_t map_id = 0;          // READ/WRITE/UNKNOWN/MAP/UNMAP; an UNMAP the kernel could not match has -1
+  int32_t pid = 0;       // READ/WRITE/UNKNOWN: the last column (the kernel prints 0; mmiotrace print, the thread id)
+  uint64_t virt = 0;     // MAP: the kernel virtual address of the mapping
+  uint64_t len = 0;      // MAP: bytes
   uint8_t insn[3] = {};  // UNKNOWN: the first three bytes of the instruction
-  uint64_t lost = 0;    // LOST: number of events lost; 0 when ftrace did not know ("CPU:n [LOST EVENTS]")
-  std::string text;     // MARK: the text, without the line break
-  KernelPciDev pci;     // PCIDEV
+  uint64_t lost = 0;     // LOST: number of events lost; 0 when ftrace did not know ("CPU:n [LOST EVENTS]")
+  std::string text;      // MARK: the text, without the line break
+  KernelPciDev pci;      // PCIDEV
 };
 
 class KernelLogReader {
@@ -97,9 +97,9 @@ class KernelLogReader {
   Result<bool> next(KernelLogEvent& out);
 
   const std::string& path() const { return path_; }
-  uint64_t lines_read() const { return line_; }         // lines consumed so far, the bad one included
-  uint64_t events_read() const { return events_; }      // events delivered
-  uint64_t lines_skipped() const { return skipped_; }   // other tracers' lines and "rw what?"/"map what?"
+  uint64_t lines_read() const { return line_; }        // lines consumed so far, the bad one included
+  uint64_t events_read() const { return events_; }     // events delivered
+  uint64_t lines_skipped() const { return skipped_; }  // other tracers' lines and "rw what?"/"map what?"
   TraceFailure failure() const { return failure_; }
 
  private:

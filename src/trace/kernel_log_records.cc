@@ -68,7 +68,8 @@ size_t encode_kernel_event(const KernelLogEvent& e, uint8_t* buf) {
       u.insn_len = sizeof e.insn;
       return encode_unknown(buf, cap, stamp, u);
     }
-    case KernelEventKind::LOST: return encode_lost(buf, cap, RecordStamp{e.line, 0, 0}, LostFields{e.lost});
+    case KernelEventKind::LOST:
+      return encode_lost(buf, cap, RecordStamp{e.line, 0, 0}, LostFields{e.lost});
   }
   return 0;
 }

@@ -1,11 +1,10 @@
 #include "trace/kernel_printer.h"
 
+#include <fmt/compile.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/compile.h>
 
 #include "trace/encode.h"
 
@@ -191,8 +190,10 @@ void format_kernel_time(uint64_t time_ns, fmt::memory_buffer& out) {
 
 void format_kernel_record(const RecordView& record, fmt::memory_buffer& out) {
   switch (record.type()) {
-    case RecordType::ACCESS: return format_access(record, out);
-    case RecordType::ACCESS_RUN: return format_access_run(record, out);
+    case RecordType::ACCESS:
+      return format_access(record, out);
+    case RecordType::ACCESS_RUN:
+      return format_access_run(record, out);
     case RecordType::MAP: {
       const auto r = record.as<MapRecord>();
       format_event("MAP", r.h.time_ns, out);
@@ -205,7 +206,8 @@ void format_kernel_record(const RecordView& record, fmt::memory_buffer& out) {
       fmt::format_to(fmt::appender(out), " {} 0x0 0\n", as_int(r.map_id));
       return;
     }
-    case RecordType::MARK: return format_mark(record, out);
+    case RecordType::MARK:
+      return format_mark(record, out);
     case RecordType::UNKNOWN: {
       const auto r = record.as<UnknownRecord>();
       format_event("UNKNOWN", r.h.time_ns, out);
@@ -216,8 +218,10 @@ void format_kernel_record(const RecordView& record, fmt::memory_buffer& out) {
     case RecordType::LOST:
       fmt::format_to(fmt::appender(out), "MARK 0.000000 Lost {} events.\n", record.as<LostRecord>().count);
       return;
-    case RecordType::PCIDEV: return format_pcidev(record, out);
-    case RecordType::PAD: break;  // the reader never delivers one
+    case RecordType::PCIDEV:
+      return format_pcidev(record, out);
+    case RecordType::PAD:
+      break;  // the reader never delivers one
   }
 }
 

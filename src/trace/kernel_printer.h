@@ -4,13 +4,13 @@
 // output plumbing both printers share (native_printer.h has the other format).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "trace/reader.h"
 

@@ -52,11 +52,16 @@ void put_pci_address(uint32_t busdevfn, Out& out) {
 
 const char* kind_name(uint16_t kind) {
   switch (static_cast<DeviceKind>(kind)) {
-    case DeviceKind::FILE: return "file";
-    case DeviceKind::PCI_RESOURCE: return "pci-resource";
-    case DeviceKind::DEV_MEM: return "dev-mem";
-    case DeviceKind::UIO: return "uio";
-    case DeviceKind::VFIO: return "vfio";
+    case DeviceKind::FILE:
+      return "file";
+    case DeviceKind::PCI_RESOURCE:
+      return "pci-resource";
+    case DeviceKind::DEV_MEM:
+      return "dev-mem";
+    case DeviceKind::UIO:
+      return "uio";
+    case DeviceKind::VFIO:
+      return "vfio";
   }
   return "unknown";
 }
@@ -106,8 +111,9 @@ void format_access_run(const RecordView& record, Out& out) {
 void format_map(const RecordView& record, Out& out) {
   const auto r = record.as<MapRecord>();
   put_prefix(r.h, &r.pid, out);
-  fmt::format_to(fmt::appender(out), "MAP {} {:#x} {:#x} {:#x} offset={:#x} kind={} prot={}{}{} bar=", static_cast<int32_t>(r.map_id), r.phys,
-                 r.virt, r.len, r.file_offset, kind_name(r.kind), (r.prot & PROT_READ) ? 'r' : '-',
+  fmt::format_to(fmt::appender(out),
+                 "MAP {} {:#x} {:#x} {:#x} offset={:#x} kind={} prot={}{}{} bar=", static_cast<int32_t>(r.map_id),
+                 r.phys, r.virt, r.len, r.file_offset, kind_name(r.kind), (r.prot & PROT_READ) ? 'r' : '-',
                  (r.prot & PROT_WRITE) ? 'w' : '-', (r.prot & PROT_EXEC) ? 'x' : '-');
   if (r.bar == kNoBar) {
     out.append(std::string_view("none"));
@@ -162,24 +168,30 @@ void format_native_header(const FileHeader& header, fmt::memory_buffer& out) {
                  header.start_realtime_ns);
   if (header.features & kFeatureStepMode) out.append(std::string_view("# mode step\n"));
   if (header.features & kFeatureStepMayMiss) {
-    out.append(std::string_view("# single-stepped with mprotect (no protection keys): accesses other threads made "
-                                "during a step may be missing\n"));
+    out.append(
+        std::string_view("# single-stepped with mprotect (no protection keys): accesses other threads made "
+                         "during a step may be missing\n"));
   }
 }
 
 void format_native_record(const RecordView& record, fmt::memory_buffer& out) {
   switch (record.type()) {
-    case RecordType::ACCESS: return format_access(record, out);
-    case RecordType::ACCESS_RUN: return format_access_run(record, out);
-    case RecordType::MAP: return format_map(record, out);
+    case RecordType::ACCESS:
+      return format_access(record, out);
+    case RecordType::ACCESS_RUN:
+      return format_access_run(record, out);
+    case RecordType::MAP:
+      return format_map(record, out);
     case RecordType::UNMAP: {
       const auto r = record.as<UnmapRecord>();
       put_prefix(r.h, &r.pid, out);
       fmt::format_to(fmt::appender(out), "UNMAP {} {:#x} {:#x}\n", static_cast<int32_t>(r.map_id), r.virt, r.len);
       return;
     }
-    case RecordType::MARK: return format_mark(record, out);
-    case RecordType::PCIDEV: return format_pcidev(record, out);
+    case RecordType::MARK:
+      return format_mark(record, out);
+    case RecordType::PCIDEV:
+      return format_pcidev(record, out);
     case RecordType::UNKNOWN: {
       const auto r = record.as<UnknownRecord>();
       put_prefix(r.h, &r.pid, out);
@@ -194,7 +206,8 @@ void format_native_record(const RecordView& record, fmt::memory_buffer& out) {
       fmt::format_to(fmt::appender(out), "LOST {}\n", r.count);
       return;
     }
-    case RecordType::PAD: break;  // the reader never delivers one
+    case RecordType::PAD:
+      break;  // the reader never delivers one
   }
 }
 

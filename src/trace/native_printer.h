@@ -3,10 +3,10 @@
 // Normative description: docs/trace-format.md, "The native text format".
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "trace/kernel_printer.h"  // PrintOutcome, TextSink, print_records
 #include "trace/reader.h"

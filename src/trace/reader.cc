@@ -1,13 +1,12 @@
 #include "trace/reader.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "trace/encode.h"
 
@@ -15,15 +14,24 @@ namespace mmiotrace::trace {
 
 std::string to_string(RecordType type) {
   switch (type) {
-    case RecordType::PAD: return "PAD";
-    case RecordType::ACCESS: return "ACCESS";
-    case RecordType::MAP: return "MAP";
-    case RecordType::UNMAP: return "UNMAP";
-    case RecordType::MARK: return "MARK";
-    case RecordType::PCIDEV: return "PCIDEV";
-    case RecordType::UNKNOWN: return "UNKNOWN";
-    case RecordType::LOST: return "LOST";
-    case RecordType::ACCESS_RUN: return "ACCESS_RUN";
+    case RecordType::PAD:
+      return "PAD";
+    case RecordType::ACCESS:
+      return "ACCESS";
+    case RecordType::MAP:
+      return "MAP";
+    case RecordType::UNMAP:
+      return "UNMAP";
+    case RecordType::MARK:
+      return "MARK";
+    case RecordType::PCIDEV:
+      return "PCIDEV";
+    case RecordType::UNKNOWN:
+      return "UNKNOWN";
+    case RecordType::LOST:
+      return "LOST";
+    case RecordType::ACCESS_RUN:
+      return "ACCESS_RUN";
   }
   return fmt::format("type {}", static_cast<unsigned>(type));
 }
@@ -65,15 +73,24 @@ namespace {
 // The size of a known type's fixed part; 0 for a type this version does not know.
 size_t fixed_size(RecordType type) {
   switch (type) {
-    case RecordType::PAD: return sizeof(RecordHeader);
-    case RecordType::ACCESS: return sizeof(AccessRecord);
-    case RecordType::MAP: return sizeof(MapRecord);
-    case RecordType::UNMAP: return sizeof(UnmapRecord);
-    case RecordType::MARK: return sizeof(MarkRecord);
-    case RecordType::PCIDEV: return sizeof(PciDevRecord);
-    case RecordType::UNKNOWN: return sizeof(UnknownRecord);
-    case RecordType::LOST: return sizeof(LostRecord);
-    case RecordType::ACCESS_RUN: return sizeof(AccessRunRecord);
+    case RecordType::PAD:
+      return sizeof(RecordHeader);
+    case RecordType::ACCESS:
+      return sizeof(AccessRecord);
+    case RecordType::MAP:
+      return sizeof(MapRecord);
+    case RecordType::UNMAP:
+      return sizeof(UnmapRecord);
+    case RecordType::MARK:
+      return sizeof(MarkRecord);
+    case RecordType::PCIDEV:
+      return sizeof(PciDevRecord);
+    case RecordType::UNKNOWN:
+      return sizeof(UnknownRecord);
+    case RecordType::LOST:
+      return sizeof(LostRecord);
+    case RecordType::ACCESS_RUN:
+      return sizeof(AccessRunRecord);
   }
   return 0;
 }
@@ -149,9 +166,12 @@ std::string check_record(RecordType type, const uint8_t* p, size_t size) {
     return fmt::format("{} record size {} is smaller than its {}-byte structure", to_string(type), size,
                        fixed_size(type));
   switch (type) {
-    case RecordType::ACCESS: return check_access(p, size);
-    case RecordType::ACCESS_RUN: return check_access_run(p, size);
-    case RecordType::MAP: return check_payload("path", load<MapRecord>(p).path_len, sizeof(MapRecord), size);
+    case RecordType::ACCESS:
+      return check_access(p, size);
+    case RecordType::ACCESS_RUN:
+      return check_access_run(p, size);
+    case RecordType::MAP:
+      return check_payload("path", load<MapRecord>(p).path_len, sizeof(MapRecord), size);
     case RecordType::MARK: {
       const auto r = load<MarkRecord>(p);
       if (r.text_len > kMaxMarkText)
@@ -166,7 +186,8 @@ std::string check_record(RecordType type, const uint8_t* p, size_t size) {
         return fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength);
       return check_exact(type, size);
     }
-    default: return check_exact(type, size);
+    default:
+      return check_exact(type, size);
   }
 }
 

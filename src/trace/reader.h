@@ -83,9 +83,9 @@ class RecordView {
   // ACCESS_RUN: the `width` bytes of access `i` (0 <= i < count), memory order.
   // Its address is run_access_phys(phys, stride, i) (format.h), its seq h.seq+i.
   std::span<const uint8_t> access_run_value(uint32_t i) const;
-  std::string_view map_path() const;              // MAP
-  std::string_view mark_text() const;             // MARK
-  std::string_view pcidev_driver() const;         // PCIDEV: empty if no driver
+  std::string_view map_path() const;       // MAP
+  std::string_view mark_text() const;      // MARK
+  std::string_view pcidev_driver() const;  // PCIDEV: empty if no driver
 
   // A view of the complete record `bytes` (which must outlive the view) made
   // elsewhere than in a trace file, such as from a kernel log (kernel_log_records.h):

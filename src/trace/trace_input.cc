@@ -1,12 +1,11 @@
 #include "trace/trace_input.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace mmiotrace::trace {
 
@@ -19,7 +18,7 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 }  // namespace
 
 InputKind detect_input(std::string_view first) {
-  static constexpr std::string_view kLinePrefixes[] = {"VERSION ", "# tracer:", "R ",    "W ",      "MAP ",
+  static constexpr std::string_view kLinePrefixes[] = {"VERSION ", "# tracer:", "R ",      "W ",      "MAP ",
                                                        "UNMAP ",   "MARK ",     "PCIDEV ", "UNKNOWN "};
   for (std::string_view prefix : kLinePrefixes) {
     if (starts_with(first, prefix)) return InputKind::KERNEL_LOG;

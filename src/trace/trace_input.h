@@ -24,7 +24,7 @@ InputKind detect_input(std::string_view first);
 
 struct TraceInput {
   InputKind kind = InputKind::TRACE;
-  std::optional<TraceReader> trace;           // kind TRACE: its header already checked
+  std::optional<TraceReader> trace;            // kind TRACE: its header already checked
   std::optional<KernelLogRecords> kernel_log;  // kind KERNEL_LOG
 };
 

@@ -1,14 +1,13 @@
 #include "trace/writer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "common/check.h"
 
@@ -100,8 +99,7 @@ Result<void> TraceWriter::set_features(uint64_t features) {
   if (!flushed) return flushed;
   const ssize_t n = ::pwrite(fd_, &features, sizeof features, offsetof(FileHeader, features));
   if (n != static_cast<ssize_t>(sizeof features)) {
-    error_ = fmt::format("writing the header of trace file '{}' failed: {}", path_,
-                         std::strerror(n < 0 ? errno : EIO));
+    error_ = fmt::format("writing the header of trace file '{}' failed: {}", path_, std::strerror(n < 0 ? errno : EIO));
     return make_error(error_);
   }
   return {};

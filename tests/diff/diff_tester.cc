@@ -40,8 +40,8 @@
 namespace mmiotrace::difftest {
 namespace {
 
-constexpr uint64_t kComparedFlags = emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF |
-                                    emu::kFlagSF | emu::kFlagOF | emu::kFlagDF;
+constexpr uint64_t kComparedFlags =
+    emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF | emu::kFlagSF | emu::kFlagOF | emu::kFlagDF;
 constexpr const char* kGprNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                                        "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 
@@ -80,7 +80,7 @@ class DiffMemory final : public emu::Memory {
   DiffMemory(const Env& env, uint8_t* bytes) : env_(env), bytes_(bytes) {}
 
   std::vector<Call> log;
-  std::string violation;  // first contract violation: an address outside the region, a bad size or mask
+  std::string violation;          // first contract violation: an address outside the region, a bad size or mask
   std::vector<unsigned> decoded;  // instruction_decoded() lengths
 
   emu::MemFault read(uint64_t addr, unsigned size, void* out) override {
@@ -97,15 +97,13 @@ class DiffMemory final : public emu::Memory {
   }
   void instruction_decoded(unsigned length) override { decoded.push_back(length); }
   // One RMW call: read, compute once, write if it says so; all or nothing.
-  emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
-                           void* ctx) override {
+  emu::MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute, void* ctx) override {
     if (size > 16) {
       if (violation.empty()) violation = format("atomic_rmw of %u bytes", size);
       return {SIGSEGV, SEGV_MAPERR, addr};
     }
     uint8_t new_value[16];
-    const emu::MemFault f = access(AccessKind::RMW, addr, size, ~uint64_t{0}, static_cast<uint8_t*>(old_out),
-                                   nullptr);
+    const emu::MemFault f = access(AccessKind::RMW, addr, size, ~uint64_t{0}, static_cast<uint8_t*>(old_out), nullptr);
     if (!f.ok()) return f;
     if (compute(ctx, static_cast<const uint8_t*>(old_out), new_value)) {
       for (unsigned i = 0; i < size; ++i) bytes_[addr + i - env_.region] = new_value[i];
@@ -114,12 +112,11 @@ class DiffMemory final : public emu::Memory {
   }
 
  private:
-  emu::MemFault access(AccessKind kind, uint64_t addr, unsigned size, uint64_t mask, uint8_t* out,
-                       const uint8_t* in) {
+  emu::MemFault access(AccessKind kind, uint64_t addr, unsigned size, uint64_t mask, uint8_t* out, const uint8_t* in) {
     const bool masked = kind == AccessKind::READ_MASKED || kind == AccessKind::WRITE_MASKED;
     Call c{{kind, addr, size, masked ? mask : 0}, false};
-    const bool size_ok = size == 1 || size == 2 || size == 4 || size == 8 || size == 10 ||
-                         size == 16 || size == 32 || size == 64;
+    const bool size_ok =
+        size == 1 || size == 2 || size == 4 || size == 8 || size == 10 || size == 16 || size == 32 || size == 64;
     if (!size_ok && violation.empty()) violation = format("Memory call with size %u", size);
     if (masked && violation.empty()) {
       if (mask == 0) violation = "masked Memory call with an empty mask";
@@ -263,8 +260,8 @@ class Tester {
 
 std::string describe_native(const NativeResult& n) {
   if (!n.signalled) return "completed";
-  return format("signal %d (%s) si_code %d si_addr 0x%" PRIx64 " at rip 0x%" PRIx64, n.signo,
-                strsignal(n.signo), n.code, n.addr, n.rip);
+  return format("signal %d (%s) si_code %d si_addr 0x%" PRIx64 " at rip 0x%" PRIx64, n.signo, strsignal(n.signo),
+                n.code, n.addr, n.rip);
 }
 
 std::string describe_emu(const emu::EmuResult& r) {
@@ -314,8 +311,8 @@ std::string Tester::compare(const NativeResult& nat, const emu::CpuState& cpu, c
                   nat.rip, cpu.rip, inst_.insn_addr, inst_.len);
   }
   if ((nat.rflags & kComparedFlags) != (cpu.rflags & kComparedFlags)) {
-    return format("rflags: native 0x%" PRIx64 ", emulator 0x%" PRIx64 " (compared bits 0x%" PRIx64 ")",
-                  nat.rflags, cpu.rflags, kComparedFlags);
+    return format("rflags: native 0x%" PRIx64 ", emulator 0x%" PRIx64 " (compared bits 0x%" PRIx64 ")", nat.rflags,
+                  cpu.rflags, kComparedFlags);
   }
   const emu::XsaveArea nx(const_cast<uint8_t*>(nat.xsave), nat.xsave_features);
   for (unsigned reg = 0; reg < 32; ++reg) {
@@ -334,8 +331,7 @@ std::string Tester::compare(const NativeResult& nat, const emu::CpuState& cpu, c
   if (nx.has(emu::XComponent::OPMASK) && cpu.xsave.has(emu::XComponent::OPMASK)) {
     for (unsigned k = 0; k < 8; ++k) {
       if (nx.read_opmask(k) != cpu.xsave.read_opmask(k)) {
-        return format("k%u: native 0x%" PRIx64 ", emulator 0x%" PRIx64, k, nx.read_opmask(k),
-                      cpu.xsave.read_opmask(k));
+        return format("k%u: native 0x%" PRIx64 ", emulator 0x%" PRIx64, k, nx.read_opmask(k), cpu.xsave.read_opmask(k));
       }
     }
   }
@@ -344,8 +340,8 @@ std::string Tester::compare(const NativeResult& nat, const emu::CpuState& cpu, c
   if (std::memcmp(live, copy, 2 * kPage) != 0) {
     for (unsigned i = 0; i < 2 * kPage; ++i) {
       if (live[i] != copy[i]) {
-        return format("memory 0x%" PRIx64 ": native 0x%02x, emulator 0x%02x (initial 0x%02x)", env_.lo + i,
-                      live[i], copy[i], inst_mem_[kPage + i]);
+        return format("memory 0x%" PRIx64 ": native 0x%02x, emulator 0x%02x (initial 0x%02x)", env_.lo + i, live[i],
+                      copy[i], inst_mem_[kPage + i]);
       }
     }
   }
@@ -373,8 +369,8 @@ std::string Tester::compare_accesses(const DiffMemory& mem, emu::EmuStatus statu
       }
     }
     if (complete && mem.log.size() != want.size()) {
-      return format("Memory calls: emulator made %zu, expected %zu (next expected %s)", mem.log.size(),
-                    want.size(), to_string(want[mem.log.size()]).c_str());
+      return format("Memory calls: emulator made %zu, expected %zu (next expected %s)", mem.log.size(), want.size(),
+                    to_string(want[mem.log.size()]).c_str());
     }
     return "";
   }
@@ -382,9 +378,9 @@ std::string Tester::compare_accesses(const DiffMemory& mem, emu::EmuStatus statu
   std::vector<uint8_t> got(kRegionBytes, 0), exp(kRegionBytes, 0);  // bit 0 read, bit 1 written
   const auto mark = [&](std::vector<uint8_t>& m, const Access& a) {
     const bool masked = a.kind == AccessKind::READ_MASKED || a.kind == AccessKind::WRITE_MASKED;
-    const uint8_t bits = a.kind == AccessKind::RMW ? 3
+    const uint8_t bits = a.kind == AccessKind::RMW                                             ? 3
                          : (a.kind == AccessKind::WRITE || a.kind == AccessKind::WRITE_MASKED) ? 2
-                                                                                                : 1;
+                                                                                               : 1;
     for (unsigned i = 0; i < a.size; ++i) {
       if (masked && !((a.mask >> i) & 1)) continue;
       const uint64_t b = a.addr + i - env_.region;
@@ -417,8 +413,8 @@ void Tester::report(uint64_t seed, const std::string& what, const char* kind) {
   emu::disassemble(inst_.code, inst_.len, inst_.insn_addr, text, sizeof text);
   std::string hex;
   for (unsigned i = 0; i < inst_.len; ++i) hex += format("%02x ", inst_.code[i]);
-  std::printf("%s: row '%s' seed 0x%016" PRIx64 " (placement %s%s)\n", kind, inst_.row->name, seed,
-              inst_.placement, inst_.rep_chunk ? format(", REP chunks of %u", inst_.rep_chunk).c_str() : "");
+  std::printf("%s: row '%s' seed 0x%016" PRIx64 " (placement %s%s)\n", kind, inst_.row->name, seed, inst_.placement,
+              inst_.rep_chunk ? format(", REP chunks of %u", inst_.rep_chunk).c_str() : "");
   std::printf("  bytes: %s at 0x%" PRIx64 "\n  insn:  %s\n", hex.c_str(), inst_.insn_addr, text);
   std::printf("  native: %s; emulator: %s\n", native_outcome_.c_str(), emu_outcome_.c_str());
   std::printf("  first difference: %s\n", what.c_str());
@@ -432,7 +428,8 @@ std::string Tester::run_one(bool verbose) {
   std::memcpy(emu_xsave_, inst_.xsave, xsave_buffer_size());
   std::memcpy(emu_mem_, inst_.mem, kRegionBytes);
   if (inst_.set_gs && inst_.gs_base != gs_base_) {
-    if (!native_.set_gs_base(inst_.gs_base)) return format("arch_prctl(ARCH_SET_GS, 0x%" PRIx64 ") failed", inst_.gs_base);
+    if (!native_.set_gs_base(inst_.gs_base))
+      return format("arch_prctl(ARCH_SET_GS, 0x%" PRIx64 ") failed", inst_.gs_base);
     gs_base_ = inst_.gs_base;
   }
   emu::CpuState cpu;
@@ -556,9 +553,10 @@ void Tester::probe_disabled_rows() {
     if (emulated != 0 && r.disabled_reason != nullptr) {
       std::printf("note: disabled row '%s' is emulated but stays disabled: %s\n", r.name, r.disabled_reason);
     } else if (emulated != 0) {
-      std::printf("note: disabled row '%s': the emulator emulated %u of %u probe instances; "
-                  "try `diff_tester --all-rows --row '%s'` and enable it in tests/diff/rows.cc\n",
-                  r.name, emulated, kProbes, r.name);
+      std::printf(
+          "note: disabled row '%s': the emulator emulated %u of %u probe instances; "
+          "try `diff_tester --all-rows --row '%s'` and enable it in tests/diff/rows.cc\n",
+          r.name, emulated, kProbes, r.name);
     }
   }
 }
@@ -643,22 +641,22 @@ int Tester::main() {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::printf("\n%-34s %9s %9s %8s %6s %8s %9s %8s\n", "row", "instances", "completed", "faulted", "#UD",
-              "refused", "tolerated", "diverged");
+  std::printf("\n%-34s %9s %9s %8s %6s %8s %9s %8s\n", "row", "instances", "completed", "faulted", "#UD", "refused",
+              "tolerated", "diverged");
   for (size_t i = 0; i < all_rows().size(); ++i) {
     const RowStats& s = stats_[i];
     if (s.instances == 0) continue;
-    std::printf("%-34s %9" PRIu64 " %9" PRIu64 " %8" PRIu64 " %6" PRIu64 " %8" PRIu64 "%s %8" PRIu64 " %8" PRIu64
-                "\n",
+    std::printf("%-34s %9" PRIu64 " %9" PRIu64 " %8" PRIu64 " %6" PRIu64 " %8" PRIu64 "%s %8" PRIu64 " %8" PRIu64 "\n",
                 all_rows()[i].name, s.instances, s.completed, s.faulted, s.undefined, s.refused,
                 all_rows()[i].expect_refused ? "*" : " ", s.tolerated, s.diverged);
   }
-  std::printf("(* documented refusals: every instance must be refused. tolerated: agreed once the\n"
-              "   upper halves of RCX/RSI/RDI were allowed to differ, unchanged on one side and zero-extended\n"
-              "   on the other, for a REP string instruction with 67h that completes no iteration; see\n"
-              "   Instance::a32_rep in tests/diff/rows.h)\n");
-  std::printf("\n%" PRIu64 " instances of %zu rows, seed %" PRIu64 ", %.1f s (%.0f instances/s)\n",
-              opt_.instances, rows_.size(), opt_.seed, secs, static_cast<double>(opt_.instances) / secs);
+  std::printf(
+      "(* documented refusals: every instance must be refused. tolerated: agreed once the\n"
+      "   upper halves of RCX/RSI/RDI were allowed to differ, unchanged on one side and zero-extended\n"
+      "   on the other, for a REP string instruction with 67h that completes no iteration; see\n"
+      "   Instance::a32_rep in tests/diff/rows.h)\n");
+  std::printf("\n%" PRIu64 " instances of %zu rows, seed %" PRIu64 ", %.1f s (%.0f instances/s)\n", opt_.instances,
+              rows_.size(), opt_.seed, secs, static_cast<double>(opt_.instances) / secs);
   if (refused != 0) std::printf("%" PRIu64 " refusals of rows the table lists\n", refused);
   std::printf("%" PRIu64 " divergences\n", diverged);
   return diverged == 0 && refused == 0 ? 0 : 1;

@@ -108,8 +108,7 @@ unsigned encode(const EncodeRequest& r, uint8_t out[15], unsigned* disp_offset) 
     case Enc::EVEX: {
       if (r.map < 1 || r.map > 3 || r.ll > 2 || r.aaa > 7) return 0;
       buf[n++] = 0x62;
-      buf[n++] = static_cast<uint8_t>(((rr ^ 1) << 7) | ((x ^ 1) << 6) | ((b ^ 1) << 5) |
-                                      ((rr2 ^ 1) << 4) | r.map);
+      buf[n++] = static_cast<uint8_t>(((rr ^ 1) << 7) | ((x ^ 1) << 6) | ((b ^ 1) << 5) | ((rr2 ^ 1) << 4) | r.map);
       buf[n++] = static_cast<uint8_t>(((r.w & 1) << 7) | (0xf << 3) | (1 << 2) | r.pp);
       // z, L'L, b = 0 (no broadcast), V' = 1 (inverted: no high vvvv register), aaa.
       buf[n++] = static_cast<uint8_t>((r.z ? 0x80 : 0) | (r.ll << 5) | (1 << 3) | r.aaa);

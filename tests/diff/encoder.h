@@ -29,24 +29,24 @@ struct EncodeRequest {
   unsigned nprefixes = 0;
   // Legacy: REX bits are derived from the registers; these add to them.
   bool rex_w = false;
-  bool force_rex = false;    // REX even when no bit is set (SPL-DIL, or redundant)
-  bool forbid_rex = false;   // fail rather than emit a REX (AH-BH operands)
+  bool force_rex = false;   // REX even when no bit is set (SPL-DIL, or redundant)
+  bool forbid_rex = false;  // fail rather than emit a REX (AH-BH operands)
   // Legacy SSE mandatory prefix, VEX/EVEX pp: 0 none, 1 66, 2 F3, 3 F2.
   uint8_t pp = 0;
   // VEX/EVEX
   uint8_t w = 0;
-  uint8_t ll = 0;            // vector length: 0 128, 1 256, 2 512 (EVEX)
-  bool vex3 = false;         // three-byte VEX (C4) even when the two-byte form (C5) would do
-  uint8_t aaa = 0;           // EVEX opmask register
-  bool z = false;            // EVEX zeroing
-  unsigned disp8_n = 1;      // EVEX compressed displacement scale (disp8 * N)
+  uint8_t ll = 0;        // vector length: 0 128, 1 256, 2 512 (EVEX)
+  bool vex3 = false;     // three-byte VEX (C4) even when the two-byte form (C5) would do
+  uint8_t aaa = 0;       // EVEX opmask register
+  bool z = false;        // EVEX zeroing
+  unsigned disp8_n = 1;  // EVEX compressed displacement scale (disp8 * N)
   // Opcode
-  uint8_t map = 0;           // 0: one-byte, 1: 0F, 2: 0F 38, 3: 0F 3A
+  uint8_t map = 0;  // 0: one-byte, 1: 0F, 2: 0F 38, 3: 0F 3A
   uint8_t opcode = 0;
-  unsigned reg = 0;          // ModRM.reg: register 0-15 (EVEX 0-31) or /digit
+  unsigned reg = 0;  // ModRM.reg: register 0-15 (EVEX 0-31) or /digit
   MemOperand mem;
   uint64_t imm = 0;
-  unsigned imm_size = 0;     // 0, 1, 2, 4
+  unsigned imm_size = 0;  // 0, 1, 2, 4
 };
 
 // Encodes into out[0..15). Returns the length, or 0 if the request cannot be

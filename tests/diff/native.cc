@@ -56,9 +56,8 @@ struct FaultState {
 FaultState g_fault;
 
 // glibc's REG_* order in gregs differs from the x86 encoding order of Gpr.
-constexpr int kGregOf[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
-                             REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
-                             REG_R12, REG_R13, REG_R14, REG_R15};
+constexpr int kGregOf[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+                             REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
 
 void on_signal(int sig, siginfo_t* si, void* ucv) {
   if (!g_fault.active) {
@@ -113,9 +112,7 @@ uint64_t read_fs_base() {
 
 }  // namespace
 
-size_t xsave_buffer_size() {
-  return (emu::XsaveLayout::host().total_size + 63) / 64 * 64;
-}
+size_t xsave_buffer_size() { return (emu::XsaveLayout::host().total_size + 63) / 64 * 64; }
 
 void capture_xsave(uint8_t* buf) {
   std::memset(buf, 0, xsave_buffer_size());
@@ -129,8 +126,7 @@ NativeRunner::NativeRunner() {
   if (mprotect(reinterpret_cast<void*>(lo()), 2 * kPage, PROT_READ | PROT_WRITE) != 0) {
     die("mprotect region");
   }
-  void* code = mmap(nullptr, kPage, PROT_READ | PROT_WRITE | PROT_EXEC,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  void* code = mmap(nullptr, kPage, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
   if (code == MAP_FAILED) die("mmap code page (RWX)");
   code_ = reinterpret_cast<uint64_t>(code);
   fs_base_ = read_fs_base();
@@ -155,16 +151,14 @@ NativeRunner::NativeRunner() {
   g_fault.xsave_size = xsave_buffer_size();
 }
 
-bool NativeRunner::set_gs_base(uint64_t base) {
-  return syscall(SYS_arch_prctl, ARCH_SET_GS, base) == 0;
-}
+bool NativeRunner::set_gs_base(uint64_t base) { return syscall(SYS_arch_prctl, ARCH_SET_GS, base) == 0; }
 
 void NativeRunner::load_memory(const uint8_t* pages_ab) {
   std::memcpy(reinterpret_cast<void*>(lo()), pages_ab, 2 * kPage);
 }
 
-NativeResult NativeRunner::run(const uint8_t* code, unsigned len, uint64_t insn_addr,
-                               const uint64_t gpr[16], uint64_t rflags, const uint8_t* xsave_in) {
+NativeResult NativeRunner::run(const uint8_t* code, unsigned len, uint64_t insn_addr, const uint64_t gpr[16],
+                               uint64_t rflags, const uint8_t* xsave_in) {
   // The instruction, then `jmp *0(%rip)` to dt_native_exit.
   auto* at = reinterpret_cast<uint8_t*>(insn_addr);
   std::memcpy(at, code, len);

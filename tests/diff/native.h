@@ -19,7 +19,7 @@
 namespace mmiotrace::difftest {
 
 inline constexpr uint64_t kPage = 4096;
-inline constexpr uint64_t kRegionPages = 4;           // guard, A, B, guard
+inline constexpr uint64_t kRegionPages = 4;  // guard, A, B, guard
 inline constexpr uint64_t kRegionBytes = kRegionPages * kPage;
 // Vector/opmask components the tester loads and compares: x87, SSE, AVX,
 // opmask, ZMM_Hi256, Hi16_ZMM (not PKRU, not AMX tiles). Same as native_stub.S.
@@ -28,10 +28,10 @@ inline constexpr uint64_t kRfbm = 0xe7;
 struct NativeResult {
   bool signalled = false;  // the instruction raised a signal
   int signo = 0;
-  int code = 0;            // si_code
-  uint64_t addr = 0;       // si_addr
-  uint64_t gpr[16] = {};   // after the instruction, or from the signal frame
-  uint64_t rip = 0;        // from the signal frame; else the address after the instruction
+  int code = 0;           // si_code
+  uint64_t addr = 0;      // si_addr
+  uint64_t gpr[16] = {};  // after the instruction, or from the signal frame
+  uint64_t rip = 0;       // from the signal frame; else the address after the instruction
   uint64_t rflags = 0;
   const uint8_t* xsave = nullptr;  // standard-format XSAVE image after the instruction
   uint64_t xsave_features = 0;     // components that image may hold
@@ -45,9 +45,9 @@ class NativeRunner {
   NativeRunner(const NativeRunner&) = delete;
   NativeRunner& operator=(const NativeRunner&) = delete;
 
-  uint64_t region() const { return region_; }           // program address of the lower guard page
-  uint64_t lo() const { return region_ + kPage; }       // first byte of page A
-  uint64_t hi() const { return region_ + 3 * kPage; }   // one past page B
+  uint64_t region() const { return region_; }          // program address of the lower guard page
+  uint64_t lo() const { return region_ + kPage; }      // first byte of page A
+  uint64_t hi() const { return region_ + 3 * kPage; }  // one past page B
   uint64_t code_page() const { return code_; }
   uint64_t fs_base() const { return fs_base_; }
   // Bytes the instruction plus its exit jump may need at `insn_addr`.
@@ -63,16 +63,16 @@ class NativeRunner {
   // Runs the instruction `code[0..len)` placed at `insn_addr` (inside the code
   // page, with room for kExitJumpBytes after it) with the given registers and
   // the 64-byte aligned XSAVE image `xsave_in` (standard format, host layout).
-  NativeResult run(const uint8_t* code, unsigned len, uint64_t insn_addr, const uint64_t gpr[16],
-                   uint64_t rflags, const uint8_t* xsave_in);
+  NativeResult run(const uint8_t* code, unsigned len, uint64_t insn_addr, const uint64_t gpr[16], uint64_t rflags,
+                   const uint8_t* xsave_in);
 
  private:
   uint64_t region_ = 0;
   uint64_t code_ = 0;
   uint64_t fs_base_ = 0;
-  uint8_t* xsave_in_ = nullptr;   // 64-byte aligned copies XRSTOR/XSAVE use
+  uint8_t* xsave_in_ = nullptr;  // 64-byte aligned copies XRSTOR/XSAVE use
   uint8_t* xsave_out_ = nullptr;
-  uint8_t* stack_ = nullptr;      // private stack
+  uint8_t* stack_ = nullptr;  // private stack
   uint8_t* altstack_ = nullptr;
 };
 

@@ -22,8 +22,8 @@ std::vector<Variant> widths(uint8_t byte_opcode, uint8_t opcode) {
 }
 std::vector<Variant> widths_wdq(uint8_t opcode) { return {{2, 2, opcode}, {4, 4, opcode}, {8, 8, opcode}}; }
 
-Row gpr(const char* name, Ops ops, MemUse mem, uint8_t map, const std::vector<Variant>& v,
-        uint32_t opts, int8_t digit = -1, uint8_t imm = 0) {
+Row gpr(const char* name, Ops ops, MemUse mem, uint8_t map, const std::vector<Variant>& v, uint32_t opts,
+        int8_t digit = -1, uint8_t imm = 0) {
   Row r;
   r.name = name;
   r.ops = ops;
@@ -40,8 +40,8 @@ Row gpr(const char* name, Ops ops, MemUse mem, uint8_t map, const std::vector<Va
 constexpr uint8_t k128 = 1, k256 = 2, k512 = 4;
 constexpr uint8_t kWig = 2;
 
-Row vec(const char* name, Enc enc, uint8_t pp, uint8_t map, uint8_t opcode, uint8_t w, uint8_t vls,
-        bool store, bool aligned, uint8_t mask_elem = 0, uint8_t vmem = 0) {
+Row vec(const char* name, Enc enc, uint8_t pp, uint8_t map, uint8_t opcode, uint8_t w, uint8_t vls, bool store,
+        bool aligned, uint8_t mask_elem = 0, uint8_t vmem = 0) {
   Row r;
   r.name = name;
   r.ops = Ops::VEC_MEM;
@@ -80,6 +80,8 @@ Row refused(Row r) {
 constexpr uint32_t kAddr = kOptSeg | kOptAddr32;  // every ModRM form takes these
 
 std::vector<Row> make_rows() {
+  // A table, one case per line.
+  // clang-format off
   using enum Ops;
   using enum MemUse;
   using enum Enc;
@@ -371,6 +373,7 @@ std::vector<Row> make_rows() {
   // read and written, not the sequence of Memory calls.
   // ==========================================================================
   return t;
+  // clang-format on
 }
 
 // ============================================================================
@@ -396,23 +399,35 @@ struct Rng {
 // Register values: mostly random, often small, boundary or sign-interesting.
 uint64_t random_value(Rng& r) {
   switch (r.below(8)) {
-    case 0: return r.below(256);
-    case 1: return ~uint64_t{0} - r.below(4);
-    case 2: return uint64_t{1} << r.below(64);
-    case 3: return r.next() & 0xffffffffu;
-    case 4: return 0x80000000u + r.below(5) - 2;
-    default: return r.next();
+    case 0:
+      return r.below(256);
+    case 1:
+      return ~uint64_t{0} - r.below(4);
+    case 2:
+      return uint64_t{1} << r.below(64);
+    case 3:
+      return r.next() & 0xffffffffu;
+    case 4:
+      return 0x80000000u + r.below(5) - 2;
+    default:
+      return r.next();
   }
 }
 
 uint64_t random_opmask(Rng& r) {
   switch (r.below(6)) {
-    case 0: return 0;
-    case 1: return ~uint64_t{0};
-    case 2: return r.next() & 0xff;
-    case 3: return r.next() & 0xffff;
-    case 4: return uint64_t{1} << r.below(64);
-    default: return r.next();
+    case 0:
+      return 0;
+    case 1:
+      return ~uint64_t{0};
+    case 2:
+      return r.next() & 0xff;
+    case 3:
+      return r.next() & 0xffff;
+    case 4:
+      return uint64_t{1} << r.below(64);
+    default:
+      return r.next();
   }
 }
 
@@ -495,11 +510,21 @@ uint64_t pick_target(Rng& r, const Env& env, unsigned size, unsigned align, Inst
 // unmapped user space, the kernel half, or non-canonical.
 uint64_t pick_any_address(Rng& r, const Env& env, Instance& inst) {
   switch (r.below(5)) {
-    case 0: inst.placement = "guard"; return env.region + (r.chance(1, 2) ? 0 : 3 * kPage) + r.below(kPage);
-    case 1: inst.placement = "user"; return r.next() & ((uint64_t{1} << 47) - 1);
-    case 2: inst.placement = "kernel"; return 0xffff800000000000ull | r.next();
-    case 3: inst.placement = "non-canonical"; return (r.next() & 0x00007fffffffffffull) | 0x0008000000000000ull;
-    default: inst.placement = "normal"; return env.lo + r.below(2 * kPage);
+    case 0:
+      inst.placement = "guard";
+      return env.region + (r.chance(1, 2) ? 0 : 3 * kPage) + r.below(kPage);
+    case 1:
+      inst.placement = "user";
+      return r.next() & ((uint64_t{1} << 47) - 1);
+    case 2:
+      inst.placement = "kernel";
+      return 0xffff800000000000ull | r.next();
+    case 3:
+      inst.placement = "non-canonical";
+      return (r.next() & 0x00007fffffffffffull) | 0x0008000000000000ull;
+    default:
+      inst.placement = "normal";
+      return env.lo + r.below(2 * kPage);
   }
 }
 
@@ -527,8 +552,7 @@ uint64_t inverse_odd(uint64_t a) {  // a^-1 mod 2^64, a odd (Newton's iteration)
 // Segment choice for an operand at linear address t. Sets inst.gs_base when
 // GS is chosen; returns the effective address (what base + index*scale + disp
 // must produce, already truncated to the address size).
-uint64_t choose_segment(Rng& r, const Env& env, const Row& row, Instance& inst, Build& b, uint64_t t,
-                        bool ea_free) {
+uint64_t choose_segment(Rng& r, const Env& env, const Row& row, Instance& inst, Build& b, uint64_t t, bool ea_free) {
   // ea_free: the effective address can be any 64-bit value (registers provide it).
   int seg = 0;  // 0 none, 1 FS, 2 GS, 3 ignored
   if (row.opts & kOptSeg) {
@@ -575,8 +599,8 @@ int pick_reg(Rng& r, uint32_t avoid, bool index) {
 // addressing mode, 67h, the segment, the base/index registers (not in
 // `avoid`) and their values, and the displacement. `far`: t may be any
 // 64-bit address (only register-based modes can reach it).
-void place_operand(Rng& r, const Env& env, const Row& row, Instance& inst, Build& b, uint64_t t,
-                   uint32_t avoid, bool far, unsigned disp8_n) {
+void place_operand(Rng& r, const Env& env, const Row& row, Instance& inst, Build& b, uint64_t t, uint32_t avoid,
+                   bool far, unsigned disp8_n) {
   enum Mode { BASE, BASE_INDEX, INDEX, ABS, RIP };
   Mode mode = BASE;
   if (far) {
@@ -685,7 +709,7 @@ void gpr_size_prefixes(Rng& r, const Row& row, unsigned opsize, Build& b) {
   if (opsize == 8) b.req.rex_w = true;
   if (row.opts & kOptRex) {
     if (r.chance(1, 8)) b.req.force_rex = true;
-    if (opsize == 8 && r.chance(1, 16)) b.prefix(0x66);  // REX.W wins over 66
+    if (opsize == 8 && r.chance(1, 16)) b.prefix(0x66);      // REX.W wins over 66
     if (opsize == 1 && r.chance(1, 16)) b.req.rex_w = true;  // ignored by byte forms
   } else if (opsize == 1 && r.chance(1, 4)) {
     b.req.force_rex = true;  // SPL-DIL instead of AH-BH
@@ -811,7 +835,7 @@ bool gen_string(Rng& r, const Env& env, const Row& row, Instance& inst) {
   const unsigned w = v.memsize;
   const uint8_t op = v.opcode & 0xfe;
   const bool reads_src = op == 0xa4 || op == 0xac || op == 0xa6;  // DS:RSI (overridable)
-  const bool uses_dst = op != 0xac;                                // ES:RDI
+  const bool uses_dst = op != 0xac;                               // ES:RDI
   Build b;
   gpr_size_prefixes(r, row, v.opsize, b);
   uint8_t rep = 0;
@@ -870,8 +894,10 @@ bool gen_string(Rng& r, const Env& env, const Row& row, Instance& inst) {
       const int64_t delta = r.range(-64, 64);
       src = dst + static_cast<uint64_t>(delta);
       const uint64_t low = down ? src - (span - w) : src;
-      if (low < env.lo || low + span > env.hi) src = pick_start(false);
-      else inst.placement = "overlap";
+      if (low < env.lo || low + span > env.hi)
+        src = pick_start(false);
+      else
+        inst.placement = "overlap";
     } else {
       src = pick_start(true);
     }
@@ -937,8 +963,12 @@ bool gen_string(Rng& r, const Env& env, const Row& row, Instance& inst) {
         inst.expected.push_back({AccessKind::READ, s, w, 0});
         inst.expected.push_back({AccessKind::WRITE, d, w, 0});
         break;
-      case 0xaa: inst.expected.push_back({AccessKind::WRITE, d, w, 0}); break;
-      case 0xac: inst.expected.push_back({AccessKind::READ, s, w, 0}); break;
+      case 0xaa:
+        inst.expected.push_back({AccessKind::WRITE, d, w, 0});
+        break;
+      case 0xac:
+        inst.expected.push_back({AccessKind::READ, s, w, 0});
+        break;
       case 0xa6:
         inst.expected.push_back({AccessKind::READ, s, w, 0});
         inst.expected.push_back({AccessKind::READ, d, w, 0});
@@ -1074,15 +1104,14 @@ void generate(uint64_t seed, const std::vector<const Row*>& rows, const Env& env
   const Row& row = *inst.row;
   // Common state: registers, flags, vector state, memory.
   for (uint64_t& g : inst.gpr) g = random_value(r);
-  inst.rflags = 0x202 | (r.next() & (emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF |
-                                     emu::kFlagSF | emu::kFlagOF));
+  inst.rflags =
+      0x202 | (r.next() & (emu::kFlagCF | emu::kFlagPF | emu::kFlagAF | emu::kFlagZF | emu::kFlagSF | emu::kFlagOF));
   if (r.chance(1, 4)) inst.rflags |= emu::kFlagDF;
   random_vector_state(r, env, env.xsave_template, inst.xsave);
   fill_random(r, inst.mem + kPage, 2 * kPage);
   // The instruction; a combination that cannot be encoded is drawn again.
-  const uint64_t saved_gpr[16] = {inst.gpr[0], inst.gpr[1], inst.gpr[2],  inst.gpr[3],
-                                  inst.gpr[4], inst.gpr[5], inst.gpr[6],  inst.gpr[7],
-                                  inst.gpr[8], inst.gpr[9], inst.gpr[10], inst.gpr[11],
+  const uint64_t saved_gpr[16] = {inst.gpr[0],  inst.gpr[1],  inst.gpr[2],  inst.gpr[3], inst.gpr[4],  inst.gpr[5],
+                                  inst.gpr[6],  inst.gpr[7],  inst.gpr[8],  inst.gpr[9], inst.gpr[10], inst.gpr[11],
                                   inst.gpr[12], inst.gpr[13], inst.gpr[14], inst.gpr[15]};
   for (int attempt = 0;; ++attempt) {
     std::memcpy(inst.gpr, saved_gpr, sizeof saved_gpr);
@@ -1098,10 +1127,18 @@ void generate(uint64_t seed, const std::vector<const Row*>& rows, const Env& env
     switch (row.ops) {
       case Ops::GPR_MEM:
       case Ops::IMM_MEM:
-      case Ops::MEM: ok = gen_modrm(r, env, row, inst); break;
-      case Ops::MOFFS: ok = gen_moffs(r, env, row, inst); break;
-      case Ops::STRING: ok = gen_string(r, env, row, inst); break;
-      case Ops::VEC_MEM: ok = gen_vector(r, env, row, inst); break;
+      case Ops::MEM:
+        ok = gen_modrm(r, env, row, inst);
+        break;
+      case Ops::MOFFS:
+        ok = gen_moffs(r, env, row, inst);
+        break;
+      case Ops::STRING:
+        ok = gen_string(r, env, row, inst);
+        break;
+      case Ops::VEC_MEM:
+        ok = gen_vector(r, env, row, inst);
+        break;
     }
     if (ok) return;
     if (attempt == 100) {

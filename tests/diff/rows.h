@@ -38,7 +38,7 @@ enum class Ops : uint8_t {
 
 // What the instruction does to its memory operand (the model of its accesses).
 enum class MemUse : uint8_t {
-  NONE,              // no access (prefetch)
+  NONE,  // no access (prefetch)
   READ,
   WRITE,
   READ_WRITE,        // a read, then a write of the same bytes
@@ -48,14 +48,14 @@ enum class MemUse : uint8_t {
 // Forms whose accesses do not follow from the operand alone.
 enum class Special : uint8_t {
   NONE,
-  PREFETCH,  // any address, mapped or not; never an access or a fault
-  BT_REG,    // BT* m, r: the register's bit offset moves the access (SDM Vol. 2, BT)
-  PUSH,      // PUSH m: read m, write [RSP - size]
-  POP,       // POP m: read [RSP], write m
-  CC,        // SETcc / CMOVcc: opcode + condition 0-15
-  REPLICATE, // VEC_MEM broadcast / MOVDDUP / MOVSLDUP / MOVSHDUP: unmasked, one plain read of the
-             // operand; broadcasts under a mask, only the memory elements a selected destination
-             // element takes; MOVxDUP under a mask, the whole operand
+  PREFETCH,   // any address, mapped or not; never an access or a fault
+  BT_REG,     // BT* m, r: the register's bit offset moves the access (SDM Vol. 2, BT)
+  PUSH,       // PUSH m: read m, write [RSP - size]
+  POP,        // POP m: read [RSP], write m
+  CC,         // SETcc / CMOVcc: opcode + condition 0-15
+  REPLICATE,  // VEC_MEM broadcast / MOVDDUP / MOVSLDUP / MOVSHDUP: unmasked, one plain read of the
+              // operand; broadcasts under a mask, only the memory elements a selected destination
+              // element takes; MOVxDUP under a mask, the whole operand
 };
 
 // Prefix options (Row::opts).
@@ -79,31 +79,31 @@ struct Variant {
 
 struct Row {
   const char* name = "";
-  bool enabled = true;       // false: ready, not run by default (the emulator does not support it yet)
+  bool enabled = true;                    // false: ready, not run by default (the emulator does not support it yet)
   const char* disabled_reason = nullptr;  // why a row the emulator does emulate stays disabled
-  bool expect_refused = false;  // a documented refusal: every instance must be UNSUPPORTED
+  bool expect_refused = false;            // a documented refusal: every instance must be UNSUPPORTED
   Ops ops = Ops::GPR_MEM;
   MemUse mem = MemUse::READ;
   Special special = Special::NONE;
-  uint8_t map = 0;           // 0: one-byte opcode, 1: 0F, 2: 0F 38, 3: 0F 3A
-  Variant v[4] = {};         // GPR/string/moffs forms: one per operand size
+  uint8_t map = 0;    // 0: one-byte opcode, 1: 0F, 2: 0F 38, 3: 0F 3A
+  Variant v[4] = {};  // GPR/string/moffs forms: one per operand size
   uint8_t nv = 0;
-  int8_t digit = -1;         // ModRM.reg for IMM_MEM / MEM
-  uint8_t imm = 0;           // IMM_MEM: 1 = imm8, 4 = imm16/imm32 by operand size (iz)
+  int8_t digit = -1;  // ModRM.reg for IMM_MEM / MEM
+  uint8_t imm = 0;    // IMM_MEM: 1 = imm8, 4 = imm16/imm32 by operand size (iz)
   uint32_t opts = 0;
   // VEC_MEM
   Enc enc = Enc::LEGACY;
-  uint8_t pp = 0;            // mandatory prefix / VEX-EVEX pp: 0 none, 1 66, 2 F3, 3 F2
+  uint8_t pp = 0;  // mandatory prefix / VEX-EVEX pp: 0 none, 1 66, 2 F3, 3 F2
   uint8_t vopcode = 0;
-  uint8_t w = 0;             // VEX/EVEX.W: 0, 1, or 2 = ignored (random)
-  uint8_t vls = 0;           // vector lengths: bit 0 128, bit 1 256, bit 2 512
-  uint8_t vmem = 0;          // access size: 0 = the vector length, else 4 or 8
-  uint8_t mask_elem = 0;     // EVEX merge/zero masking element size; 0: not maskable
-  bool store = false;        // VEC_MEM: register to memory
-  bool aligned = false;      // #GP unless aligned (legacy SSE: 16; VEX/EVEX and GPR forms: the access size)
-  bool exact = true;         // compare the sequence of Memory calls, not only the bytes they cover
-  bool atomic = false;       // always locked (XCHG with memory): RMW even without F0
-  uint8_t dup = 0;           // Special::REPLICATE: 0 broadcast, 1 MOVDDUP/MOVSLDUP (even elements), 2 MOVSHDUP (odd)
+  uint8_t w = 0;          // VEX/EVEX.W: 0, 1, or 2 = ignored (random)
+  uint8_t vls = 0;        // vector lengths: bit 0 128, bit 1 256, bit 2 512
+  uint8_t vmem = 0;       // access size: 0 = the vector length, else 4 or 8
+  uint8_t mask_elem = 0;  // EVEX merge/zero masking element size; 0: not maskable
+  bool store = false;     // VEC_MEM: register to memory
+  bool aligned = false;   // #GP unless aligned (legacy SSE: 16; VEX/EVEX and GPR forms: the access size)
+  bool exact = true;      // compare the sequence of Memory calls, not only the bytes they cover
+  bool atomic = false;    // always locked (XCHG with memory): RMW even without F0
+  uint8_t dup = 0;        // Special::REPLICATE: 0 broadcast, 1 MOVDDUP/MOVSLDUP (even elements), 2 MOVSHDUP (odd)
 };
 
 const std::vector<Row>& all_rows();
@@ -129,7 +129,7 @@ struct Env {
   uint64_t lo = 0, hi = 0;  // [lo, hi): pages A and B, ordinary memory
   uint64_t code_page = 0;
   uint64_t fs_base = 0;
-  uint64_t xfeatures = 0;   // XSAVE components loaded and compared
+  uint64_t xfeatures = 0;                   // XSAVE components loaded and compared
   const uint8_t* xsave_template = nullptr;  // a valid XSAVE image of this thread (capture_xsave)
   bool avx = false, avx512 = false, movbe = false;
 };

@@ -2,16 +2,15 @@
 // `mmiotrace record` against a stand-in device file, each built at -O0 and
 // -O2. Each test checks the printed trace against what the program says it
 // did, access for access, and against the device's own contents.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -165,8 +164,7 @@ TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
     const TracedRun& run = keep(run_traced(test_name() + "_" + which, program("refused"), {which}, 4096));
     EXPECT_EQ(run.term_signal, SIGSEGV) << which << ": exit code " << run.exit_code << "\n" << run.err;
     EXPECT_NE(run.err.find("mmiotrace: cannot emulate the instruction at 0x"), std::string::npos) << run.err;
-    EXPECT_NE(run.err.find(which == "exec" ? "executing code from device memory" : "vpgatherdd"),
-              std::string::npos)
+    EXPECT_NE(run.err.find(which == "exec" ? "executing code from device memory" : "vpgatherdd"), std::string::npos)
         << run.err;
     // Single-stepping, the fallback for what the generic path refuses, was
     // tried for the gather too: the decoder cannot compute VSIB addresses.
@@ -361,8 +359,7 @@ TEST_P(E2EModes, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
   ASSERT_GE(run.lines.size(), 2u);
   // As the kernel prints it: bus+devfn, vendor+device, irq (hex), 7 starts
   // with flags, 7 sizes, driver.
-  EXPECT_EQ(run.lines[1],
-            "PCIDEV 0020 123411e8 b fea00000 0 fe80000c 0 0 0 0 1000 0 4000 0 0 0 0 uio_pci_generic");
+  EXPECT_EQ(run.lines[1], "PCIDEV 0020 123411e8 b fea00000 0 fe80000c 0 0 0 0 1000 0 4000 0 0 0 0 uio_pci_generic");
   int pcidev_lines = 0;
   for (const std::string& l : run.lines) pcidev_lines += l.rfind("PCIDEV", 0) == 0;
   EXPECT_EQ(pcidev_lines, 1);  // mapped twice (sysfs and uio), listed once
@@ -377,7 +374,7 @@ TEST_P(E2EModes, EveryWayOfEndingKeepsEveryAccess) {
   for (const Ending& e : {Ending{"return", 3, 0}, Ending{"exit", 4, 0}, Ending{"_exit", 5, 0},
                           Ending{"abort", -1, SIGABRT}, Ending{"kill", -1, SIGKILL}, Ending{"thread-exit", 0, 0}}) {
     const TracedRun& run = keep(traced(test_name() + "_" + e.how, program("exits"), {e.how}, 4096));
-  expect_mode(*last_);
+    expect_mode(*last_);
     EXPECT_EQ(run.exit_code, e.exit_code) << e.how << "\n" << run.err;
     EXPECT_EQ(run.term_signal, e.signal) << e.how;
     expect_exact(run);
@@ -498,8 +495,9 @@ struct WaitingRecording {
     log = dir + "/record.log";
     std::ofstream(device, std::ios::binary) << std::string(4096, '\0');
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-    std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", dir + "/dev*", "--",
-                                    program_path("markers", "O2"), device, fifo};
+    std::vector<std::string> cmd = {mmiotrace_path(), "record",      "-o", trace,
+                                    "--device",       dir + "/dev*", "--", program_path("markers", "O2"),
+                                    device,           fifo};
     std::vector<char*> argv;
     for (std::string& s : cmd) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -617,7 +615,9 @@ TEST(Cli, MarkWithoutOneRecorderGetsOneClearErrorAndAStatus) {
   };
   const std::vector<MarkCase> cases = {
       {{"mark", "--proc-root", dir + "/none", "hello"}, 69, "mmiotrace: no mmiotrace record is running"},
-      {{"mark", "--proc-root", dir + "/two", "hello"}, 64, "2 mmiotrace recorders are running (100, 200); say which with --pid"},
+      {{"mark", "--proc-root", dir + "/two", "hello"},
+       64,
+       "2 mmiotrace recorders are running (100, 200); say which with --pid"},
       {{"mark", "--pid", std::to_string(getpid()), "hello"}, 69, "is not a running mmiotrace recorder"},
       {{"mark", "--pid", "999999999", "hello"}, 69, "there is no process 999999999"},
       {{"mark", "--pid", "100", "--proc-root", dir + "/two", "hello"}, 69, "cannot open the channel of recorder 100"},
@@ -646,7 +646,7 @@ TEST_P(E2E, MremapOfADeviceMappingMovesGrowsAndShrinks) {
     if (l.rfind("MAP ", 0) == 0) maps.push_back(l);
     if (l.rfind("UNMAP ", 0) == 0) unmaps.push_back(l);
   }
-  ASSERT_EQ(maps.size(), 1u) << run.trace_text;  // moved and resized, still map 1
+  ASSERT_EQ(maps.size(), 1u) << run.trace_text;    // moved and resized, still map 1
   ASSERT_EQ(unmaps.size(), 2u) << run.trace_text;  // the shrink's tail, then the munmap
   for (const std::string& u : unmaps) EXPECT_EQ(u.substr(u.find(' ', 6)), " 1 0x0 0") << u;
   for (const Access& a : run.accesses) EXPECT_EQ(a.map_id, 1) << a.line;
@@ -701,14 +701,15 @@ TEST(Cli, RecordExitsWithTheProgramsStatusAndSignal) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string out, err;
-  int status = run_command({mmiotrace_path(), "record", "-o", dir + "/t.mmio", "--", "/bin/sh", "-c", "exit 42"},
-                           &out, &err);
+  int status =
+      run_command({mmiotrace_path(), "record", "-o", dir + "/t.mmio", "--", "/bin/sh", "-c", "exit 42"}, &out, &err);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 42);
   EXPECT_NE(err.find("mmiotrace: recorded 0 accesses"), std::string::npos) << err;
   // Without `--`, the program's own options stay the program's.
-  status = run_command({mmiotrace_path(), "record", "-o", dir + "/t.mmio", "/bin/sh", "-c", "exit $#", "sh", "-o", "--", "x"},
-                       &out, &err);
+  status = run_command(
+      {mmiotrace_path(), "record", "-o", dir + "/t.mmio", "/bin/sh", "-c", "exit $#", "sh", "-o", "--", "x"}, &out,
+      &err);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 3) << err;
   status = run_command({mmiotrace_path(), "record", "-o", dir + "/t.mmio", "--", "/bin/sh", "-c", "kill -TERM $$"},

@@ -53,8 +53,8 @@ bool parse_access(const std::string& line, Access* a) {
   int width, map_id, tid;
   unsigned long sec, usec;
   unsigned long long phys, value, pc;
-  if (sscanf(line.c_str(), "%c %d %lu.%lu %d 0x%llx 0x%llx 0x%llx %d", &op, &width, &sec, &usec, &map_id, &phys,
-             &value, &pc, &tid) != 9 ||
+  if (sscanf(line.c_str(), "%c %d %lu.%lu %d 0x%llx 0x%llx 0x%llx %d", &op, &width, &sec, &usec, &map_id, &phys, &value,
+             &pc, &tid) != 9 ||
       (op != 'R' && op != 'W') || line[1] != ' ') {
     return false;
   }
@@ -157,7 +157,8 @@ std::string replay_mismatch(const TracedRun& run, int map_id) {
     if (a.map_id != map_id) continue;
     if (a.phys + static_cast<uint64_t>(a.width) > shadow.size()) return "access outside the device: " + a.line;
     if (a.op == 'W') {
-      for (int i = 0; i < a.width; ++i) shadow[a.phys + static_cast<uint64_t>(i)] = static_cast<uint8_t>(a.value >> (8 * i));
+      for (int i = 0; i < a.width; ++i)
+        shadow[a.phys + static_cast<uint64_t>(i)] = static_cast<uint8_t>(a.value >> (8 * i));
     } else {
       uint64_t v = 0;
       for (int i = a.width - 1; i >= 0; --i) v = (v << 8) | shadow[a.phys + static_cast<uint64_t>(i)];
@@ -168,8 +169,7 @@ std::string replay_mismatch(const TracedRun& run, int map_id) {
       }
     }
   }
-  if (shadow.size() <= run.device_after.size() &&
-      !std::equal(shadow.begin(), shadow.end(), run.device_after.begin())) {
+  if (shadow.size() <= run.device_after.size() && !std::equal(shadow.begin(), shadow.end(), run.device_after.begin())) {
     for (size_t i = 0; i < shadow.size(); ++i) {
       if (shadow[i] != run.device_after[i]) {
         char buf[160];
@@ -233,9 +233,9 @@ std::string replay_binary_mismatch(const TracedRun& run, int map_id, uint64_t* a
       const auto r = rec.as<trace::AccessRunRecord>();
       if (map_id != 0 && r.map_id != static_cast<uint32_t>(map_id)) continue;
       for (uint32_t i = 0; i < r.count; ++i) {
-        std::string m = replay_one(shadow, r.op == static_cast<uint8_t>(trace::AccessOp::WRITE),
-                                   trace::run_access_phys(r.phys, r.stride, i), rec.access_run_value(i), ~uint64_t{0},
-                                   r.h.seq + i);
+        std::string m =
+            replay_one(shadow, r.op == static_cast<uint8_t>(trace::AccessOp::WRITE),
+                       trace::run_access_phys(r.phys, r.stride, i), rec.access_run_value(i), ~uint64_t{0}, r.h.seq + i);
         if (!m.empty()) return m;
       }
       *accesses += r.count;

@@ -22,18 +22,18 @@ struct Access {
 };
 
 struct TracedRun {
-  std::string dir;           // work folder (kept for a failing test)
-  std::string device;        // the stand-in device file
-  std::string repro;         // the command that reproduces the run
-  int exit_code = -1;        // of `record` (the program's own status)
-  int term_signal = 0;       // signal that ended `record`, 0 if it exited
-  std::string out;           // program's stdout
-  std::string err;           // record's and program's stderr
-  std::string trace_text;    // `mmiotrace print` output
+  std::string dir;         // work folder (kept for a failing test)
+  std::string device;      // the stand-in device file
+  std::string repro;       // the command that reproduces the run
+  int exit_code = -1;      // of `record` (the program's own status)
+  int term_signal = 0;     // signal that ended `record`, 0 if it exited
+  std::string out;         // program's stdout
+  std::string err;         // record's and program's stderr
+  std::string trace_text;  // `mmiotrace print` output
   std::vector<Access> accesses;
-  std::vector<std::string> lines;     // every line of trace_text
-  uint64_t features = 0;              // the trace header's FileHeader.features
-  std::vector<uint8_t> device_before; // device content the program started with
+  std::vector<std::string> lines;      // every line of trace_text
+  uint64_t features = 0;               // the trace header's FileHeader.features
+  std::vector<uint8_t> device_before;  // device content the program started with
   std::vector<uint8_t> device_after;
 };
 

@@ -3,13 +3,13 @@
 // (tests/data/kernel_log) prints as its golden text, from a file or a pipe; a
 // malformed log prints what came before the bad line, then one error and 65.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -36,8 +36,8 @@ TEST(PrintKernelLog, OurTracesInKernelFormatReadBackAndPrintIdentically) {
   };
   for (const Program& p : {Program{"mov_widths", 4096}, Program{"threads", 4096}, Program{"intrinsics", 4096},
                            Program{"straddle", 8192}, Program{"memcpy_memset", 64 * 1024}, Program{"markers", 4096}}) {
-    const TracedRun run = run_traced(std::string("KernelLogRoundTrip_") + p.name, program_path(p.name, "O2"), {},
-                                     p.device_size);
+    const TracedRun run =
+        run_traced(std::string("KernelLogRoundTrip_") + p.name, program_path(p.name, "O2"), {}, p.device_size);
     ASSERT_EQ(run.exit_code, 0) << p.name << ": " << run.err;
     ASSERT_GT(run.lines.size(), 3u) << p.name;
     const std::string text = run.dir + "/trace.txt";
@@ -69,8 +69,8 @@ TEST(PrintKernelLog, KernelLogPrintsAsItsGoldenTextFromAFileOrAPipe) {
   EXPECT_EQ(exit_status(status), 0) << err;
   EXPECT_EQ(out, slurp(kLogDir + "/e1000.native.txt"));
   // As `cat trace_pipe | mmiotrace print /dev/stdin` would read it.
-  status = run_command({"/bin/sh", "-c", "cat \"$1\" | \"$2\" print /dev/stdin", "sh", log, mmiotrace_path()}, &out,
-                       &err);
+  status =
+      run_command({"/bin/sh", "-c", "cat \"$1\" | \"$2\" print /dev/stdin", "sh", log, mmiotrace_path()}, &out, &err);
   EXPECT_EQ(exit_status(status), 0) << err;
   EXPECT_EQ(out, slurp(kLogDir + "/e1000.kernel.txt"));
 }

@@ -3,16 +3,15 @@
 // killed holding the order lock, handlers under temporary masks and on an
 // alternate stack, and the stress tests. Same fixture as e2e_test.cc, which
 // instantiates it.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -166,7 +165,8 @@ uint64_t check_flood(const TracedRun& run, uint32_t n) {
   }
   EXPECT_LE(reads, 1u);
   // The writes after the last recorded one, and the read if it is not there, are lost at the end.
-  EXPECT_EQ(static_cast<uint64_t>(last + 1) + pending, n + (reads == 0 ? 1 : 0)) << "the last accesses are neither recorded nor lost";
+  EXPECT_EQ(static_cast<uint64_t>(last + 1) + pending, n + (reads == 0 ? 1 : 0))
+      << "the last accesses are neither recorded nor lost";
   EXPECT_EQ(recorded + lost, uint64_t{n} + 1) << "recorded + lost must be what the program did";
   return lost;
 }
@@ -189,8 +189,8 @@ TEST_P(E2E, FullBuffersWaitByDefaultOrDropAndCountWhenAsked) {
   ASSERT_NE(run.out.find("COUNT 100000"), std::string::npos) << run.out;
   const uint64_t lost = check_flood(run, kWrites);
   EXPECT_GT(lost, 0u) << "the consumer was not slow enough to fill a buffer";
-  const std::string summary = "; " + std::to_string(lost) + " events lost (" + std::to_string(lost) +
-                              " dropped because a buffer was full)";
+  const std::string summary =
+      "; " + std::to_string(lost) + " events lost (" + std::to_string(lost) + " dropped because a buffer was full)";
   EXPECT_NE(run.err.find(summary), std::string::npos) << run.err;
   // The device saw every write: the final value is the last one.
   uint32_t v = 0;
@@ -269,7 +269,8 @@ std::map<uint64_t, std::vector<const BinaryAccess*>> by_register(const std::vect
 // A register one thread wrote `tag | i` to and read back, i = 0, 1, ...: "" or
 // the first disagreement. *tid: the thread.
 std::string write_read_pairs(const std::vector<const BinaryAccess*>& list, uint32_t tag, size_t pairs, uint32_t* tid) {
-  if (list.size() != 2 * pairs) return "has " + std::to_string(list.size()) + " accesses, not " + std::to_string(2 * pairs);
+  if (list.size() != 2 * pairs)
+    return "has " + std::to_string(list.size()) + " accesses, not " + std::to_string(2 * pairs);
   *tid = list[0]->tid;
   for (size_t i = 0; i < list.size(); ++i) {
     const BinaryAccess& a = *list[i];
@@ -351,8 +352,8 @@ TEST_P(E2E, StressForkedAndExecdProcessesShareTheDeviceAtOnce) {
   for (size_t i = 0; i < 150000; ++i) {
     const BinaryAccess& r = *c[1 + 2 * i];
     const BinaryAccess& w = *c[2 + 2 * i];
-    ASSERT_TRUE(r.op == 'R' && w.op == 'W' && r.value == uint32_t(counter + i) && w.value == uint32_t(counter + i + 1) &&
-                r.tid == w.tid && w.seq == r.seq + 1)
+    ASSERT_TRUE(r.op == 'R' && w.op == 'W' && r.value == uint32_t(counter + i) &&
+                w.value == uint32_t(counter + i + 1) && r.tid == w.tid && w.seq == r.seq + 1)
         << "increment " << i << " at seq " << r.seq;
   }
   uint64_t replayed = 0;

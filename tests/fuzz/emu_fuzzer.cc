@@ -57,8 +57,8 @@ namespace {
 
 using namespace mmiotrace::emu;
 
-#define FUZZ_CHECK(cond)      \
-  do {                        \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
@@ -84,8 +84,7 @@ uint64_t mix(uint64_t z) {
 }
 
 bool valid_size(unsigned size) {
-  return size == 1 || size == 2 || size == 4 || size == 8 || size == 10 || size == 16 || size == 32 ||
-         size == 64;
+  return size == 1 || size == 2 || size == 4 || size == 8 || size == 10 || size == 16 || size == 32 || size == 64;
 }
 
 class FuzzMemory final : public Memory {
@@ -127,8 +126,7 @@ class FuzzMemory final : public Memory {
   }
 
  private:
-  MemFault access(uint64_t addr, unsigned size, uint64_t mask, bool masked, uint8_t* out,
-                  const uint8_t* in) {
+  MemFault access(uint64_t addr, unsigned size, uint64_t mask, bool masked, uint8_t* out, const uint8_t* in) {
     FUZZ_CHECK(!faulted);  // the emulator stops at the first fault
     FUZZ_CHECK(valid_size(size));
     if (masked) {
@@ -185,11 +183,20 @@ void check_emulate(const Reader& in, const uint8_t* code, size_t len) {
   const uint8_t xsel = in.u8(16);
   uint64_t features = 0;
   switch (xsel & 7) {
-    case 0: break;
-    case 1: features = 0x3; break;
-    case 2: features = 0x7; break;
-    case 3: features = host.supported; break;
-    default: features = in.u64(268) & host.supported; break;
+    case 0:
+      break;
+    case 1:
+      features = 0x3;
+      break;
+    case 2:
+      features = 0x7;
+      break;
+    case 3:
+      features = host.supported;
+      break;
+    default:
+      features = in.u64(268) & host.supported;
+      break;
   }
   std::vector<uint8_t> area;
   if ((xsel & 7) != 0) {

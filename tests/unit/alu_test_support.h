@@ -35,16 +35,16 @@ struct Access {
   Kind kind;
   uint64_t addr;
   unsigned size;
-  Bytes bytes;          // read or written; RMW: the bytes read; empty if faulted
-  Bytes written = {};   // RMW only: the bytes written, empty if none
+  Bytes bytes;         // read or written; RMW: the bytes read; empty if faulted
+  Bytes written = {};  // RMW only: the bytes written, empty if none
   bool faulted = false;
   bool operator==(const Access&) const = default;
 };
 
 inline void PrintTo(const Access& a, std::ostream* os) {
   static const char* const kNames[] = {"R", "W", "RMW"};
-  *os << kNames[static_cast<int>(a.kind)] << "(0x" << std::hex << a.addr << ", size " << std::dec
-      << a.size << (a.faulted ? ", FAULTED" : "") << ", [" << std::hex;
+  *os << kNames[static_cast<int>(a.kind)] << "(0x" << std::hex << a.addr << ", size " << std::dec << a.size
+      << (a.faulted ? ", FAULTED" : "") << ", [" << std::hex;
   for (uint8_t b : a.bytes) *os << " " << static_cast<int>(b);
   *os << " ]";
   if (a.kind == Kind::RMW) {
@@ -121,8 +121,7 @@ class RecordingMemory final : public Memory {
     ADD_FAILURE() << "unexpected write_masked";
     return {};
   }
-  MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute,
-                      void* ctx) override {
+  MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute, void* ctx) override {
     EXPECT_TRUE(size == 1 || size == 2 || size == 4 || size == 8 || size == 16) << size;
     Access a{Kind::RMW, addr, size, {}};
     if (faults(addr, size, true)) return failed(a);
@@ -178,8 +177,8 @@ inline void expect_gprs(const CpuState& cpu, const CpuState& before, const Regs&
   CpuState want = before;
   for (const auto& [r, v] : changed) want.reg(r) = v;
   for (unsigned i = 0; i < 16; ++i) {
-    EXPECT_EQ(cpu.gpr[i], want.gpr[i]) << "gpr " << i << " got 0x" << std::hex << cpu.gpr[i]
-                                       << " want 0x" << want.gpr[i];
+    EXPECT_EQ(cpu.gpr[i], want.gpr[i]) << "gpr " << i << " got 0x" << std::hex << cpu.gpr[i] << " want 0x"
+                                       << want.gpr[i];
   }
 }
 

@@ -1,12 +1,12 @@
 // The protection-key side of arming (src/agent/arming.h) on a hand-made
 // signal frame: what can be checked on a CPU without PKU.
+#include "agent/arming.h"
+
 #include <gtest/gtest.h>
 #include <ucontext.h>
 
 #include <cstdint>
 #include <cstring>
-
-#include "agent/arming.h"
 
 namespace mmiotrace::agent {
 namespace {

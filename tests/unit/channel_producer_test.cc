@@ -3,11 +3,10 @@
 // begun its final drain.
 #include "trace/channel_producer.h"
 
+#include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "cli/recorder.h"
 

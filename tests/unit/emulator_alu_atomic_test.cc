@@ -19,14 +19,15 @@
 namespace mmiotrace::emu::alu_test {
 namespace {
 
-constexpr uint64_t CF = kFlagCF, PF = kFlagPF, AF = kFlagAF, ZF = kFlagZF, SF = kFlagSF,
-                   OF = kFlagOF;
+constexpr uint64_t CF = kFlagCF, PF = kFlagPF, AF = kFlagAF, ZF = kFlagZF, SF = kFlagSF, OF = kFlagOF;
 constexpr uint64_t B = 0x10000;  // RBX, the base of (%rbx)
 constexpr uint64_t S = 0x20000;  // RSI, the base of (%rsi)
 
 uint64_t fl(uint64_t bits) { return kBaseFlags | bits; }
 
 std::vector<Row> exchange_rows() {
+  // A table, one case per line.
+  // clang-format off
   using enum Gpr;
   const uint64_t all = fl(kArith);
   return {
@@ -114,6 +115,7 @@ std::vector<Row> exchange_rows() {
        {{RSI, S}, {RAX, 1}, {RDX, 2}, {RBX, 3}, {RCX, 4}}, fl(0),
        {RMW(S, cat(le(1, 8), le(2, 8)), cat(le(3, 8), le(4, 8)))}, {}, fl(ZF)},
   };
+  // clang-format on
 }
 
 class AluExchange : public ::testing::TestWithParam<Row> {};
@@ -161,8 +163,8 @@ TEST(AluCmpxchg16b, FsBaseCountsForAlignment) {
 }
 
 TEST(AluExchangeFault, LockedFaultChangesNothing) {
-  for (const Bytes& code : {Bytes{0x87, 0x13}, Bytes{0xf0, 0x0f, 0xb1, 0x13},
-                            Bytes{0xf0, 0x0f, 0xc1, 0x13}, Bytes{0xf0, 0x48, 0x0f, 0xc7, 0x0b}}) {
+  for (const Bytes& code : {Bytes{0x87, 0x13}, Bytes{0xf0, 0x0f, 0xb1, 0x13}, Bytes{0xf0, 0x0f, 0xc1, 0x13},
+                            Bytes{0xf0, 0x48, 0x0f, 0xc7, 0x0b}}) {
     CpuState cpu = base_cpu();
     cpu.reg(Gpr::RBX) = B;
     cpu.rflags = fl(CF);
@@ -201,31 +203,24 @@ TEST(AluExchangeFault, CmpxchgWriteFaultLeavesTheAccumulator) {
 
 struct LockForm {
   const char* name;
-  uint8_t opcode8;   // 0 if there is no 8-bit form
-  uint8_t opcode;    // 16/32/64-bit form
-  bool two_byte;     // 0F map
-  uint8_t reg;       // ModRM.reg (2 = RDX for register forms)
-  unsigned imm;      // 0: none; 1: imm8; 4: imm8/16/32 by width
+  uint8_t opcode8;  // 0 if there is no 8-bit form
+  uint8_t opcode;   // 16/32/64-bit form
+  bool two_byte;    // 0F map
+  uint8_t reg;      // ModRM.reg (2 = RDX for register forms)
+  unsigned imm;     // 0: none; 1: imm8; 4: imm8/16/32 by width
 };
 
 const LockForm kLockForms[] = {
-    {"add_mr", 0x00, 0x01, false, 2, 0}, {"or_mr", 0x08, 0x09, false, 2, 0},
-    {"adc_mr", 0x10, 0x11, false, 2, 0}, {"sbb_mr", 0x18, 0x19, false, 2, 0},
-    {"and_mr", 0x20, 0x21, false, 2, 0}, {"sub_mr", 0x28, 0x29, false, 2, 0},
-    {"xor_mr", 0x30, 0x31, false, 2, 0},
-    {"add_mi", 0x80, 0x81, false, 0, 4}, {"or_mi", 0x80, 0x81, false, 1, 4},
-    {"adc_mi", 0x80, 0x81, false, 2, 4}, {"sbb_mi", 0x80, 0x81, false, 3, 4},
-    {"and_mi", 0x80, 0x81, false, 4, 4}, {"sub_mi", 0x80, 0x81, false, 5, 4},
-    {"xor_mi", 0x80, 0x81, false, 6, 4},
-    {"add_mi8", 0, 0x83, false, 0, 1}, {"sbb_mi8", 0, 0x83, false, 3, 1},
-    {"xor_mi8", 0, 0x83, false, 6, 1},
-    {"inc", 0xfe, 0xff, false, 0, 0}, {"dec", 0xfe, 0xff, false, 1, 0},
-    {"not", 0xf6, 0xf7, false, 2, 0}, {"neg", 0xf6, 0xf7, false, 3, 0},
-    {"bts_reg", 0, 0xab, true, 2, 0}, {"btr_reg", 0, 0xb3, true, 2, 0},
-    {"btc_reg", 0, 0xbb, true, 2, 0},
-    {"bts_imm", 0, 0xba, true, 5, 1}, {"btr_imm", 0, 0xba, true, 6, 1},
-    {"btc_imm", 0, 0xba, true, 7, 1},
-    {"xadd", 0xc0, 0xc1, true, 2, 0}, {"cmpxchg", 0xb0, 0xb1, true, 2, 0},
+    {"add_mr", 0x00, 0x01, false, 2, 0}, {"or_mr", 0x08, 0x09, false, 2, 0},  {"adc_mr", 0x10, 0x11, false, 2, 0},
+    {"sbb_mr", 0x18, 0x19, false, 2, 0}, {"and_mr", 0x20, 0x21, false, 2, 0}, {"sub_mr", 0x28, 0x29, false, 2, 0},
+    {"xor_mr", 0x30, 0x31, false, 2, 0}, {"add_mi", 0x80, 0x81, false, 0, 4}, {"or_mi", 0x80, 0x81, false, 1, 4},
+    {"adc_mi", 0x80, 0x81, false, 2, 4}, {"sbb_mi", 0x80, 0x81, false, 3, 4}, {"and_mi", 0x80, 0x81, false, 4, 4},
+    {"sub_mi", 0x80, 0x81, false, 5, 4}, {"xor_mi", 0x80, 0x81, false, 6, 4}, {"add_mi8", 0, 0x83, false, 0, 1},
+    {"sbb_mi8", 0, 0x83, false, 3, 1},   {"xor_mi8", 0, 0x83, false, 6, 1},   {"inc", 0xfe, 0xff, false, 0, 0},
+    {"dec", 0xfe, 0xff, false, 1, 0},    {"not", 0xf6, 0xf7, false, 2, 0},    {"neg", 0xf6, 0xf7, false, 3, 0},
+    {"bts_reg", 0, 0xab, true, 2, 0},    {"btr_reg", 0, 0xb3, true, 2, 0},    {"btc_reg", 0, 0xbb, true, 2, 0},
+    {"bts_imm", 0, 0xba, true, 5, 1},    {"btr_imm", 0, 0xba, true, 6, 1},    {"btc_imm", 0, 0xba, true, 7, 1},
+    {"xadd", 0xc0, 0xc1, true, 2, 0},    {"cmpxchg", 0xb0, 0xb1, true, 2, 0},
 };
 
 Bytes lock_encoding(const LockForm& f, unsigned bits, bool lock) {
@@ -271,13 +266,14 @@ TEST_P(AluLock, OneAtomicRmwWithTheUnlockedBytes) {
   ASSERT_EQ(plain_mem.log.size(), 2u);
   EXPECT_EQ(plain_mem.log[0], R(B, le(value, bytes)));
   EXPECT_EQ(plain_mem.log[1].kind, Kind::WRITE);
-  EXPECT_EQ(locked_mem.log,
-            (std::vector<Access>{RMW(B, le(value, bytes), plain_mem.log[1].bytes)}));
+  EXPECT_EQ(locked_mem.log, (std::vector<Access>{RMW(B, le(value, bytes), plain_mem.log[1].bytes)}));
   EXPECT_EQ(locked.rflags, plain.rflags);
   expect_gprs(locked, plain, {});
 }
 
 std::vector<LockParam> lock_params() {
+  // A table, one case per line.
+  // clang-format off
   std::vector<LockParam> out;
   for (int i = 0; i < static_cast<int>(std::size(kLockForms)); ++i) {
     for (unsigned bits : {8u, 16u, 32u, 64u}) {
@@ -286,11 +282,12 @@ std::vector<LockParam> lock_params() {
     }
   }
   return out;
+  // clang-format on
 }
 
 INSTANTIATE_TEST_SUITE_P(AllForms, AluLock, ::testing::ValuesIn(lock_params()), [](const auto& info) {
-  return std::string(kLockForms[std::get<0>(info.param)].name) + "_" +
-         std::to_string(std::get<1>(info.param)) + (std::get<2>(info.param) ? "_ones" : "_zero");
+  return std::string(kLockForms[std::get<0>(info.param)].name) + "_" + std::to_string(std::get<1>(info.param)) +
+         (std::get<2>(info.param) ? "_ones" : "_zero");
 });
 
 // ---- Memory::atomic_rmw's default implementation.

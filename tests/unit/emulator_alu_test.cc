@@ -21,8 +21,7 @@
 namespace mmiotrace::emu::alu_test {
 namespace {
 
-constexpr uint64_t CF = kFlagCF, PF = kFlagPF, AF = kFlagAF, ZF = kFlagZF, SF = kFlagSF,
-                   OF = kFlagOF;
+constexpr uint64_t CF = kFlagCF, PF = kFlagPF, AF = kFlagAF, ZF = kFlagZF, SF = kFlagSF, OF = kFlagOF;
 constexpr uint64_t B = 0x10000;  // RBX, the base of (%rbx)
 
 uint64_t fl(uint64_t bits) { return kBaseFlags | bits; }
@@ -30,6 +29,8 @@ uint64_t fl(uint64_t bits) { return kBaseFlags | bits; }
 // ---- Known answers.
 
 std::vector<Row> known_answer_rows() {
+  // A table, one case per line.
+  // clang-format off
   using enum Gpr;
   const uint64_t all = fl(kArith);
   return {
@@ -179,6 +180,7 @@ std::vector<Row> known_answer_rows() {
        fl(0), {R(0x7f0000000014, le(0, 4)), W(0x7f0000000014, le(1, 4))}, {}, fl(0),
        OF | SF | AF | PF, 0x7f0000000000},
   };
+  // clang-format on
 }
 
 class AluKnownAnswer : public ::testing::TestWithParam<Row> {};
@@ -191,8 +193,32 @@ INSTANTIATE_TEST_SUITE_P(Table, AluKnownAnswer, ::testing::ValuesIn(known_answer
 // ---- Reference model (SDM Vol. 2, each instruction's "Operation" and "Flags Affected").
 
 enum class Op : uint8_t {
-  ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST, INC, DEC, NOT, NEG,
-  ROL, ROR, RCL, RCR, SHL, SHR, SAR, SHLD, SHRD, BT, BTS, BTR, BTC,
+  ADD,
+  OR,
+  ADC,
+  SBB,
+  AND,
+  SUB,
+  XOR,
+  CMP,
+  TEST,
+  INC,
+  DEC,
+  NOT,
+  NEG,
+  ROL,
+  ROR,
+  RCL,
+  RCR,
+  SHL,
+  SHR,
+  SAR,
+  SHLD,
+  SHRD,
+  BT,
+  BTS,
+  BTR,
+  BTC,
 };
 
 struct Model {
@@ -240,9 +266,7 @@ Model sub_model(uint64_t a, uint64_t b, unsigned c, unsigned bits, uint64_t in) 
   return {r, set_arith(in, f)};
 }
 
-Model logic_model(uint64_t r, unsigned bits, uint64_t in) {
-  return {r, set_arith(in, szp(r, bits)), AF};
-}
+Model logic_model(uint64_t r, unsigned bits, uint64_t in) { return {r, set_arith(in, szp(r, bits)), AF}; }
 
 Model shift_model(Op op, uint64_t a, unsigned count, unsigned bits, uint64_t in) {
   const uint64_t m = width_mask(bits);
@@ -346,21 +370,53 @@ Model model(Op op, uint64_t a, uint64_t s, unsigned count, unsigned bits, uint64
   s &= m;
   const unsigned c = (in & CF) ? 1 : 0;
   switch (op) {
-    case Op::ADD: return add_model(a, s, 0, bits, in);
-    case Op::ADC: return add_model(a, s, c, bits, in);
-    case Op::SUB: case Op::CMP: return sub_model(a, s, 0, bits, in);
-    case Op::SBB: return sub_model(a, s, c, bits, in);
-    case Op::AND: case Op::TEST: return logic_model(a & s, bits, in);
-    case Op::OR: return logic_model(a | s, bits, in);
-    case Op::XOR: return logic_model(a ^ s, bits, in);
-    case Op::INC: { Model r = add_model(a, 1, 0, bits, in); r.flags = (r.flags & ~CF) | (in & CF); return r; }
-    case Op::DEC: { Model r = sub_model(a, 1, 0, bits, in); r.flags = (r.flags & ~CF) | (in & CF); return r; }
-    case Op::NOT: return {~a & m, in};
-    case Op::NEG: return sub_model(0, a, 0, bits, in);
-    case Op::SHL: case Op::SHR: case Op::SAR: return shift_model(op, a, count, bits, in);
-    case Op::ROL: case Op::ROR: case Op::RCL: case Op::RCR: return rotate_model(op, a, count, bits, in);
-    case Op::SHLD: case Op::SHRD: return double_shift_model(op, a, s, count, bits, in);
-    case Op::BT: case Op::BTS: case Op::BTR: case Op::BTC: return bit_model(op, a, s, bits, in);
+    case Op::ADD:
+      return add_model(a, s, 0, bits, in);
+    case Op::ADC:
+      return add_model(a, s, c, bits, in);
+    case Op::SUB:
+    case Op::CMP:
+      return sub_model(a, s, 0, bits, in);
+    case Op::SBB:
+      return sub_model(a, s, c, bits, in);
+    case Op::AND:
+    case Op::TEST:
+      return logic_model(a & s, bits, in);
+    case Op::OR:
+      return logic_model(a | s, bits, in);
+    case Op::XOR:
+      return logic_model(a ^ s, bits, in);
+    case Op::INC: {
+      Model r = add_model(a, 1, 0, bits, in);
+      r.flags = (r.flags & ~CF) | (in & CF);
+      return r;
+    }
+    case Op::DEC: {
+      Model r = sub_model(a, 1, 0, bits, in);
+      r.flags = (r.flags & ~CF) | (in & CF);
+      return r;
+    }
+    case Op::NOT:
+      return {~a & m, in};
+    case Op::NEG:
+      return sub_model(0, a, 0, bits, in);
+    case Op::SHL:
+    case Op::SHR:
+    case Op::SAR:
+      return shift_model(op, a, count, bits, in);
+    case Op::ROL:
+    case Op::ROR:
+    case Op::RCL:
+    case Op::RCR:
+      return rotate_model(op, a, count, bits, in);
+    case Op::SHLD:
+    case Op::SHRD:
+      return double_shift_model(op, a, s, count, bits, in);
+    case Op::BT:
+    case Op::BTS:
+    case Op::BTR:
+    case Op::BTC:
+      return bit_model(op, a, s, bits, in);
   }
   return {};
 }
@@ -478,8 +534,7 @@ Bytes encode(const MatrixForm& f, unsigned bits, uint64_t imm) {
   // 8-bit forms use the listed opcode; the others add 1 (except 83, 0F maps).
   const bool plus_one = !f.two_byte && f.has_byte_form && bits != 8;
   code.push_back(static_cast<uint8_t>(f.opcode + (plus_one ? 1 : 0)));
-  const bool reg_field_is_rdx = f.kind == FormKind::MEM_REG || f.kind == FormKind::REG_MEM ||
-                                is_double_shift(f.op);
+  const bool reg_field_is_rdx = f.kind == FormKind::MEM_REG || f.kind == FormKind::REG_MEM || is_double_shift(f.op);
   code.push_back(static_cast<uint8_t>(((reg_field_is_rdx ? 2 : f.ext) << 3) | 3));
   unsigned imm_bytes = 0;
   if (f.kind == FormKind::MEM_IMM) imm_bytes = bits == 8 ? 1 : bits == 16 ? 2 : 4;
@@ -495,8 +550,7 @@ class AluMatrix : public ::testing::TestWithParam<MatrixParam> {};
 std::vector<uint64_t> interesting(unsigned bits) {
   const uint64_t m = width_mask(bits);
   const uint64_t top = uint64_t{1} << (bits - 1);
-  return {0, 1, 2, top - 1, top, top + 1, m, m - 1, 0x5a5a5a5a5a5a5a5a & m, 0x8421c3e7f00f1248 & m,
-          0x0f & m, 0x10 & m};
+  return {0, 1, 2, top - 1, top, top + 1, m, m - 1, 0x5a5a5a5a5a5a5a5a & m, 0x8421c3e7f00f1248 & m, 0x0f & m, 0x10 & m};
 }
 
 TEST_P(AluMatrix, AgreesWithTheModel) {
@@ -506,8 +560,7 @@ TEST_P(AluMatrix, AgreesWithTheModel) {
   const uint64_t m = width_mask(bits);
   const std::vector<uint64_t> values = interesting(bits);
   std::vector<uint64_t> sources = values;
-  const bool counted = f.kind == FormKind::BY_ONE || f.kind == FormKind::BY_IMM ||
-                       f.kind == FormKind::BY_CL;
+  const bool counted = f.kind == FormKind::BY_ONE || f.kind == FormKind::BY_IMM || f.kind == FormKind::BY_CL;
   if (counted && !is_double_shift(f.op) && !is_bit_op(f.op)) sources = {0};
   std::vector<unsigned> counts = {0};
   if (f.kind == FormKind::BY_ONE) counts = {1};
@@ -538,20 +591,18 @@ TEST_P(AluMatrix, AgreesWithTheModel) {
           // The operand accessed: BT* with a register offset moves by whole operands.
           uint64_t addr = B;
           if (is_bit_op(f.op) && f.kind == FormKind::MEM_REG) {
-            addr = B + static_cast<uint64_t>((static_cast<int64_t>(sext(src, bits)) >>
-                                              (bits == 16 ? 4 : bits == 32 ? 5 : 6)) *
+            addr = B + static_cast<uint64_t>((static_cast<int64_t>(sext(src, bits)) >> (bits == 16   ? 4
+                                                                                        : bits == 32 ? 5
+                                                                                                     : 6)) *
                                              static_cast<int64_t>(bytes));
           }
-          SCOPED_TRACE(testing::Message() << std::hex << "a=0x" << a << " src=0x" << src
-                                          << " count=" << std::dec << count << " flags=0x"
-                                          << std::hex << flags_in);
+          SCOPED_TRACE(testing::Message() << std::hex << "a=0x" << a << " src=0x" << src << " count=" << std::dec
+                                          << count << " flags=0x" << std::hex << flags_in);
           CpuState cpu = base_cpu();
           cpu.reg(Gpr::RBX) = B;
           cpu.reg(Gpr::RDX) = 0xabababababababab & ~m;
-          cpu.reg(Gpr::RDX) |= (f.kind == FormKind::MEM_REG || f.kind == FormKind::REG_MEM ||
-                                is_double_shift(f.op))
-                                   ? src
-                                   : 0;
+          cpu.reg(Gpr::RDX) |=
+              (f.kind == FormKind::MEM_REG || f.kind == FormKind::REG_MEM || is_double_shift(f.op)) ? src : 0;
           cpu.reg(Gpr::RCX) = 0xcdcdcdcdcdcdcd00 | (count & 0xff);
           cpu.rflags = flags_in;
           const CpuState before = cpu;
@@ -597,6 +648,8 @@ TEST_P(AluMatrix, AgreesWithTheModel) {
 }
 
 std::vector<MatrixParam> matrix_params() {
+  // A table, one case per line.
+  // clang-format off
   std::vector<MatrixParam> out;
   for (int i = 0; i < static_cast<int>(std::size(kMatrix)); ++i) {
     for (unsigned bits : {8u, 16u, 32u, 64u}) {
@@ -607,24 +660,23 @@ std::vector<MatrixParam> matrix_params() {
     }
   }
   return out;
+  // clang-format on
 }
 
-INSTANTIATE_TEST_SUITE_P(AllForms, AluMatrix, ::testing::ValuesIn(matrix_params()),
-                         [](const auto& info) {
-                           return std::string(kMatrix[std::get<0>(info.param)].name) + "_" +
-                                  std::to_string(std::get<1>(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(AllForms, AluMatrix, ::testing::ValuesIn(matrix_params()), [](const auto& info) {
+  return std::string(kMatrix[std::get<0>(info.param)].name) + "_" + std::to_string(std::get<1>(info.param));
+});
 
 // ---- Addressing forms: the operand's address, as for MOV (emulator_test.cc).
 
 struct Addressing {
   const char* name;
-  Bytes prefixes;     // 64/65/67
-  uint8_t rex;        // REX.X/REX.B bits (0x42, 0x41...), or 0
-  uint8_t modrm_rm;   // mod and r/m bits of the ModRM byte (reg added per instruction)
-  Bytes tail;         // SIB and displacement
+  Bytes prefixes;    // 64/65/67
+  uint8_t rex;       // REX.X/REX.B bits (0x42, 0x41...), or 0
+  uint8_t modrm_rm;  // mod and r/m bits of the ModRM byte (reg added per instruction)
+  Bytes tail;        // SIB and displacement
   Regs regs;
-  uint64_t addr;      // expected address; RIP-relative: displacement from the next instruction
+  uint64_t addr;  // expected address; RIP-relative: displacement from the next instruction
   bool rip_relative = false;
   uint64_t fs_base = 0;
   uint64_t gs_base = 0;
@@ -643,8 +695,7 @@ const Addressing kAddressing[] = {
     {"addr32_truncates_base", {0x67}, 0, 0x03, {}, {{Gpr::RBX, 0xFFFFFFFF00010000}}, 0x10000},
     {"addr32_wraps", {0x67}, 0, 0x40, {0xfc}, {{Gpr::RAX, 0x0000000500000002}}, 0xFFFFFFFE},
     {"fs_override", {0x64}, 0, 0x04, {0x25, 0x10, 0, 0, 0}, {}, 0x7f0000001010, false, 0x7f0000001000},
-    {"gs_override", {0x65}, 0, 0x03, {}, {{Gpr::RBX, 0x10}}, 0x7f0000002010, false, 0x7f0000001000,
-     0x7f0000002000},
+    {"gs_override", {0x65}, 0, 0x03, {}, {{Gpr::RBX, 0x10}}, 0x7f0000002010, false, 0x7f0000001000, 0x7f0000002000},
     {"es_override_ignored", {0x26}, 0, 0x03, {}, {{Gpr::RBX, 0x10000}}, 0x10000, false, 0x7f0000001000},
 };
 
@@ -655,10 +706,10 @@ struct AddressedInsn {
   Bytes prefixes;  // 66, F0
   uint8_t rex;     // REX.W/REX.R bits, or 0
   Bytes opcode;
-  uint8_t reg;     // ModRM.reg
+  uint8_t reg;  // ModRM.reg
   Bytes imm;
   unsigned size;
-  Kind kind;       // READ: read only; WRITE: read then write; RMW: one atomic_rmw
+  Kind kind;  // READ: read only; WRITE: read then write; RMW: one atomic_rmw
 };
 
 const AddressedInsn kAddressedInsns[] = {
@@ -705,14 +756,13 @@ TEST_P(AluAddressing, AccessesTheOperandsAddress) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Forms, AluAddressing,
-    ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kAddressing))),
-                       ::testing::Range(0, static_cast<int>(std::size(kAddressedInsns)))),
-    [](const auto& info) {
-      return std::string(kAddressedInsns[std::get<1>(info.param)].name) + "_" +
-             kAddressing[std::get<0>(info.param)].name;
-    });
+INSTANTIATE_TEST_SUITE_P(Forms, AluAddressing,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kAddressing))),
+                                            ::testing::Range(0, static_cast<int>(std::size(kAddressedInsns)))),
+                         [](const auto& info) {
+                           return std::string(kAddressedInsns[std::get<1>(info.param)].name) + "_" +
+                                  kAddressing[std::get<0>(info.param)].name;
+                         });
 
 // ---- Faults: registers, flags and RIP stay as they were.
 
@@ -752,17 +802,22 @@ INSTANTIATE_TEST_SUITE_P(
     Table, AluFault,
     ::testing::ValuesIn(std::vector<FaultCase>{
         {"addl_read_faults", {0x01, 0x13}, {{Gpr::RBX, B}}, B + 2, false, {RF(B, 4)}},
-        {"addl_write_faults_after_the_read", {0x01, 0x13}, {{Gpr::RBX, B}}, B, true,
+        {"addl_write_faults_after_the_read",
+         {0x01, 0x13},
+         {{Gpr::RBX, B}},
+         B,
+         true,
          {R(B, le(0x7fffffff, 4)), WF(B, 4)}},
-        {"add_to_register_read_faults", {0x48, 0x03, 0x13}, {{Gpr::RBX, B}}, B + 7, false,
-         {RF(B, 8)}},
+        {"add_to_register_read_faults", {0x48, 0x03, 0x13}, {{Gpr::RBX, B}}, B + 7, false, {RF(B, 8)}},
         {"cmpb_read_faults", {0x80, 0x3b, 0x01}, {{Gpr::RBX, B}}, B, false, {RF(B, 1)}},
-        {"lock_incl_faults_whole", {0xf0, 0xff, 0x03}, {{Gpr::RBX, B}}, B + 1, false,
-         {RMWF(B, 4)}},
-        {"shll_cl0_write_faults", {0xd3, 0x23}, {{Gpr::RBX, B}, {Gpr::RCX, 0}}, B, true,
-         {R(B, le(5, 4)), WF(B, 4)}},
-        {"btsq_reg_write_faults", {0x48, 0x0f, 0xab, 0x13}, {{Gpr::RBX, B}, {Gpr::RDX, 64}},
-         B + 8, true, {R(B + 8, le(0, 8)), WF(B + 8, 8)}},
+        {"lock_incl_faults_whole", {0xf0, 0xff, 0x03}, {{Gpr::RBX, B}}, B + 1, false, {RMWF(B, 4)}},
+        {"shll_cl0_write_faults", {0xd3, 0x23}, {{Gpr::RBX, B}, {Gpr::RCX, 0}}, B, true, {R(B, le(5, 4)), WF(B, 4)}},
+        {"btsq_reg_write_faults",
+         {0x48, 0x0f, 0xab, 0x13},
+         {{Gpr::RBX, B}, {Gpr::RDX, 64}},
+         B + 8,
+         true,
+         {R(B + 8, le(0, 8)), WF(B + 8, 8)}},
     }),
     [](const auto& info) { return sanitize(info.param.name); });
 
@@ -789,28 +844,27 @@ TEST_P(AluRefused, TouchesNothing) {
   expect_gprs(cpu, before, {});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, AluRefused,
-    ::testing::ValuesIn(std::vector<RefusedCase>{
-        {"add_register_to_register", {0x01, 0xd8}, EmuStatus::UNSUPPORTED},
-        {"shl_register", {0xd1, 0xe0}, EmuStatus::UNSUPPORTED},
-        {"bt_register", {0x0f, 0xa3, 0xc3}, EmuStatus::UNSUPPORTED},
-        {"shl_undocumented_slash6", {0xd1, 0x33}, EmuStatus::UNSUPPORTED},
-        {"test_undocumented_slash1", {0xf6, 0x0b, 0x01}, EmuStatus::UNSUPPORTED},
-        {"imul_m32", {0x0f, 0xaf, 0x03}, EmuStatus::UNSUPPORTED},
-        {"mul_m32", {0xf7, 0x23}, EmuStatus::UNSUPPORTED},
-        {"div_m32", {0xf7, 0x33}, EmuStatus::UNSUPPORTED},
-        {"bsf_m32", {0x0f, 0xbc, 0x03}, EmuStatus::UNSUPPORTED},
-        {"popcnt_m32", {0xf3, 0x0f, 0xb8, 0x03}, EmuStatus::UNSUPPORTED},
-        {"crc32_m8", {0xf2, 0x0f, 0x38, 0xf0, 0x03}, EmuStatus::UNSUPPORTED},
-        {"andn_vex", {0xc4, 0xe2, 0x78, 0xf2, 0x03}, EmuStatus::UNSUPPORTED},
-        {"lock_cmp_is_ud", {0xf0, 0x39, 0x03}, EmuStatus::DECODE_ERROR},
-        {"lock_test_is_ud", {0xf0, 0x85, 0x03}, EmuStatus::DECODE_ERROR},
-        {"lock_bt_is_ud", {0xf0, 0x0f, 0xa3, 0x03}, EmuStatus::DECODE_ERROR},
-        {"lock_shl_is_ud", {0xf0, 0xd1, 0x23}, EmuStatus::DECODE_ERROR},
-        {"lock_add_to_register_is_ud", {0xf0, 0x03, 0x03}, EmuStatus::DECODE_ERROR},
-    }),
-    [](const auto& info) { return sanitize(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Table, AluRefused,
+                         ::testing::ValuesIn(std::vector<RefusedCase>{
+                             {"add_register_to_register", {0x01, 0xd8}, EmuStatus::UNSUPPORTED},
+                             {"shl_register", {0xd1, 0xe0}, EmuStatus::UNSUPPORTED},
+                             {"bt_register", {0x0f, 0xa3, 0xc3}, EmuStatus::UNSUPPORTED},
+                             {"shl_undocumented_slash6", {0xd1, 0x33}, EmuStatus::UNSUPPORTED},
+                             {"test_undocumented_slash1", {0xf6, 0x0b, 0x01}, EmuStatus::UNSUPPORTED},
+                             {"imul_m32", {0x0f, 0xaf, 0x03}, EmuStatus::UNSUPPORTED},
+                             {"mul_m32", {0xf7, 0x23}, EmuStatus::UNSUPPORTED},
+                             {"div_m32", {0xf7, 0x33}, EmuStatus::UNSUPPORTED},
+                             {"bsf_m32", {0x0f, 0xbc, 0x03}, EmuStatus::UNSUPPORTED},
+                             {"popcnt_m32", {0xf3, 0x0f, 0xb8, 0x03}, EmuStatus::UNSUPPORTED},
+                             {"crc32_m8", {0xf2, 0x0f, 0x38, 0xf0, 0x03}, EmuStatus::UNSUPPORTED},
+                             {"andn_vex", {0xc4, 0xe2, 0x78, 0xf2, 0x03}, EmuStatus::UNSUPPORTED},
+                             {"lock_cmp_is_ud", {0xf0, 0x39, 0x03}, EmuStatus::DECODE_ERROR},
+                             {"lock_test_is_ud", {0xf0, 0x85, 0x03}, EmuStatus::DECODE_ERROR},
+                             {"lock_bt_is_ud", {0xf0, 0x0f, 0xa3, 0x03}, EmuStatus::DECODE_ERROR},
+                             {"lock_shl_is_ud", {0xf0, 0xd1, 0x23}, EmuStatus::DECODE_ERROR},
+                             {"lock_add_to_register_is_ud", {0xf0, 0x03, 0x03}, EmuStatus::DECODE_ERROR},
+                         }),
+                         [](const auto& info) { return sanitize(info.param.name); });
 
 }  // namespace
 }  // namespace mmiotrace::emu::alu_test

@@ -2,8 +2,6 @@
 // address, size and direction, and a stub that decodes back (with Zydis) to
 // the same instruction with its memory operand RIP-relative to the bounce
 // buffer, followed by HLT; and the refusals. One stub is also run for real.
-#include "emu/emulator.h"
-
 #include <Zydis/Zydis.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -15,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "emu/emulator.h"
 #include "emu/xsave_area.h"
 
 namespace mmiotrace::emu {
@@ -132,24 +131,24 @@ TEST_P(Planned1, AddressSizeDirectionAndStub) {
 INSTANTIATE_TEST_SUITE_P(
     Forms, Planned1,
     ::testing::Values(
-        Case{"flds", {0xd9, 0x00}, 4, true, false},                            // flds (%rax)
-        Case{"fldl", {0xdd, 0x00}, 8, true, false},                            // fldl (%rax)
-        Case{"fldt", {0xdb, 0x28}, 10, true, false},                           // fldt (%rax)
-        Case{"fstpt", {0xdb, 0x38}, 10, false, true},                          // fstpt (%rax)
-        Case{"fistps_r12", {0x41, 0xdf, 0x1c, 0x24}, 2, false, true},          // fistps (%r12)
-        Case{"crc32l", {0xf2, 0x0f, 0x38, 0xf1, 0x08}, 4, true, false},        // crc32l (%rax),%ecx
-        Case{"popcnt", {0xf3, 0x48, 0x0f, 0xb8, 0x00}, 8, true, false},        // popcnt (%rax),%rax
-        Case{"pinsrd", {0x66, 0x0f, 0x3a, 0x22, 0x00, 0x01}, 4, true, false},  // pinsrd $1,(%rax),%xmm0
-        Case{"vaddps_ymm", {0xc5, 0xf4, 0x58, 0x10}, 32, true, false},         // vaddps (%rax),%ymm1,%ymm2
-        Case{"addsubpd", {0x66, 0x0f, 0xd0, 0x18}, 16, true, false},           // addsubpd (%rax),%xmm3
-        Case{"cvtsi2sdl", {0xf2, 0x0f, 0x2a, 0x00}, 4, true, false},           // cvtsi2sdl (%rax),%xmm0
-        Case{"cvtsi2sdq", {0xf2, 0x48, 0x0f, 0x2a, 0x00}, 8, true, false},     // cvtsi2sdq (%rax),%xmm0
-        Case{"aesenc", {0x66, 0x0f, 0x38, 0xdc, 0x08}, 16, true, false},       // aesenc (%rax),%xmm1
-        Case{"add_rmw", {0x01, 0x08}, 4, true, true},                          // add %ecx,(%rax)
-        Case{"inc_rmw", {0xff, 0x00}, 4, true, true},                          // incl (%rax)
-        Case{"sete", {0x0f, 0x94, 0x00}, 1, false, true},                      // sete (%rax)
-        Case{"pextrb", {0x66, 0x0f, 0x3a, 0x14, 0x08, 0x03}, 1, false, true},  // pextrb $3,%xmm1,(%rax)
-        Case{"vpaddd_zmm", {0x62, 0x61, 0x75, 0x40, 0xfe, 0x30}, 64, true, false},  // vpaddd (%rax),%zmm17,%zmm30
+        Case{"flds", {0xd9, 0x00}, 4, true, false},                                  // flds (%rax)
+        Case{"fldl", {0xdd, 0x00}, 8, true, false},                                  // fldl (%rax)
+        Case{"fldt", {0xdb, 0x28}, 10, true, false},                                 // fldt (%rax)
+        Case{"fstpt", {0xdb, 0x38}, 10, false, true},                                // fstpt (%rax)
+        Case{"fistps_r12", {0x41, 0xdf, 0x1c, 0x24}, 2, false, true},                // fistps (%r12)
+        Case{"crc32l", {0xf2, 0x0f, 0x38, 0xf1, 0x08}, 4, true, false},              // crc32l (%rax),%ecx
+        Case{"popcnt", {0xf3, 0x48, 0x0f, 0xb8, 0x00}, 8, true, false},              // popcnt (%rax),%rax
+        Case{"pinsrd", {0x66, 0x0f, 0x3a, 0x22, 0x00, 0x01}, 4, true, false},        // pinsrd $1,(%rax),%xmm0
+        Case{"vaddps_ymm", {0xc5, 0xf4, 0x58, 0x10}, 32, true, false},               // vaddps (%rax),%ymm1,%ymm2
+        Case{"addsubpd", {0x66, 0x0f, 0xd0, 0x18}, 16, true, false},                 // addsubpd (%rax),%xmm3
+        Case{"cvtsi2sdl", {0xf2, 0x0f, 0x2a, 0x00}, 4, true, false},                 // cvtsi2sdl (%rax),%xmm0
+        Case{"cvtsi2sdq", {0xf2, 0x48, 0x0f, 0x2a, 0x00}, 8, true, false},           // cvtsi2sdq (%rax),%xmm0
+        Case{"aesenc", {0x66, 0x0f, 0x38, 0xdc, 0x08}, 16, true, false},             // aesenc (%rax),%xmm1
+        Case{"add_rmw", {0x01, 0x08}, 4, true, true},                                // add %ecx,(%rax)
+        Case{"inc_rmw", {0xff, 0x00}, 4, true, true},                                // incl (%rax)
+        Case{"sete", {0x0f, 0x94, 0x00}, 1, false, true},                            // sete (%rax)
+        Case{"pextrb", {0x66, 0x0f, 0x3a, 0x14, 0x08, 0x03}, 1, false, true},        // pextrb $3,%xmm1,(%rax)
+        Case{"vpaddd_zmm", {0x62, 0x61, 0x75, 0x40, 0xfe, 0x30}, 64, true, false},   // vpaddd (%rax),%zmm17,%zmm30
         Case{"vaddps_bcst", {0x62, 0xf1, 0x74, 0x58, 0x58, 0x10}, 4, true, false}),  // vaddps (%rax){1to16},%zmm1,%zmm2
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
@@ -228,25 +227,18 @@ TEST_P(Refused, WithAReasonAndNoStub) {
 INSTANTIATE_TEST_SUITE_P(
     Forms, Refused,
     ::testing::Values(
-        Refusal{"lock_add", {0xf0, 0x83, 0x00, 0x01}, "LOCK"},
-        Refusal{"xchg", {0x87, 0x03}, "atomic"},
+        Refusal{"lock_add", {0xf0, 0x83, 0x00, 0x01}, "LOCK"}, Refusal{"xchg", {0x87, 0x03}, "atomic"},
         Refusal{"cmpxchg", {0x0f, 0xb1, 0x08}, "depends on the data"},
-        Refusal{"jmp_mem", {0xff, 0x20}, "transfers control"},
-        Refusal{"call_mem", {0xff, 0x10}, "transfers control"},
+        Refusal{"jmp_mem", {0xff, 0x20}, "transfers control"}, Refusal{"call_mem", {0xff, 0x10}, "transfers control"},
         Refusal{"push_mem", {0xff, 0x30}, "more than one memory operand"},
-        Refusal{"pop_mem", {0x8f, 0x00}, "more than one memory operand"},
-        Refusal{"xsave", {0x0f, 0xae, 0x20}, "XSAVE"},
-        Refusal{"fxsave", {0x0f, 0xae, 0x00}, "state-dependent"},
-        Refusal{"fnstenv", {0xd9, 0x30}, "state-dependent"},
+        Refusal{"pop_mem", {0x8f, 0x00}, "more than one memory operand"}, Refusal{"xsave", {0x0f, 0xae, 0x20}, "XSAVE"},
+        Refusal{"fxsave", {0x0f, 0xae, 0x00}, "state-dependent"}, Refusal{"fnstenv", {0xd9, 0x30}, "state-dependent"},
         Refusal{"vpgatherdd", {0xc4, 0xe2, 0x6d, 0x90, 0x1c, 0x88}, "gather"},
         Refusal{"vmaskmovps", {0xc4, 0xe2, 0x6d, 0x2e, 0x08}, "mask"},
         Refusal{"evex_masked_no_opmask_state", {0x62, 0xf1, 0x74, 0x49, 0x58, 0x10}, "masking"},
-        Refusal{"clflush", {0x0f, 0xae, 0x38}, "cache-line"},
-        Refusal{"mov_to_ds", {0x8e, 0x18}, "segment register"},
-        Refusal{"lgdt", {0x0f, 0x01, 0x10}, "system"},
-        Refusal{"lea", {0x48, 0x8d, 0x08}, "not a plain load or store"},
-        Refusal{"movsb", {0xa4}, "more than one memory operand"},
-        Refusal{"lodsb", {0xac}, "implicitly"},
+        Refusal{"clflush", {0x0f, 0xae, 0x38}, "cache-line"}, Refusal{"mov_to_ds", {0x8e, 0x18}, "segment register"},
+        Refusal{"lgdt", {0x0f, 0x01, 0x10}, "system"}, Refusal{"lea", {0x48, 0x8d, 0x08}, "not a plain load or store"},
+        Refusal{"movsb", {0xa4}, "more than one memory operand"}, Refusal{"lodsb", {0xac}, "implicitly"},
         Refusal{"rep_stosb", {0xf3, 0xaa}, "REP"}),
     [](const ::testing::TestParamInfo<Refusal>& info) { return std::string(info.param.name); });
 
@@ -333,10 +325,10 @@ TEST(PlanGeneric, MaskedRefusals) {
     Bytes bytes;
     const char* why;
   } cases[] = {
-      {{0x62, 0xf1, 0x7c, 0x49, 0x11, 0x08}, "writes"},                 // vmovups %zmm1, (%rax){%k1}
-      {{0x62, 0xf2, 0x7e, 0x49, 0x31, 0x08}, "writes"},                 // vpmovdb %zmm1, (%rax){%k1}
-      {{0x62, 0xf2, 0x7d, 0x49, 0x89, 0x08}, "expand"},                 // vpexpandd (%rax), %zmm1{%k1}
-      {{0x62, 0xf3, 0x75, 0x49, 0x42, 0x10, 0x00}, "one to one"},       // vdbpsadbw: words vs bytes
+      {{0x62, 0xf1, 0x7c, 0x49, 0x11, 0x08}, "writes"},            // vmovups %zmm1, (%rax){%k1}
+      {{0x62, 0xf2, 0x7e, 0x49, 0x31, 0x08}, "writes"},            // vpmovdb %zmm1, (%rax){%k1}
+      {{0x62, 0xf2, 0x7d, 0x49, 0x89, 0x08}, "expand"},            // vpexpandd (%rax), %zmm1{%k1}
+      {{0x62, 0xf3, 0x75, 0x49, 0x42, 0x10, 0x00}, "one to one"},  // vdbpsadbw: words vs bytes
   };
   for (const auto& c : cases) {
     const Planned p = plan(st.cpu, c.bytes);

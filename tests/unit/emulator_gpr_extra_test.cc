@@ -23,27 +23,45 @@ uint64_t fl(uint64_t bits) { return kBaseFlags | bits; }
 bool expected_condition(unsigned cc, uint64_t f) {
   const bool cf = f & CF, pf = f & PF, zf = f & ZF, sf = f & SF, of = f & OF;
   switch (cc) {
-    case 0x0: return of;                 // O
-    case 0x1: return !of;                // NO
-    case 0x2: return cf;                 // B, C, NAE
-    case 0x3: return !cf;                // AE, NB, NC
-    case 0x4: return zf;                 // E, Z
-    case 0x5: return !zf;                // NE, NZ
-    case 0x6: return cf || zf;           // BE, NA
-    case 0x7: return !cf && !zf;         // A, NBE
-    case 0x8: return sf;                 // S
-    case 0x9: return !sf;                // NS
-    case 0xA: return pf;                 // P, PE
-    case 0xB: return !pf;                // NP, PO
-    case 0xC: return sf != of;           // L, NGE
-    case 0xD: return sf == of;           // GE, NL
-    case 0xE: return zf || sf != of;     // LE, NG
-    default: return !zf && sf == of;     // G, NLE
+    case 0x0:
+      return of;  // O
+    case 0x1:
+      return !of;  // NO
+    case 0x2:
+      return cf;  // B, C, NAE
+    case 0x3:
+      return !cf;  // AE, NB, NC
+    case 0x4:
+      return zf;  // E, Z
+    case 0x5:
+      return !zf;  // NE, NZ
+    case 0x6:
+      return cf || zf;  // BE, NA
+    case 0x7:
+      return !cf && !zf;  // A, NBE
+    case 0x8:
+      return sf;  // S
+    case 0x9:
+      return !sf;  // NS
+    case 0xA:
+      return pf;  // P, PE
+    case 0xB:
+      return !pf;  // NP, PO
+    case 0xC:
+      return sf != of;  // L, NGE
+    case 0xD:
+      return sf == of;  // GE, NL
+    case 0xE:
+      return zf || sf != of;  // LE, NG
+    default:
+      return !zf && sf == of;  // G, NLE
   }
 }
 
 // Every combination of CF, PF, ZF, SF, OF (and DF, AF that no condition reads).
 std::vector<uint64_t> flag_combinations() {
+  // A table, one case per line.
+  // clang-format off
   std::vector<uint64_t> out;
   const uint64_t bits[] = {CF, PF, ZF, SF, OF};
   for (unsigned m = 0; m < 32; ++m) {
@@ -54,6 +72,7 @@ std::vector<uint64_t> flag_combinations() {
     out.push_back(f);
   }
   return out;
+  // clang-format on
 }
 
 class EmulatorSetcc : public ::testing::TestWithParam<unsigned> {};
@@ -108,9 +127,7 @@ TEST_P(EmulatorCmov, AlwaysReadsWritesOnlyIfTrue) {
     EXPECT_EQ(mem.log, (std::vector<Access>{R(B, le(value, bytes))}));
     uint64_t want = rdx;
     if (expected_condition(cc, f)) {
-      want = bits == 16 ? (rdx & ~uint64_t{0xffff}) | (value & 0xffff)
-             : bits == 32 ? value & 0xffffffff
-                          : value;
+      want = bits == 16 ? (rdx & ~uint64_t{0xffff}) | (value & 0xffff) : bits == 32 ? value & 0xffffffff : value;
     } else if (bits == 32) {
       want = rdx & 0xffffffff;  // a 32-bit CMOV zero-extends even when false
     }
@@ -120,14 +137,15 @@ TEST_P(EmulatorCmov, AlwaysReadsWritesOnlyIfTrue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllConditions, EmulatorCmov,
-                         ::testing::Combine(::testing::Range(0u, 16u),
-                                            ::testing::Values(16u, 32u, 64u)),
+                         ::testing::Combine(::testing::Range(0u, 16u), ::testing::Values(16u, 32u, 64u)),
                          [](const auto& info) {
                            return "cc" + std::to_string(std::get<0>(info.param)) + "_" +
                                   std::to_string(std::get<1>(info.param));
                          });
 
 std::vector<Row> extra_rows() {
+  // A table, one case per line.
+  // clang-format off
   using enum Gpr;
   const uint64_t f = fl(CF | ZF);
   return {
@@ -181,6 +199,7 @@ std::vector<Row> extra_rows() {
       {"pop_m16_rsp_relative", {0x66, 0x8f, 0x44, 0x24, 0x08}, {{RSP, 0x7ff000}}, fl(0),
        {R(0x7ff000, {3, 4}), W(0x7ff00a, {3, 4})}, {{RSP, 0x7ff002}}, fl(0)},
   };
+  // clang-format on
 }
 
 class EmulatorGprExtra : public ::testing::TestWithParam<Row> {};
@@ -219,18 +238,17 @@ TEST_P(EmulatorGprExtraFault, LeavesRegistersAndRsp) {
   expect_gprs(cpu, before, {});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, EmulatorGprExtraFault,
-    ::testing::ValuesIn(std::vector<ExtraFault>{
-        {"setz_write", {0x0f, 0x94, 0x03}, B, false, {WF(B, 1)}},
-        {"cmove_read_when_false", {0x0f, 0x45, 0x03}, B, false, {RF(B, 4)}},
-        {"movbe_load", {0x48, 0x0f, 0x38, 0xf0, 0x03}, B + 7, false, {RF(B, 8)}},
-        {"push_source_read", {0xff, 0x33}, B, false, {RF(B, 8)}},
-        {"push_stack_write", {0xff, 0x33}, 0x7feffc, false, {R(B, le(1, 8)), WF(0x7feff8, 8)}},
-        {"pop_stack_read", {0x8f, 0x03}, 0x7ff000, false, {RF(0x7ff000, 8)}},
-        {"pop_destination_write", {0x8f, 0x03}, B, true, {R(0x7ff000, le(2, 8)), WF(B, 8)}},
-    }),
-    [](const auto& info) { return sanitize(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Table, EmulatorGprExtraFault,
+                         ::testing::ValuesIn(std::vector<ExtraFault>{
+                             {"setz_write", {0x0f, 0x94, 0x03}, B, false, {WF(B, 1)}},
+                             {"cmove_read_when_false", {0x0f, 0x45, 0x03}, B, false, {RF(B, 4)}},
+                             {"movbe_load", {0x48, 0x0f, 0x38, 0xf0, 0x03}, B + 7, false, {RF(B, 8)}},
+                             {"push_source_read", {0xff, 0x33}, B, false, {RF(B, 8)}},
+                             {"push_stack_write", {0xff, 0x33}, 0x7feffc, false, {R(B, le(1, 8)), WF(0x7feff8, 8)}},
+                             {"pop_stack_read", {0x8f, 0x03}, 0x7ff000, false, {RF(0x7ff000, 8)}},
+                             {"pop_destination_write", {0x8f, 0x03}, B, true, {R(0x7ff000, le(2, 8)), WF(B, 8)}},
+                         }),
+                         [](const auto& info) { return sanitize(info.param.name); });
 
 struct RefusedCase {
   const char* name;
@@ -252,21 +270,20 @@ TEST_P(EmulatorGprExtraRefused, TouchesNothing) {
   expect_gprs(cpu, before, {});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, EmulatorGprExtraRefused,
-    ::testing::ValuesIn(std::vector<RefusedCase>{
-        {"setz_register", {0x0f, 0x94, 0xc0}, EmuStatus::UNSUPPORTED},
-        {"cmove_register", {0x0f, 0x44, 0xc3}, EmuStatus::UNSUPPORTED},
-        {"push_register", {0x50}, EmuStatus::UNSUPPORTED},
-        {"push_imm", {0x6a, 0x01}, EmuStatus::UNSUPPORTED},
-        {"pop_register", {0x58}, EmuStatus::UNSUPPORTED},
-        {"push_fs", {0x0f, 0xa0}, EmuStatus::UNSUPPORTED},
-        {"pushf", {0x9c}, EmuStatus::UNSUPPORTED},
-        {"kmovw_vex_0f_90", {0xc5, 0xf8, 0x90, 0x03}, EmuStatus::UNSUPPORTED},
-        {"movbe_register_form_is_ud", {0x0f, 0x38, 0xf0, 0xc0}, EmuStatus::DECODE_ERROR},
-        {"lock_setz_is_ud", {0xf0, 0x0f, 0x94, 0x03}, EmuStatus::DECODE_ERROR},
-    }),
-    [](const auto& info) { return sanitize(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Table, EmulatorGprExtraRefused,
+                         ::testing::ValuesIn(std::vector<RefusedCase>{
+                             {"setz_register", {0x0f, 0x94, 0xc0}, EmuStatus::UNSUPPORTED},
+                             {"cmove_register", {0x0f, 0x44, 0xc3}, EmuStatus::UNSUPPORTED},
+                             {"push_register", {0x50}, EmuStatus::UNSUPPORTED},
+                             {"push_imm", {0x6a, 0x01}, EmuStatus::UNSUPPORTED},
+                             {"pop_register", {0x58}, EmuStatus::UNSUPPORTED},
+                             {"push_fs", {0x0f, 0xa0}, EmuStatus::UNSUPPORTED},
+                             {"pushf", {0x9c}, EmuStatus::UNSUPPORTED},
+                             {"kmovw_vex_0f_90", {0xc5, 0xf8, 0x90, 0x03}, EmuStatus::UNSUPPORTED},
+                             {"movbe_register_form_is_ud", {0x0f, 0x38, 0xf0, 0xc0}, EmuStatus::DECODE_ERROR},
+                             {"lock_setz_is_ud", {0xf0, 0x0f, 0x94, 0x03}, EmuStatus::DECODE_ERROR},
+                         }),
+                         [](const auto& info) { return sanitize(info.param.name); });
 
 }  // namespace
 }  // namespace mmiotrace::emu::alu_test

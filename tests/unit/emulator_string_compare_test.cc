@@ -17,8 +17,7 @@
 namespace mmiotrace::emu::alu_test {
 namespace {
 
-constexpr uint64_t CF = kFlagCF, PF = kFlagPF, AF = kFlagAF, ZF = kFlagZF, SF = kFlagSF,
-                   OF = kFlagOF;
+constexpr uint64_t CF = kFlagCF, PF = kFlagPF, AF = kFlagAF, ZF = kFlagZF, SF = kFlagSF, OF = kFlagOF;
 constexpr uint64_t kFlagsDown = kBaseFlags | kFlagDF;
 
 uint64_t fl(uint64_t bits) { return kBaseFlags | bits; }
@@ -105,18 +104,20 @@ TEST_P(EmulatorStringCompare, AccessesRegistersFlags) {
 std::string case_name(const ::testing::TestParamInfo<Param>& info) {
   const auto [op, w, rep, down, a32] = info.param;
   const char* reps[] = {"", "_repe", "_repne"};
-  return std::string(op == CmpOp::CMPS ? "cmps" : "scas") + std::to_string(w) +
-         reps[static_cast<int>(rep)] + (down ? "_df1" : "_df0") + (a32 ? "_a32" : "_a64");
+  return std::string(op == CmpOp::CMPS ? "cmps" : "scas") + std::to_string(w) + reps[static_cast<int>(rep)] +
+         (down ? "_df1" : "_df0") + (a32 ? "_a32" : "_a64");
 }
 
 INSTANTIATE_TEST_SUITE_P(All, EmulatorStringCompare,
                          ::testing::Combine(::testing::Values(CmpOp::CMPS, CmpOp::SCAS),
                                             ::testing::Values(1u, 2u, 4u, 8u),
-                                            ::testing::Values(Rep::NONE, Rep::REPE, Rep::REPNE),
-                                            ::testing::Bool(), ::testing::Bool()),
+                                            ::testing::Values(Rep::NONE, Rep::REPE, Rep::REPNE), ::testing::Bool(),
+                                            ::testing::Bool()),
                          case_name);
 
 std::vector<Row> compare_rows() {
+  // A table, one case per line.
+  // clang-format off
   using enum Gpr;
   return {
       {"repe_cmpsb_stops_on_mismatch", {0xf3, 0xa6}, {{RSI, 0x10000}, {RDI, 0x20000}, {RCX, 10}},
@@ -154,6 +155,7 @@ std::vector<Row> compare_rows() {
       {"scasq_sets_of", {0x48, 0xaf}, {{RAX, 0x8000000000000000}, {RDI, 0x20000}}, fl(0),
        {R(0x20000, le(1, 8))}, {{RDI, 0x20008}}, fl(OF | AF | PF)},
   };
+  // clang-format on
 }
 
 class EmulatorStringCompareRows : public ::testing::TestWithParam<Row> {};
@@ -229,8 +231,7 @@ TEST(EmulatorStringCompareRep, FaultKeepsTheCompletedElements) {
   EXPECT_EQ(r.status, EmuStatus::FAULT);
   EXPECT_EQ(r.fault.addr, 0x20001u);
   EXPECT_EQ(cpu.rip, kRip);
-  EXPECT_EQ(mem.log, (std::vector<Access>{R(0x10000, {7}), R(0x20000, {7}), R(0x10001, {7}),
-                                          RF(0x20001, 1)}));
+  EXPECT_EQ(mem.log, (std::vector<Access>{R(0x10000, {7}), R(0x20000, {7}), R(0x10001, {7}), RF(0x20001, 1)}));
   expect_gprs(cpu, before, {{Gpr::RSI, 0x10001}, {Gpr::RDI, 0x20001}, {Gpr::RCX, 3}});
   // Not the first element's ZF | PF: the CPU reports the flags the
   // instruction started with (tests/diff, REPE SCASD faulting mid-run).

@@ -3,7 +3,6 @@
 // (kind, address, size, bytes, mask) and the resulting registers and RIP.
 // Reads are served by a fake memory from the bytes the expected accesses list.
 #include "emu/emulator.h"
-#include "emu/xsave_area.h"
 
 #include <gtest/gtest.h>
 
@@ -19,6 +18,8 @@
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include "emu/xsave_area.h"
 
 namespace mmiotrace::emu {
 namespace {
@@ -45,8 +46,8 @@ struct Access {
 
 void PrintTo(const Access& a, std::ostream* os) {
   static const char* const kNames[] = {"R", "W", "RM", "WM"};
-  *os << kNames[static_cast<int>(a.kind)] << "(0x" << std::hex << a.addr << ", size " << std::dec
-      << a.size << ", mask 0x" << std::hex << a.mask << (a.faulted ? ", FAULTED" : "") << ", [";
+  *os << kNames[static_cast<int>(a.kind)] << "(0x" << std::hex << a.addr << ", size " << std::dec << a.size
+      << ", mask 0x" << std::hex << a.mask << (a.faulted ? ", FAULTED" : "") << ", [";
   for (uint8_t b : a.bytes) *os << " " << static_cast<int>(b);
   *os << " ])" << std::dec;
 }
@@ -115,11 +116,9 @@ class FakeMemory final : public Memory {
   }
 
  private:
-  MemFault access(Kind k, uint64_t addr, unsigned size, uint64_t mask, uint8_t* out,
-                  const uint8_t* in) {
+  MemFault access(Kind k, uint64_t addr, unsigned size, uint64_t mask, uint8_t* out, const uint8_t* in) {
     const bool is_masked = k == Kind::READ_MASKED || k == Kind::WRITE_MASKED;
-    EXPECT_TRUE(size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32 ||
-                size == 64)
+    EXPECT_TRUE(size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32 || size == 64)
         << "size " << size;
     Access a{k, addr, size, Bytes(size, 0), is_masked ? mask : 0};
     for (unsigned i = 0; i < size && i < 64; ++i) {
@@ -171,8 +170,8 @@ void expect_gprs(const CpuState& cpu, const CpuState& before, const Regs& change
   CpuState want = before;
   for (const auto& [r, v] : changed) want.reg(r) = v;
   for (unsigned i = 0; i < 16; ++i) {
-    EXPECT_EQ(cpu.gpr[i], want.gpr[i]) << "gpr " << i << " got 0x" << std::hex << cpu.gpr[i]
-                                       << " want 0x" << want.gpr[i];
+    EXPECT_EQ(cpu.gpr[i], want.gpr[i]) << "gpr " << i << " got 0x" << std::hex << cpu.gpr[i] << " want 0x"
+                                       << want.gpr[i];
   }
   EXPECT_EQ(cpu.rflags, before.rflags);
 }
@@ -201,6 +200,8 @@ const uint64_t kV = 0x1122334455667788;
 const uint64_t kOnes = ~uint64_t{0};
 
 std::vector<GprCase> gpr_cases() {
+  // A table, one case per line.
+  // clang-format off
   using enum Gpr;
   return {
       // MOV 88/89: stores of every width, high-byte and REX byte registers.
@@ -340,6 +341,7 @@ std::vector<GprCase> gpr_cases() {
       {"prefetchnta", {0x0f, 0x18, 0x46, 0x40}, {}, {}, {}},
       {"prefetchw", {0x0f, 0x0d, 0x0f}, {}, {}, {}},
   };
+  // clang-format on
 }
 
 class GprTest : public ::testing::TestWithParam<GprCase> {};
@@ -426,14 +428,14 @@ TEST_P(StringMatrixTest, AccessesAndRegisters) {
 std::string string_case_name(const ::testing::TestParamInfo<StrParam>& info) {
   const auto [op, w, rep, down, a32] = info.param;
   const char* names[] = {"movs", "stos", "lods"};
-  return std::string(names[static_cast<int>(op)]) + std::to_string(w) + (rep ? "_rep" : "") +
-         (down ? "_df1" : "_df0") + (a32 ? "_a32" : "_a64");
+  return std::string(names[static_cast<int>(op)]) + std::to_string(w) + (rep ? "_rep" : "") + (down ? "_df1" : "_df0") +
+         (a32 ? "_a32" : "_a64");
 }
 
 INSTANTIATE_TEST_SUITE_P(All, StringMatrixTest,
                          ::testing::Combine(::testing::Values(StrOp::MOVS, StrOp::STOS, StrOp::LODS),
-                                            ::testing::Values(1u, 2u, 4u, 8u), ::testing::Bool(),
-                                            ::testing::Bool(), ::testing::Bool()),
+                                            ::testing::Values(1u, 2u, 4u, 8u), ::testing::Bool(), ::testing::Bool(),
+                                            ::testing::Bool()),
                          string_case_name);
 
 TEST(StringRep, MaxIterationsStopsWithRipUnchangedAndResumes) {
@@ -494,9 +496,9 @@ TEST(StringRep, FaultOnWriteMidRepLeavesCompletedIterations) {
   EXPECT_EQ(r.fault.code, SEGV_ACCERR);
   EXPECT_EQ(r.fault.addr, 0x20002u);
   EXPECT_EQ(cpu.rip, kRip);
-  EXPECT_EQ(mem.log, (std::vector<Access>{R(0x10000, M(0x10000, 1)), W(0x20000, M(0x10000, 1)),
-                                          R(0x10001, M(0x10001, 1)), W(0x20001, M(0x10001, 1)),
-                                          R(0x10002, M(0x10002, 1)), WF(0x20002, 1)}));
+  EXPECT_EQ(mem.log,
+            (std::vector<Access>{R(0x10000, M(0x10000, 1)), W(0x20000, M(0x10000, 1)), R(0x10001, M(0x10001, 1)),
+                                 W(0x20001, M(0x10001, 1)), R(0x10002, M(0x10002, 1)), WF(0x20002, 1)}));
   expect_gprs(cpu, before, {{Gpr::RSI, 0x10002}, {Gpr::RDI, 0x20002}, {Gpr::RCX, 2}});
 }
 
@@ -675,18 +677,14 @@ Bytes cat(Bytes a, const Bytes& b) {
   return a;
 }
 // Legacy SSE load: the low 16 bytes are `low` (zero-padded), bits 511:128 kept.
-Bytes keep_upper(unsigned reg, const Bytes& low) {
-  return cat(cat(low, Z(16 - low.size())), slice(P(reg), 16, 64));
-}
+Bytes keep_upper(unsigned reg, const Bytes& low) { return cat(cat(low, Z(16 - low.size())), slice(P(reg), 16, 64)); }
 // VEX/EVEX load: `v` then zeros up to 512 bits.
 Bytes zext(const Bytes& v) { return cat(v, Z(64 - v.size())); }
-Access WMF(uint64_t addr, uint64_t mask, unsigned size) {
-  return {Kind::WRITE_MASKED, addr, size, {}, mask, true};
-}
+Access WMF(uint64_t addr, uint64_t mask, unsigned size) { return {Kind::WRITE_MASKED, addr, size, {}, mask, true}; }
 
 bool host_has_avx512() {
-  return (XsaveLayout::host().supported & kAvx512Bits) == kAvx512Bits &&
-         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return (XsaveLayout::host().supported & kAvx512Bits) == kAvx512Bits && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw");
 }
 
 // A CpuState whose XSAVE buffer holds P(r) in every zmm register and the given
@@ -740,22 +738,24 @@ class VectorState {
   Kregs k_;
 };
 
-#define REQUIRE_AVX512()                                                   \
-  do {                                                                     \
-    if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine";  \
+#define REQUIRE_AVX512()                                                  \
+  do {                                                                    \
+    if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine"; \
   } while (0)
 
 struct VecCase {
   const char* name;
   Bytes code;
   std::vector<Access> expect;
-  int reg = -1;  // the register the instruction writes, or -1
+  int reg = -1;      // the register the instruction writes, or -1
   Bytes after = {};  // its 64 bytes afterwards
   Kregs k = {};
   Regs regs = {};
 };
 
 std::vector<VecCase> vector_cases() {
+  // A table, one case per line.
+  // clang-format off
   using enum Gpr;
   const Bytes m16 = M(kS, 16), m32 = M(kS, 32), m64 = M(kS, 64);
   return {
@@ -885,6 +885,7 @@ std::vector<VecCase> vector_cases() {
       {"vmovdqa64_full_mask_is_plain_read", {0x62, 0xf1, 0xfd, 0x49, 0x6f, 0x16}, {R(kS, m64)}, 2, m64,
        {{1, 0xFF}}},
   };
+  // clang-format on
 }
 
 class VectorTest : public ::testing::TestWithParam<VecCase> {};
@@ -1081,9 +1082,10 @@ TEST(GlibcForms, AllEmulate) {
     EXPECT_EQ(r.status, EmuStatus::OK) << f.text;
     EXPECT_EQ(s.cpu.rip, kRip + f.code.size()) << f.text;
     const std::string text = f.text;
-    const size_t want = text.rfind("prefetch", 0) == 0 ? 0 : text == "rep movsb %ds:(%rsi),%es:(%rdi)" ? 6
-                        : text.rfind("rep stos", 0) == 0                                            ? 3
-                                                                                                    : 1;
+    const size_t want = text.rfind("prefetch", 0) == 0              ? 0
+                        : text == "rep movsb %ds:(%rsi),%es:(%rdi)" ? 6
+                        : text.rfind("rep stos", 0) == 0            ? 3
+                                                                    : 1;
     EXPECT_EQ(s.mem.log.size(), want) << f.text;
   }
 }

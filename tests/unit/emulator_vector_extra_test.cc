@@ -2,9 +2,6 @@
 // (docs/emulated-instructions.md, 4): MOVSS/MOVSD, MOVLPS/MOVHPS/MOVLPD/MOVHPD,
 // VBROADCAST*/VPBROADCAST*, MOVDDUP/MOVSLDUP/MOVSHDUP, legacy, VEX and EVEX
 // with {k}/{z}: the exact accesses and the resulting registers (all 512 bits).
-#include "emu/emulator.h"
-#include "emu/xsave_area.h"
-
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -15,6 +12,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "emu/emulator.h"
+#include "emu/xsave_area.h"
 
 namespace mmiotrace::emu {
 namespace {
@@ -35,8 +35,8 @@ struct Access {
   bool operator==(const Access&) const = default;
 };
 void PrintTo(const Access& a, std::ostream* os) {
-  *os << (a.write ? "W" : "R") << "(0x" << std::hex << a.addr << std::dec << ", " << a.size
-      << ", mask 0x" << std::hex << a.mask << std::dec << ")";
+  *os << (a.write ? "W" : "R") << "(0x" << std::hex << a.addr << std::dec << ", " << a.size << ", mask 0x" << std::hex
+      << a.mask << std::dec << ")";
 }
 
 uint8_t fill_byte(uint64_t a) { return static_cast<uint8_t>((a * 131) ^ (a >> 8) ^ 0x5c); }
@@ -157,6 +157,8 @@ struct Case {
 };
 
 std::vector<Case> cases() {
+  // A table, one case per line.
+  // clang-format off
   const Bytes m4 = M(kS, 4), m8 = M(kS, 8), m16 = M(kS, 16), m32 = M(kS, 32), m64 = M(kS, 64);
   // MOVDDUP / MOVSLDUP / MOVSHDUP images of memory at kS over n bytes.
   auto ddup = [](unsigned n) {
@@ -240,6 +242,7 @@ std::vector<Case> cases() {
       {"vmovddup_zmm_merge", {0x62, 0x61, 0xff, 0x4f, 0x12, 0x06}, {R(kS, 64)}, 24,
        merge(ddup(64), P(24), ~uint64_t{0x81}, 8), {{7, 0x81}}},
   };
+  // clang-format on
 }
 
 class VectorExtraTest : public ::testing::TestWithParam<Case> {};

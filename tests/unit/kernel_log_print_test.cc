@@ -2,10 +2,10 @@
 // native text for a real-looking log (tests/data/kernel_log; rebase with
 // MMIOTRACE_REBASE_GOLDEN=1), the round trip of our own kernel-format text
 // through the kernel-log reader, damaged logs, and input from pipes.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <csignal>
@@ -17,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "print_test_support.h"
 #include "trace/encode.h"
@@ -43,9 +41,7 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // What `mmiotrace print [--format native] path` prints, through the same calls.
 std::string print_input(const std::string& path, bool native, PrintOutcome* outcome = nullptr,
@@ -114,7 +110,8 @@ TEST(KernelLogPrint, UnknownValueOfAStepModeTraceReadsBackAsUnknown) {
   // Step mode prints `?` where it could not know a value (kAccessValueUnknown):
   // reading that text back keeps it unknown, in both formats.
   const std::string path = temp_path("unknown_value");
-  write_text(path, "VERSION 20070824\nW 4 1.000000 1 0xfe000010 ? 0x401000 7\nR 4 1.000001 1 0xfe000014 0x5 0x401004 7\n");
+  write_text(path,
+             "VERSION 20070824\nW 4 1.000000 1 0xfe000010 ? 0x401000 7\nR 4 1.000001 1 0xfe000014 0x5 0x401004 7\n");
   EXPECT_EQ(print_input(path, false),
             "VERSION 20070824\nW 4 1.000000 1 0xfe000010 ? 0x401000 7\nR 4 1.000001 1 0xfe000014 0x5 0x401004 7\n");
   const std::string native = print_input(path, true);
@@ -241,7 +238,8 @@ std::string fifo_with(const std::string& name, const std::string& data, std::thr
   writer = std::thread([path, data] {
     FILE* f = std::fopen(path.c_str(), "w");
     // Small pieces, so that the reader meets short reads.
-    for (size_t i = 0; i < data.size(); i += 3) std::fwrite(data.data() + i, 1, std::min<size_t>(3, data.size() - i), f);
+    for (size_t i = 0; i < data.size(); i += 3)
+      std::fwrite(data.data() + i, 1, std::min<size_t>(3, data.size() - i), f);
     std::fclose(f);
   });
   return path;
@@ -281,7 +279,7 @@ TEST(KernelLogPrint, BinaryTraceFromAPipeInNativeFormat) {
 
 TEST(KernelLogPrint, DetectedByContent) {
   EXPECT_EQ(detect_input("\x7fMMIOTRC\x01\x00"), InputKind::TRACE);
-  EXPECT_EQ(detect_input(""), InputKind::TRACE);  // TraceReader says it is empty
+  EXPECT_EQ(detect_input(""), InputKind::TRACE);         // TraceReader says it is empty
   EXPECT_EQ(detect_input("hello\n"), InputKind::TRACE);  // TraceReader says it is not a trace
   EXPECT_EQ(detect_input("VERSION 20070824"), InputKind::KERNEL_LOG);
   EXPECT_EQ(detect_input("# tracer: mmioth"), InputKind::KERNEL_LOG);

@@ -1,9 +1,8 @@
 // KernelLogReader on the kernel's own mmiotrace text: every kind of line with
 // its fields, the lines it passes over, and the errors for lines that are not
 // what the kernel writes (line number, what was expected, events before it delivered).
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -139,9 +138,10 @@ TEST(KernelLogReader, EveryKindOfLineWithItsFields) {
 TEST(KernelLogReader, LenientWhereTheMeaningIsClear) {
   // Runs of blanks, tabs, upper-case hex, fewer decimals, CRLF, blank lines, a
   // last line without its line break, a MARK text with its spaces kept.
-  const auto ev = read_all(write_log("lenient", "VERSION 20070824\r\n\nW  4\t1.5 3 0XFE00 0xAB 0x0 7\r\n"
-                                                "R 1 2.000000 3 0xfe01 0xffffff80 0x10 0\n"
-                                                "MARK 3.25   two  spaces \nMARK 4.000000"));
+  const auto ev = read_all(write_log("lenient",
+                                     "VERSION 20070824\r\n\nW  4\t1.5 3 0XFE00 0xAB 0x0 7\r\n"
+                                     "R 1 2.000000 3 0xfe01 0xffffff80 0x10 0\n"
+                                     "MARK 3.25   two  spaces \nMARK 4.000000"));
   ASSERT_EQ(ev.size(), 4u);
   expect_rw(ev[0], KernelEventKind::WRITE, 4, 1'500'000'000, 3, 0xfe00, 0xab, 0, 3, 7);
   EXPECT_EQ(ev[0].line, 3u);
@@ -159,8 +159,9 @@ struct BadLine {
 
 TEST(KernelLogReader, MalformedLineNamesItsNumberAndWhatWasExpected) {
   const std::vector<BadLine> cases = {
-      {"R 4 1.000000 1 0xfe00 0x1 0x0", "R line has 8 fields (R|W width seconds.microseconds map_id 0xphys 0xvalue "
-                                        "0xpc pid), this one has 7"},
+      {"R 4 1.000000 1 0xfe00 0x1 0x0",
+       "R line has 8 fields (R|W width seconds.microseconds map_id 0xphys 0xvalue "
+       "0xpc pid), this one has 7"},
       {"W 3 1.000000 1 0xfe00 0x1 0x0 0", "width 3 is not 1, 2, 4 or 8"},
       {"W 4 1,000000 1 0xfe00 0x1 0x0 0", "time '1,000000' is not seconds.microseconds"},
       {"W 4 1.0000000000 1 0xfe00 0x1 0x0 0", "time '1.0000000000' is not seconds.microseconds"},
@@ -168,22 +169,26 @@ TEST(KernelLogReader, MalformedLineNamesItsNumberAndWhatWasExpected) {
       {"W 4 1.000000 1 fe00 0x1 0x0 0", "address 'fe00' is not a hexadecimal number with 0x"},
       {"W 4 1.000000 1 0xfe00 0x1g 0x0 0", "value '0x1g' is not a hexadecimal number"},
       {"W 4 1.000000 1 0xfe00 0x10000000000000000 0x0 0", "value '0x10000000000000000' is not a hexadecimal number"},
-      {"MAP 1.000000 1 0xfe00 0x7f00 0x1000 0x0", "MAP line has 8 fields (MAP seconds.microseconds map_id 0xphys "
-                                                  "0xvirt 0xlen 0x0 0), this one has 7"},
+      {"MAP 1.000000 1 0xfe00 0x7f00 0x1000 0x0",
+       "MAP line has 8 fields (MAP seconds.microseconds map_id 0xphys "
+       "0xvirt 0xlen 0x0 0), this one has 7"},
       {"UNMAP 1.000000 1 0x0", "UNMAP line has 5 fields (UNMAP seconds.microseconds map_id 0x0 0), this one has 4"},
       {"UNKNOWN 1.000000 1 0xfe00 f3a548 0x0 0", "instruction bytes 'f3a548' are not three hex bytes like 8b,47,08"},
-      {"PCIDEV 0010 8086100e b feb80000", "PCIDEV line has 18 fields and a driver name (PCIDEV bbdd vvvvdddd irq, 7 "
-                                          "starts, 7 sizes), this one has 5 fields"},
+      {"PCIDEV 0010 8086100e b feb80000",
+       "PCIDEV line has 18 fields and a driver name (PCIDEV bbdd vvvvdddd irq, 7 "
+       "starts, 7 sizes), this one has 5 fields"},
       {"PCIDEV 010 8086100e b 0 0 0 0 0 0 0 0 0 0 0 0 0 0 x", "bus and devfn '010' are not 4 hex digits"},
       {"MARK", "MARK line has a time and a text (MARK seconds.microseconds text)"},
-      {"hello world", "'hello' does not start a kernel mmiotrace line: R, W, MAP, UNMAP, MARK, PCIDEV, UNKNOWN, "
-                      "VERSION or a # comment"},
-      {"R 4 0.000001 1 0xfe00", "R line has 8 fields (R|W width seconds.microseconds map_id 0xphys 0xvalue 0xpc "
-                                "pid), this one has 5"},  // a log cut in the middle of a line
+      {"hello world",
+       "'hello' does not start a kernel mmiotrace line: R, W, MAP, UNMAP, MARK, PCIDEV, UNKNOWN, "
+       "VERSION or a # comment"},
+      {"R 4 0.000001 1 0xfe00",
+       "R line has 8 fields (R|W width seconds.microseconds map_id 0xphys 0xvalue 0xpc "
+       "pid), this one has 5"},  // a log cut in the middle of a line
   };
   for (const BadLine& c : cases) {
-    const std::string path =
-        write_log("bad", "VERSION 20070824\nW 4 0.500000 1 0xfe00 0x1 0x0 0\n" + c.line + "\nW 4 2.0 1 0x0 0x1 0x0 0\n");
+    const std::string path = write_log(
+        "bad", "VERSION 20070824\nW 4 0.500000 1 0xfe00 0x1 0x0 0\n" + c.line + "\nW 4 2.0 1 0x0 0x1 0x0 0\n");
     auto reader = KernelLogReader::open(path);
     ASSERT_TRUE(reader.ok());
     KernelLogEvent e;
@@ -203,14 +208,16 @@ TEST(KernelLogReader, MalformedLineNamesItsNumberAndWhatWasExpected) {
 }
 
 TEST(KernelLogReader, LineLongerThanTheKernelWritesIsAnError) {
-  const std::string path = write_log("long", "MARK 1.000000 " + std::string(KernelLogReader::kMaxLineLength, 'x') + "\n");
+  const std::string path =
+      write_log("long", "MARK 1.000000 " + std::string(KernelLogReader::kMaxLineLength, 'x') + "\n");
   auto reader = KernelLogReader::open(path);
   ASSERT_TRUE(reader.ok());
   KernelLogEvent e;
   auto r = reader->next(e);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error(), "kernel mmiotrace log '" + path + "' is malformed at line 1 (the line is longer than 8192 "
-                       "bytes); there are no lines before it");
+  EXPECT_EQ(r.error(), "kernel mmiotrace log '" + path +
+                           "' is malformed at line 1 (the line is longer than 8192 "
+                           "bytes); there are no lines before it");
   ::unlink(path.c_str());
 }
 
@@ -221,10 +228,12 @@ TEST(KernelLogReader, AnotherTracerOrAnotherVersionIsRefused) {
   };
   const std::string path = write_log("foreign", "");
   const std::vector<Case> cases = {
-      {"# tracer: function\n#\n", "'" + path + "' is a log of the kernel's 'function' tracer, not of mmiotrace (line "
-                                               "1); trace with 'echo mmiotrace > /sys/kernel/tracing/current_tracer'"},
-      {"VERSION 20180114\n", "'" + path + "' is a log in another format ('VERSION 20180114' at line 1); this "
-                                          "mmiotrace reads the kernel's VERSION 20070824 logs"},
+      {"# tracer: function\n#\n", "'" + path +
+                                      "' is a log of the kernel's 'function' tracer, not of mmiotrace (line "
+                                      "1); trace with 'echo mmiotrace > /sys/kernel/tracing/current_tracer'"},
+      {"VERSION 20180114\n", "'" + path +
+                                 "' is a log in another format ('VERSION 20180114' at line 1); this "
+                                 "mmiotrace reads the kernel's VERSION 20070824 logs"},
   };
   for (const Case& c : cases) {
     write_log("foreign", c.text);
@@ -244,13 +253,14 @@ TEST(KernelLogReader, AnotherTracerOrAnotherVersionIsRefused) {
 
 TEST(KernelLogReader, OtherTracersLinesArePassedOverAndCounted) {
   uint64_t skipped = 0;
-  const auto ev = read_all(
-      write_log("others", "VERSION 20070824\n"
-                          "          <idle>-0       [000] d..1.   123.456789: sched_switch: prev_comm=swapper\n"
-                          "   kworker/u8:2-117     (    117) [001] .....   123.456790: workqueue_execute_start: x\n"
-                          " insmod-1234  [000] ...1 124.000000: 0xffffffffc0001234: trace_printk text\n"
-                          "map what?\nrw what?\nCPU:1 [LOST EVENTS]\n"),
-      &skipped);
+  const auto ev =
+      read_all(write_log("others",
+                         "VERSION 20070824\n"
+                         "          <idle>-0       [000] d..1.   123.456789: sched_switch: prev_comm=swapper\n"
+                         "   kworker/u8:2-117     (    117) [001] .....   123.456790: workqueue_execute_start: x\n"
+                         " insmod-1234  [000] ...1 124.000000: 0xffffffffc0001234: trace_printk text\n"
+                         "map what?\nrw what?\nCPU:1 [LOST EVENTS]\n"),
+               &skipped);
   EXPECT_EQ(skipped, 5u);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, KernelEventKind::LOST);

@@ -1,9 +1,10 @@
 // Golden tests of the text printers: the kernel format ("VERSION 20070824")
 // line by line, including the documented splitting of wide, odd-sized and
 // masked accesses and the expansion of ACCESS_RUN records, and the native format.
-#include <unistd.h>
+#include "trace/kernel_printer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -16,7 +17,6 @@
 #include "emu/emulator.h"
 #include "print_test_support.h"
 #include "trace/encode.h"
-#include "trace/kernel_printer.h"
 #include "trace/native_printer.h"
 #include "trace/reader.h"
 #include "trace/writer.h"
@@ -489,21 +489,19 @@ TEST(NativePrinter, EveryRecordTypeOnOneLine) {
 // the record after it carries on at the run's seq + count.
 TEST(NativePrinter, AccessRunIsOneLinePerAccessWithItsOwnSeq) {
   const std::vector<uint8_t> rep_movsw = {0x66, 0xf3, 0xa5};
-  const std::string text = print(
-      write_trace("nativerun", {access_run(20, AccessOp::WRITE, 2, 3, 0x1004, -2, rep_movsw),
-                                encode(encode_lost, RecordStamp{23, 5, 0}, LostFields{1})}),
-      nullptr, Format::NATIVE);
+  const std::string text = print(write_trace("nativerun", {access_run(20, AccessOp::WRITE, 2, 3, 0x1004, -2, rep_movsw),
+                                                           encode(encode_lost, RecordStamp{23, 5, 0}, LostFields{1})}),
+                                 nullptr, Format::NATIVE);
   const std::string insn = "insn=66f3a5 " + disassembly(rep_movsw, 0x400000);
-  EXPECT_EQ(text.substr(text.find('\n') + 1),
-            "#20 1000000000 6/7 W 2 2 0x1004 0x1110 0x400000 run=1/3 " + insn +
-                "\n"
-                "#21 1000000000 6/7 W 2 2 0x1002 0x1312 0x400000 run=2/3 " +
-                insn +
-                "\n"
-                "#22 1000000000 6/7 W 2 2 0x1000 0x1514 0x400000 run=3/3 " +
-                insn +
-                "\n"
-                "#23 5 -/0 LOST 1\n");
+  EXPECT_EQ(text.substr(text.find('\n') + 1), "#20 1000000000 6/7 W 2 2 0x1004 0x1110 0x400000 run=1/3 " + insn +
+                                                  "\n"
+                                                  "#21 1000000000 6/7 W 2 2 0x1002 0x1312 0x400000 run=2/3 " +
+                                                  insn +
+                                                  "\n"
+                                                  "#22 1000000000 6/7 W 2 2 0x1000 0x1514 0x400000 run=3/3 " +
+                                                  insn +
+                                                  "\n"
+                                                  "#23 5 -/0 LOST 1\n");
   EXPECT_NE(insn.find("movs"), std::string::npos) << insn;  // a real disassembly, not a stub
 }
 

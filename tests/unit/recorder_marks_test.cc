@@ -3,9 +3,8 @@
 // Consumer merges them with the program's records in one strictly increasing
 // order: the start mark first (seq 0), the exit mark after everything the
 // program published.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>

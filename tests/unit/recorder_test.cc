@@ -7,12 +7,11 @@
 // threads publishing while the consumer drains.
 #include "cli/recorder.h"
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -592,7 +591,8 @@ TEST_F(RecorderTest, ConcurrentProducersLoseNothing) {
     ASSERT_EQ(got[i].seq, i);
     RecordHeader h;
     std::memcpy(&h, got[i].bytes.data(), sizeof h);
-    ASSERT_EQ(got[i].bytes, access(i, h.tid, i % 2 ? AccessOp::READ : AccessOp::WRITE, static_cast<uint8_t>(1 + i % 64)))
+    ASSERT_EQ(got[i].bytes,
+              access(i, h.tid, i % 2 ? AccessOp::READ : AccessOp::WRITE, static_cast<uint8_t>(1 + i % 64)))
         << "seq " << i;
   }
 }
@@ -632,15 +632,15 @@ TEST_P(RecorderBadRecordTest, AbandonsRing) {
   EXPECT_EQ(got[2].bytes, r2);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Recorder, RecorderBadRecordTest,
-    ::testing::Values(BadRecord{"size_0", 0, 0, 24},                             // shorter than a header
-                      BadRecord{"size_12", 0, 12, 24},                           // shorter than a header
-                      BadRecord{"size_28", 0, 28, 32},                           // not a multiple of 8
-                      BadRecord{"access_size_24", 0, 24, 24},                    // an ACCESS shorter than its struct
-                      BadRecord{"beyond_head", 0, 88, 24},                       // longer than what is published
-                      BadRecord{"past_ring_end", kRingBytes - 128, 88, 88}),     // crosses the ring's end, no PAD
-    [](const ::testing::TestParamInfo<BadRecord>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Recorder, RecorderBadRecordTest,
+                         ::testing::Values(BadRecord{"size_0", 0, 0, 24},           // shorter than a header
+                                           BadRecord{"size_12", 0, 12, 24},         // shorter than a header
+                                           BadRecord{"size_28", 0, 28, 32},         // not a multiple of 8
+                                           BadRecord{"access_size_24", 0, 24, 24},  // an ACCESS shorter than its struct
+                                           BadRecord{"beyond_head", 0, 88, 24},     // longer than what is published
+                                           BadRecord{"past_ring_end", kRingBytes - 128, 88,
+                                                     88}),  // crosses the ring's end, no PAD
+                         [](const ::testing::TestParamInfo<BadRecord>& info) { return std::string(info.param.name); });
 
 // A PAD is trusted only if it lies below the head. When the program zeroes
 // the record at a ring's tail (type 0 reads as PAD) and the ring's start is
@@ -657,7 +657,7 @@ TEST_F(RecorderTest, ZeroedRecordAbandonsRingInsteadOfHanging) {
   if (child == 0) {
     consumer().drain();
     ::_exit(consumer().channel_error().find("thread 101's buffer holds an invalid record") != std::string::npos ? 0
-                                                                                                               : 3);
+                                                                                                                : 3);
   }
   int status = 0;
   pid_t done = 0;
@@ -706,10 +706,10 @@ TEST_F(RecorderTest, StatsCountReadsWritesMapsThreads) {
 TEST_F(RecorderTest, RecordAfterRunAtSeqPlusCountIsInOrder) {
   Producer a(ch(), 0, 101), b(ch(), 1, 102);
   Bytes r0 = access(0, 101, AccessOp::READ);
-  Bytes run1 = access_run(1, 101, AccessOp::WRITE, 4096);  // seqs 1..4096: a 4 KiB rep movsb
-  Bytes r4097 = access(4097, 101, AccessOp::READ);         // same ring
+  Bytes run1 = access_run(1, 101, AccessOp::WRITE, 4096);       // seqs 1..4096: a 4 KiB rep movsb
+  Bytes r4097 = access(4097, 101, AccessOp::READ);              // same ring
   Bytes run4098 = access_run(4098, 101, AccessOp::READ, 3, 8);  // seqs 4098..4100
-  Bytes r4101 = map(4101, 102);                                // another ring
+  Bytes r4101 = map(4101, 102);                                 // another ring
   Bytes r4102 = access(4102, 101, AccessOp::WRITE);
   a.push(r0);
   a.push(run1);
@@ -764,7 +764,7 @@ TEST_F(RecorderTest, GapAfterRunBecomesLostFromTheRunsEnd) {
 TEST_F(RecorderTest, StatsCountEachAccessOfARun) {
   Producer a(ch(), 0, 101), b(ch(), 1, 102);
   a.push(map(0, 101, 7001));
-  a.push(access_run(1, 101, AccessOp::WRITE, 4096, 1, 7001));  // seqs 1..4096
+  a.push(access_run(1, 101, AccessOp::WRITE, 4096, 1, 7001));   // seqs 1..4096
   b.push(access_run(4097, 102, AccessOp::READ, 512, 8, 7002));  // seqs 4097..4608
   a.push(access(4609, 101, AccessOp::READ, 4, 7001));
   a.push(access_run(4610, 101, AccessOp::READ, 1, 4, 7001));  // a run of one
@@ -785,8 +785,8 @@ struct BadRun {
   const char* name;
   size_t offset;  // of the field overwritten in an 88-byte run of 3 one-byte writes at seq 1
   uint32_t value;
-  size_t bytes;  // of the field: 1, 2 or 4
-  uint16_t size; // the record's size field after that
+  size_t bytes;   // of the field: 1, 2 or 4
+  uint16_t size;  // the record's size field after that
 };
 
 void PrintTo(const BadRun& bad, std::ostream* os) { *os << bad.name; }

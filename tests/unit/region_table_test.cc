@@ -3,9 +3,8 @@
 // piece, running out of slots, and seqlock readers racing a writer.
 #include "agent/region_table.h"
 
-#include <sys/mman.h>
-
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -56,8 +55,8 @@ void expect_found(const RegionTable& t, uint64_t addr, const RegionInfo& want) {
 
 void expect_not_found(const RegionTable& t, uint64_t addr) {
   RegionInfo got;
-  EXPECT_FALSE(t.find(addr, &got)) << "find(0x" << std::hex << addr << ") found [0x" << got.start << ", 0x"
-                                   << got.end << ")";
+  EXPECT_FALSE(t.find(addr, &got)) << "find(0x" << std::hex << addr << ") found [0x" << got.start << ", 0x" << got.end
+                                   << ")";
 }
 
 // The region starts in the table, in order, by walking next_start_after
@@ -424,9 +423,7 @@ TEST(RegionTable, ConcurrentFindNeverMissesCoveredAddress) { run_race(RegionTabl
 // reader could pass both the piece and the shrunken entry. The table-wide
 // version makes a reader that found nothing scan again. Without it these
 // failed within a few hundred milliseconds on most runs.
-TEST(RegionTable, ConcurrentFindNeverMissesWithFreeSlotBelow) {
-  run_race(RegionTableRace::Layout::kFreeSlotBelow);
-}
+TEST(RegionTable, ConcurrentFindNeverMissesWithFreeSlotBelow) { run_race(RegionTableRace::Layout::kFreeSlotBelow); }
 
 TEST(RegionTable, ConcurrentFindNeverMissesWhileTableGrows) { run_race(RegionTableRace::Layout::kGrowing); }
 

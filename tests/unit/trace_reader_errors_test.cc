@@ -2,10 +2,9 @@
 // message, byte offset and count of intact records, and the records before the
 // damage are still delivered.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
@@ -339,9 +338,9 @@ TEST(TraceReaderErrors, AccessRunWidthNotOneTwoFourOrEight) {
     r[offsetof(AccessRunRecord, width)] = width;
     set_u32(r, offsetof(AccessRunRecord, stride), width);
     const std::string name = "runwidth" + std::to_string(width);
-    EXPECT_EQ(run_error(name, r), corrupt(name, 128, "access run width " + std::to_string(width) +
-                                                         " is not 1, 2, 4 or 8",
-                                          "the 2 records before it are intact"));
+    EXPECT_EQ(run_error(name, r),
+              corrupt(name, 128, "access run width " + std::to_string(width) + " is not 1, 2, 4 or 8",
+                      "the 2 records before it are intact"));
   }
 }
 
@@ -350,14 +349,14 @@ TEST(TraceReaderErrors, AccessRunStrideIsNotPlusOrMinusWidth) {
     Bytes r = run(3, 4, 2);
     set_u32(r, offsetof(AccessRunRecord, stride), static_cast<uint32_t>(stride));
     const std::string name = "runstride" + std::to_string(stride + 10);
-    EXPECT_EQ(run_error(name, r), corrupt(name, 128, "access run stride " + std::to_string(stride) +
-                                                         " is neither 4 nor -4 (its width)",
-                                          "the 2 records before it are intact"));
+    EXPECT_EQ(run_error(name, r),
+              corrupt(name, 128, "access run stride " + std::to_string(stride) + " is neither 4 nor -4 (its width)",
+                      "the 2 records before it are intact"));
   }
 }
 
 TEST(TraceReaderErrors, AccessRunSizeDisagreesWithCountAndWidth) {
-  Bytes r = run(3, 2, 3);  // 6 value bytes: 88
+  Bytes r = run(3, 2, 3);                           // 6 value bytes: 88
   set_u32(r, offsetof(AccessRunRecord, count), 5);  // 10 value bytes would need 96
   EXPECT_EQ(run_error("runsize", r),
             corrupt("runsize", 128, "record size 88 does not match access run count 5 of width 2 (expected 96)",

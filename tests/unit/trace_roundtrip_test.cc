@@ -2,10 +2,9 @@
 // type (ACCESS_RUN at its limits too); the writer's failure reports (ENOSPC,
 // EFBIG) and the encoders' limits.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <csignal>
 #include <cstring>

@@ -3,9 +3,8 @@
 // through the real CPU with XSAVE/XRSTOR.
 #include "emu/xsave_area.h"
 
-#include <gtest/gtest.h>
-
 #include <cpuid.h>
+#include <gtest/gtest.h>
 
 #include <array>
 #include <cstdint>
@@ -69,13 +68,13 @@ std::vector<uint8_t> read_reg(const XsaveArea& x, unsigned reg, unsigned bytes) 
 }
 
 bool host_has_avx512() {
-  return (XsaveLayout::host().supported & kAvx512Bits) == kAvx512Bits &&
-         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return (XsaveLayout::host().supported & kAvx512Bits) == kAvx512Bits && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw");
 }
 
-#define REQUIRE_AVX512()                                                   \
-  do {                                                                     \
-    if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine";  \
+#define REQUIRE_AVX512()                                                  \
+  do {                                                                    \
+    if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine"; \
   } while (0)
 
 TEST(XsaveLayout, HostMatchesTheArchitecture) {
@@ -142,7 +141,7 @@ TEST(XsaveArea, FirstSseWriteZeroFillsXmmButKeepsMxcsr) {
   uint32_t m;
   std::memcpy(&m, b.data() + kMxcsr, 4);
   EXPECT_EQ(m, mxcsr);
-  EXPECT_EQ(b.data()[0], 0xCC);    // x87 part untouched
+  EXPECT_EQ(b.data()[0], 0xCC);  // x87 part untouched
   EXPECT_EQ(b.data()[159], 0xCC);
 }
 
@@ -178,11 +177,11 @@ TEST(XsaveArea, ZeroUpperClearsUpToTheWidestRegister) {
   ASSERT_TRUE(x.write_vector(7, 64, full.data(), false));
   ASSERT_TRUE(x.write_vector(7, 16, low.data(), false));  // legacy: upper kept
   EXPECT_EQ(read_reg(x, 7, 64), concat(low, std::vector<uint8_t>(full.begin() + 16, full.end())));
-  ASSERT_TRUE(x.write_vector(7, 16, low.data(), true));   // VEX.128: ymm and zmm upper cleared
+  ASSERT_TRUE(x.write_vector(7, 16, low.data(), true));  // VEX.128: ymm and zmm upper cleared
   EXPECT_EQ(read_reg(x, 7, 64), concat(low, zeros(48)));
   const auto y = pattern(6, 32);
   ASSERT_TRUE(x.write_vector(7, 64, full.data(), false));
-  ASSERT_TRUE(x.write_vector(7, 32, y.data(), true));     // VEX.256: zmm upper cleared
+  ASSERT_TRUE(x.write_vector(7, 32, y.data(), true));  // VEX.256: zmm upper cleared
   EXPECT_EQ(read_reg(x, 7, 64), concat(y, zeros(32)));
   ASSERT_TRUE(x.write_vector(20, 64, full.data(), false));
   ASSERT_TRUE(x.write_vector(20, 32, y.data(), true));
@@ -232,11 +231,10 @@ struct CpuValues {
   uint64_t k[2];
 };
 
-#define ALL_VECTOR_CLOBBERS                                                                      \
-  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",       \
-      "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",  \
-      "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30",  \
-      "xmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+#define ALL_VECTOR_CLOBBERS                                                                                           \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", \
+      "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",     \
+      "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
 
 // Loads zmm1, zmm9, zmm17, zmm31, k1, k7 and saves the whole state to `area`
 // in one asm statement, so the compiler cannot touch the registers in between.
@@ -260,8 +258,8 @@ __attribute__((target("avx512f,avx512bw"))) void xsave_now(uint8_t* area) {
 
 // Loads `area` into the CPU and stores zmm5, zmm12, zmm13, zmm20, zmm21 and k2
 // (XRSTOR loads every register: all are clobbered).
-__attribute__((target("avx512f,avx512bw"))) void xrstor_and_store(const uint8_t* area, uint8_t (*z)[64],
-                                                                  uint64_t* k2, uint32_t* mxcsr) {
+__attribute__((target("avx512f,avx512bw"))) void xrstor_and_store(const uint8_t* area, uint8_t (*z)[64], uint64_t* k2,
+                                                                  uint32_t* mxcsr) {
   asm volatile(
       "xrstor64 (%[a])\n\t"
       "vmovdqu64 %%zmm5, 0(%[z])\n\t"
@@ -320,8 +318,7 @@ TEST(XsaveAreaCpu, WrittenValuesLandInRealRegisters) {
   xrstor_and_store(b.data(), out, &k2, &mxcsr);
   EXPECT_EQ(std::vector<uint8_t>(out[0], out[0] + 64), z5);
   EXPECT_EQ(std::vector<uint8_t>(out[1], out[1] + 64), concat(x12, zeros(48)));
-  EXPECT_EQ(std::vector<uint8_t>(out[2], out[2] + 64),
-            concat(x12, std::vector<uint8_t>(z13.begin() + 16, z13.end())));
+  EXPECT_EQ(std::vector<uint8_t>(out[2], out[2] + 64), concat(x12, std::vector<uint8_t>(z13.begin() + 16, z13.end())));
   EXPECT_EQ(std::vector<uint8_t>(out[3], out[3] + 64), concat(y20, zeros(32)));
   EXPECT_EQ(k2, 0x8000000000000001u);
 }
@@ -335,8 +332,8 @@ TEST(XsaveAreaCpu, InitStateRuleMatchesXrstor) {
   uint32_t saved_mxcsr = 0;
   std::memcpy(&saved_mxcsr, b.data() + kMxcsr, 4);
   const XsaveLayout& l = XsaveLayout::host();
-  for (XComponent c : {XComponent::SSE, XComponent::AVX, XComponent::OPMASK,
-                       XComponent::ZMM_HI256, XComponent::HI16_ZMM}) {
+  for (XComponent c :
+       {XComponent::SSE, XComponent::AVX, XComponent::OPMASK, XComponent::ZMM_HI256, XComponent::HI16_ZMM}) {
     std::memset(b.at(c), 0xCC, l.size[static_cast<unsigned>(c)]);
   }
   b.set_bv(b.bv() & ~uint64_t{0xE6});  // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM: initial

@@ -41,7 +41,7 @@ struct Access {
   uint64_t addr = 0;
   unsigned size = 0;
   uint64_t value = 0;
-  std::string where;  // file and line or seq, for the report
+  std::string where;       // file and line or seq, for the report
   bool any_value = false;  // a golden line with value "*"
 };
 
@@ -55,7 +55,7 @@ struct Options {
   std::string expect;
   uint64_t base = 0;
   std::optional<std::pair<uint64_t, uint64_t>> bar;  // start, size
-  std::string pcidev;                                 // dddd:bb:dd.f:vvvv:dddd
+  std::string pcidev;                                // dddd:bb:dd.f:vvvv:dddd
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -82,9 +82,12 @@ std::vector<Access> load_qemu_log(const std::string& path, const std::string& re
     size_t p = line.find("memory_region_ops_");
     if (p == std::string::npos || line.find(name) == std::string::npos) continue;
     Access a;
-    if (line.compare(p, 23, "memory_region_ops_read ") == 0) a.op = 'R';
-    else if (line.compare(p, 24, "memory_region_ops_write ") == 0) a.op = 'W';
-    else continue;
+    if (line.compare(p, 23, "memory_region_ops_read ") == 0)
+      a.op = 'R';
+    else if (line.compare(p, 24, "memory_region_ops_write ") == 0)
+      a.op = 'W';
+    else
+      continue;
     uint64_t size = 0;
     if (!field(line, "addr", &a.addr) || !field(line, "value", &a.value) || !field(line, "size", &size)) {
       std::fprintf(stderr, "vm_compare: %s:%u: unreadable line: %s\n", path.c_str(), n, line.c_str());
@@ -154,11 +157,20 @@ void load_trace(const std::string& path, const Options& o, TraceFacts* f) {
         }
         break;
       }
-      case trace::RecordType::MAP: f->maps.push_back(r.as<trace::MapRecord>()); break;
-      case trace::RecordType::PCIDEV: f->pcidevs.push_back(r.as<trace::PciDevRecord>()); break;
-      case trace::RecordType::UNKNOWN: ++f->unknown; break;
-      case trace::RecordType::LOST: ++f->lost; break;
-      default: break;
+      case trace::RecordType::MAP:
+        f->maps.push_back(r.as<trace::MapRecord>());
+        break;
+      case trace::RecordType::PCIDEV:
+        f->pcidevs.push_back(r.as<trace::PciDevRecord>());
+        break;
+      case trace::RecordType::UNKNOWN:
+        ++f->unknown;
+        break;
+      case trace::RecordType::LOST:
+        ++f->lost;
+        break;
+      default:
+        break;
     }
   }
 }
@@ -201,16 +213,18 @@ std::vector<Access> load_expect(const std::string& path, uint64_t base) {
       std::exit(2);
     }
     bool any = std::strcmp(value, "*") == 0;
-    out.push_back(Access{op, base + off, size, any ? 0 : std::strtoull(value, nullptr, 16),
-                         path + ":" + std::to_string(n), any});
+    out.push_back(
+        Access{op, base + off, size, any ? 0 : std::strtoull(value, nullptr, 16), path + ":" + std::to_string(n), any});
   }
   return out;
 }
 
 std::string show(const Access& a) {
   char buf[128];
-  if (a.any_value) std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " (any value)", a.op, a.size, a.addr);
-  else std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " 0x%" PRIx64, a.op, a.size, a.addr, a.value);
+  if (a.any_value)
+    std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " (any value)", a.op, a.size, a.addr);
+  else
+    std::snprintf(buf, sizeof buf, "%c %u 0x%" PRIx64 " 0x%" PRIx64, a.op, a.size, a.addr, a.value);
   return std::string(buf) + "  (" + a.where + ")";
 }
 
@@ -291,21 +305,31 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
-    if (a == "--qemu-log") o.qemu_log = value();
-    else if (a == "--region") o.region = value();
-    else if (a == "--split") o.split = static_cast<unsigned>(std::stoul(value()));
-    else if (a == "--min-size") o.min_size = static_cast<unsigned>(std::stoul(value()));
-    else if (a == "--trace") o.traces.push_back(value());
-    else if (a == "--kernel-log") o.kernel_log = value();
-    else if (a == "--expect") o.expect = value();
-    else if (a == "--base") o.base = std::stoull(value(), nullptr, 0);
-    else if (a == "--pcidev") o.pcidev = value();
+    if (a == "--qemu-log")
+      o.qemu_log = value();
+    else if (a == "--region")
+      o.region = value();
+    else if (a == "--split")
+      o.split = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--min-size")
+      o.min_size = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--trace")
+      o.traces.push_back(value());
+    else if (a == "--kernel-log")
+      o.kernel_log = value();
+    else if (a == "--expect")
+      o.expect = value();
+    else if (a == "--base")
+      o.base = std::stoull(value(), nullptr, 0);
+    else if (a == "--pcidev")
+      o.pcidev = value();
     else if (a == "--bar") {
       std::string v = value();
       size_t colon = v.find(':');
       if (colon == std::string::npos) usage("--bar wants START:SIZE");
       o.bar = std::make_pair(std::stoull(v.substr(0, colon), nullptr, 0), std::stoull(v.substr(colon + 1), nullptr, 0));
-    } else usage(("unknown argument " + a).c_str());
+    } else
+      usage(("unknown argument " + a).c_str());
   }
   if (o.qemu_log.empty() || o.region.empty()) usage("--qemu-log and --region are required");
   if (o.traces.empty() && o.kernel_log.empty() && o.expect.empty()) usage("give --trace, --kernel-log or --expect");

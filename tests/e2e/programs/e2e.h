@@ -46,13 +46,13 @@ static inline void e2e_expect(char op, int width, uint64_t offset, uint64_t valu
   printf("EXPECT %c %d 0x%" PRIx64 " 0x%" PRIx64 "\n", op, width, offset, value);
 }
 
-#define E2E_CHECK(cond)                                                  \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);             \
-      fflush(stdout);                                                    \
-      exit(1);                                                           \
-    }                                                                    \
+#define E2E_CHECK(cond)                                      \
+  do {                                                       \
+    if (!(cond)) {                                           \
+      printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      fflush(stdout);                                        \
+      exit(1);                                               \
+    }                                                        \
   } while (0)
 
 #endif

@@ -41,8 +41,7 @@ int main(int argc, char** argv) {
 
   E2E_CHECK(munmap((void*)m1, 4096) == 0);
   /* MAP_FIXED of an anonymous page over map 2 ends it too. */
-  E2E_CHECK(mmap((void*)m2, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-            (void*)m2);
+  E2E_CHECK(mmap((void*)m2, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == (void*)m2);
   m2[0] = 5; /* ordinary memory now: no trace line */
   m3[3] = 4;
   e2e_expect('W', 4, 0xc, 4);

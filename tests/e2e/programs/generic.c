@@ -347,10 +347,7 @@ static void* worker(void* arg) {
   volatile uint8_t* reg = g_dev + 0x400 + t * 0x40;
   for (int32_t i = 0; i < 20000; ++i) {
     int32_t back = -1;
-    __asm__ volatile("fildl %1\n\tfistpl (%2)\n\tfildl (%2)\n\tfistpl %0"
-                     : "=m"(back)
-                     : "m"(i), "r"(reg)
-                     : "memory");
+    __asm__ volatile("fildl %1\n\tfistpl (%2)\n\tfildl (%2)\n\tfistpl %0" : "=m"(back) : "m"(i), "r"(reg) : "memory");
     if (back != i) {
       printf("FAIL thread %u: wrote %d, read %d\n", (unsigned)t, i, back);
       exit(1);

@@ -12,10 +12,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <setjmp.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 

@@ -69,7 +69,7 @@ static volatile uint32_t g_ticks;
 static void on_alarm(int sig) {
   (void)sig;
   ++g_ticks;
-  REG32(g_dev, 0x200) = g_ticks;  /* a device access from the handler */
+  REG32(g_dev, 0x200) = g_ticks; /* a device access from the handler */
 }
 
 static int case_signal(volatile uint8_t* dev) {
@@ -146,12 +146,12 @@ static int case_atomic(volatile uint8_t* dev) {
   uint32_t expected = 15;
   __asm__ volatile("lock cmpxchgl %2, (%1)" : "+a"(expected) : "r"(p), "r"(99u) : "memory", "cc");
   e2e_expect('R', 4, 0x800, 15);
-  e2e_expect('W', 4, 0x800, 99);  /* succeeded */
+  e2e_expect('W', 4, 0x800, 99); /* succeeded */
   E2E_CHECK(expected == 15);
   expected = 1;
   __asm__ volatile("lock cmpxchgl %2, (%1)" : "+a"(expected) : "r"(p), "r"(7u) : "memory", "cc");
   e2e_expect('R', 4, 0x800, 99);
-  e2e_expect('W', 4, 0x800, 99);  /* failed: the old value is written back */
+  e2e_expect('W', 4, 0x800, 99); /* failed: the old value is written back */
   E2E_CHECK(expected == 99);
   return 0;
 }
@@ -164,8 +164,10 @@ static int case_fallback(volatile uint8_t* dev) {
   e2e_expect('W', 8, 0x700, (uint64_t)(uintptr_t)fn);
   int r;
   /* Below the red zone: the call pushes a return address. */
-  __asm__ volatile("sub $128, %%rsp\n\tcall *(%1)\n\tadd $128, %%rsp" : "=a"(r) : "r"(dev + 0x700) : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
-                   "r11", "memory", "cc");
+  __asm__ volatile("sub $128, %%rsp\n\tcall *(%1)\n\tadd $128, %%rsp"
+                   : "=a"(r)
+                   : "r"(dev + 0x700)
+                   : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc");
   e2e_expect('R', 8, 0x700, (uint64_t)(uintptr_t)fn);
   printf("CALLED %d\n", r);
   return r == 42 ? 0 : 1;

@@ -26,7 +26,7 @@ enum {
   CTRL = 0x0000,
   STATUS = 0x0008,
   EERD = 0x0014,
-  ICR = 0x00c0,  /* read to clear */
+  ICR = 0x00c0, /* read to clear */
   ICS = 0x00c8,
   IMC = 0x00d8,
   RDBAL = 0x2800,
@@ -123,8 +123,10 @@ int main(int argc, char** argv) {
   }
   size_t size = 0;
   bar = vm_map(&args, &size);
-  if (rmw) side_effects();
-  else driver();
+  if (rmw)
+    side_effects();
+  else
+    driver();
   munmap((void*)bar, size);
   return 0;
 }

@@ -127,9 +127,12 @@ int main(int argc, char** argv) {
   }
   size_t size = 0;
   bar = vm_map(&args, &size);
-  if (nthreads > 0) threads(nthreads);
-  else if (rmw) side_effects();
-  else driver();
+  if (nthreads > 0)
+    threads(nthreads);
+  else if (rmw)
+    side_effects();
+  else
+    driver();
   munmap((void*)bar, size);
   return 0;
 }

@@ -32,10 +32,14 @@ static void on_segv(int sig, siginfo_t* info, void* ctx) {
 
 static const char* code_name(int code) {
   switch (code) {
-    case SEGV_MAPERR: return "SEGV_MAPERR";
-    case SEGV_ACCERR: return "SEGV_ACCERR";
-    case SEGV_PKUERR: return "SEGV_PKUERR";
-    default: return "other";
+    case SEGV_MAPERR:
+      return "SEGV_MAPERR";
+    case SEGV_ACCERR:
+      return "SEGV_ACCERR";
+    case SEGV_PKUERR:
+      return "SEGV_PKUERR";
+    default:
+      return "other";
   }
 }
 

@@ -34,9 +34,12 @@ int main(int argc, char** argv) {
   /* One event: a write of the header's data, of the header's width. */
   unsigned width = words[0] >> 8 & 0xff;
   uint32_t data = words[2];
-  if (width == 4) *(volatile uint32_t*)(bar + offset) = data;
-  else if (width == 2) *(volatile uint16_t*)(bar + offset) = (uint16_t)data;
-  else bar[offset] = (uint8_t)data;
+  if (width == 4)
+    *(volatile uint32_t*)(bar + offset) = data;
+  else if (width == 2)
+    *(volatile uint16_t*)(bar + offset) = (uint16_t)data;
+  else
+    bar[offset] = (uint8_t)data;
   uint32_t count = *(volatile uint32_t*)(bar + 12);
   printf("testdev_read: test \"%s\" at offset 0x%x, count %u\n", name, offset, count);
   munmap((void*)bar, size);
