@@ -31,11 +31,25 @@ struct EmuResult {
   uint8_t insn_len = 0;  // length of the decoded instruction (0 on DECODE_ERROR)
 };
 
+// The RFLAGS a REPE/REPNE CMPS or SCAS shows when it faults after completing
+// some elements (or is stopped by max_rep_iterations): the vendors differ
+// (docs/emulated-instructions.md, section 9).
+enum class RepCompareFlags : uint8_t {
+  HOST,               // whichever of the two the CPU this runs on does (host_rep_compare_flags)
+  INSTRUCTION_START,  // the flags before the instruction: Intel (SDM Vol. 2B, REP/REPE/REPZ/REPNE/REPNZ)
+  LAST_COMPARISON,    // the flags of the last completed element's comparison: AMD
+};
+
+// The behaviour of this CPU, from its CPUID vendor: LAST_COMPARISON on
+// AuthenticAMD, INSTRUCTION_START (the SDM's rule) on any other. Computed once.
+RepCompareFlags host_rep_compare_flags();
+
 struct EmuOptions {
   // REP string instructions stop after this many iterations with RIP unchanged
   // and RCX/RSI/RDI updated, so that the CPU re-runs the instruction (and the
   // program can take signals between chunks). 0: no limit.
   uint64_t max_rep_iterations = 0;
+  RepCompareFlags rep_compare_flags = RepCompareFlags::HOST;
 };
 
 // Emulates the instruction at cpu.rip whose bytes are `bytes[0..len)` (len may
