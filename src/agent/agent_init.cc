@@ -19,6 +19,7 @@
 #include "agent/exit_barrier.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
+#include "agent/step.h"
 #include "emu/xsave_area.h"
 #include "trace/channel.h"
 
@@ -119,6 +120,7 @@ __attribute__((constructor(101))) void agent_init() {
   const char* no_pkeys = getenv("MMIOTRACE_NO_PKEYS");
   arming_init(no_pkeys == nullptr || *no_pkeys == '\0' || *no_pkeys == '0');
   producer_init();
+  step_init();
   pthread_atfork(nullptr, nullptr, after_fork_child);
   install_fault_handlers();
   ch->processes_attached.fetch_add(1);

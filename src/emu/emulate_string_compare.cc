@@ -68,6 +68,17 @@ RepCompareFlags host_rep_compare_flags() {
   return static_cast<RepCompareFlags>(v - 1);
 }
 
+unsigned rep_count_bits(const uint8_t* bytes, size_t len) {
+  detail::Insn insn;
+  if (!detail::decode(bytes, len, insn)) return 0;
+  const ZydisDecodedInstruction& in = insn.in;
+  const bool move = detail::is_string_move(insn), compare = detail::is_string_compare(insn);
+  // As the emulator takes them: REP on the moves (REPNE there is refused), REPE/REPNE on the comparisons.
+  const bool rep = move ? (in.attributes & ZYDIS_ATTRIB_HAS_REP) != 0 && (in.attributes & ZYDIS_ATTRIB_HAS_REPNE) == 0
+                        : compare && (in.attributes & (ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) != 0;
+  return rep && (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) == 0 ? in.address_width : 0;
+}
+
 }  // namespace mmiotrace::emu
 
 namespace mmiotrace::emu::detail {

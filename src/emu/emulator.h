@@ -52,6 +52,12 @@ struct EmuOptions {
   RepCompareFlags rep_compare_flags = RepCompareFlags::HOST;
 };
 
+// The bits of the count register (RCX: 64; ECX with 67h: 32) if the
+// instruction at `bytes` is a REP string instruction the emulator runs (REP
+// MOVS/STOS/LODS, REPE/REPNE CMPS/SCAS), else 0. Its iterations each take one
+// off the count (SDM Vol. 2B, REP/REPE/REPZ/REPNE/REPNZ, Operation).
+unsigned rep_count_bits(const uint8_t* bytes, size_t len);
+
 // Emulates the instruction at cpu.rip whose bytes are `bytes[0..len)` (len may
 // exceed the instruction; up to 15 are looked at).
 EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem, const EmuOptions& options = {});

@@ -298,6 +298,22 @@ TEST(EmulatorStringCompareRep, TheDefaultIsTheHostVendors) {
   EXPECT_EQ(fault_after_one_element(EmuOptions{}).rflags, amd ? fl(ZF | PF) : fl(CF));
 }
 
+// The count register of a REP string instruction (agent/step.cc counts the
+// iterations a late trap covered with it).
+TEST(RepCountBits, RepStringInstructionsAndNothingElse) {
+  const auto bits = [](Bytes b) { return rep_count_bits(b.data(), b.size()); };
+  EXPECT_EQ(bits({0xf3, 0xa4}), 64u);              // rep movsb
+  EXPECT_EQ(bits({0x67, 0xf3, 0x48, 0xab}), 32u);  // rep stosq (%edi)
+  EXPECT_EQ(bits({0xf3, 0xac}), 64u);              // rep lodsb
+  EXPECT_EQ(bits({0xf3, 0xa6}), 64u);              // repe cmpsb
+  EXPECT_EQ(bits({0x67, 0xf2, 0xaf}), 32u);        // repne scasl (%edi)
+  EXPECT_EQ(bits({0xa4}), 0u);                     // movsb: one element
+  EXPECT_EQ(bits({0xf2, 0xa4}), 0u);               // repne movsb: refused by the emulator
+  EXPECT_EQ(bits({0xf3, 0x90}), 0u);               // pause
+  EXPECT_EQ(bits({0x8b, 0x07}), 0u);               // mov (%rdi), %eax
+  EXPECT_EQ(bits({0xf3}), 0u);                     // not an instruction
+}
+
 TEST(EmulatorStringCompareRefused, LockIsUd) {
   const Bytes code = {0xf0, 0xa6};
   CpuState cpu = base_cpu();
