@@ -138,6 +138,15 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
 }
 
 // The MARK text for how a process ended.
+// Channel::mark gave up: a live thread kept the order lock (a process
+// stopped in the middle of an access), or the recorder's own ring was full.
+void warn_no_exit_mark(pid_t pid) {
+  fmt::print(stderr,
+             "mmiotrace: warning: the trace has no exit MARK for process {}: the order lock stayed taken by a live "
+             "thread for 2 s, or the recorder's ring was full\n",
+             pid);
+}
+
 std::string exit_text(pid_t pid, int status) {
   if (WIFSIGNALED(status)) return fmt::format("mmiotrace: exit {} killed by signal {}", pid, WTERMSIG(status));
   return fmt::format("mmiotrace: exit {} status {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -263,11 +272,11 @@ int run_record(const RecordOptions& in) {
         program_ended = true;
         // Everything the program published is in the rings: the mark comes after it.
         consumer.drain();
-        channel->mark(static_cast<uint32_t>(*pid), exit_text(*pid, st));
+        if (!channel->mark(static_cast<uint32_t>(*pid), exit_text(*pid, st))) warn_no_exit_mark(*pid);
       } else {
         // A process the program left behind, reparented to the recorder.
         consumer.drain();
-        channel->mark(static_cast<uint32_t>(w), exit_text(w, st));
+        if (!channel->mark(static_cast<uint32_t>(w), exit_text(w, st))) warn_no_exit_mark(w);
       }
     }
     // w == 0: children still running; -1 (ECHILD): none left.
