@@ -572,19 +572,21 @@ TEST(Mark, AMarkRacingTheEndOfTheRecordingLandsOrFails) {
   if (mark == 0) {
     int fd = open(mark_err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 2);
-    setenv("MMIOTRACE_TESTING_MARK_DELAY_MS", "1500", 1);
+    setenv("MMIOTRACE_TESTING_MARK_HOLD_UNTIL_CLOSING", "1", 1);
     execl(mmiotrace_path().c_str(), "mmiotrace", "mark", "--pid", std::to_string(rec.recorder).c_str(), "just in time",
           (char*)nullptr);
     _exit(127);
   }
-  // Once the mark has its ring (and sleeps), the program ends.
+  // Once the mark has its ring (which it holds until the recorder begins its
+  // final drain), the program ends.
   auto claimed = [&] {
     std::ifstream in(mark_err);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return text.find("ring claimed") != std::string::npos;
   };
-  for (int i = 0; i < 1000 && !claimed(); ++i) usleep(10000);
-  ASSERT_TRUE(claimed()) << "mark did not claim a ring within 10 s";
+  // 60 s of polls: only to fail rather than hang if the mark never gets there.
+  for (int i = 0; i < 6000 && !claimed(); ++i) usleep(10000);
+  ASSERT_TRUE(claimed()) << "mark did not claim a ring within 60 s";
   ASSERT_NO_FATAL_FAILURE(rec.finish());
   int status = 0;
   ASSERT_EQ(waitpid(mark, &status, 0), mark);
