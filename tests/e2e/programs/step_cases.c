@@ -149,6 +149,10 @@ static int case_rep(volatile uint8_t* dev) {
 
 static int case_crowded(volatile uint8_t* dev) {
   static uint8_t dst[16];
+  for (int i = 0; i < 48; ++i) {
+    dev[0x900 + i] = e2e_pattern(0x900 + i);
+    e2e_expect('W', 1, 0x900 + i, e2e_pattern(0x900 + i));
+  }
   void* d = dst;
   const void* s = (const void*)(dev + 0x900);
   size_t n = 16;
