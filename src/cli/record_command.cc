@@ -137,7 +137,6 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
   return pid;
 }
 
-// The MARK text for how a process ended.
 // Channel::mark gave up: a live thread kept the order lock (a process
 // stopped in the middle of an access), or the recorder's own ring was full.
 void warn_no_exit_mark(pid_t pid) {
@@ -147,9 +146,20 @@ void warn_no_exit_mark(pid_t pid) {
              pid);
 }
 
-std::string exit_text(pid_t pid, int status) {
-  if (WIFSIGNALED(status)) return fmt::format("mmiotrace: exit {} killed by signal {}", pid, WTERMSIG(status));
-  return fmt::format("mmiotrace: exit {} status {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+// The MARK text for how a process ended (waitid's report of it).
+std::string exit_text(const siginfo_t& info) {
+  if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) {
+    return fmt::format("mmiotrace: exit {} killed by signal {}", info.si_pid, info.si_status);
+  }
+  return fmt::format("mmiotrace: exit {} status {}", info.si_pid, info.si_code == CLD_EXITED ? info.si_status : -1);
+}
+
+// A child that has ended, left unreaped (WNOWAIT): its pid, with *info; 0 if
+// none has ended yet; -1 if there is no child left.
+pid_t ended_child(siginfo_t* info) {
+  *info = siginfo_t{};
+  if (waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+  return info->si_pid;
 }
 
 // The dynamic loader ignores LD_PRELOAD for a program that changes identity
@@ -264,19 +274,21 @@ int run_record(const RecordOptions& in) {
   // Until the program and every process it left behind have ended.
   for (;;) {
     bool progress = consumer.drain();
-    int st = 0;
+    siginfo_t info;
     pid_t w;
-    while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+    // The program, or a process it left behind (reparented to the recorder).
+    // Its exit MARK is written before it is reaped: a process that sees it
+    // gone (its parent's pid no longer in use) knows the MARK precedes
+    // whatever it does next in the trace.
+    while ((w = ended_child(&info)) > 0) {
+      // Everything the process published is in the rings: the mark comes after it.
+      consumer.drain();
+      if (!channel->mark(static_cast<uint32_t>(w), exit_text(info))) warn_no_exit_mark(w);
+      int st = 0;
+      waitpid(w, &st, 0);
       if (w == *pid) {
         status = st;
         program_ended = true;
-        // Everything the program published is in the rings: the mark comes after it.
-        consumer.drain();
-        if (!channel->mark(static_cast<uint32_t>(*pid), exit_text(*pid, st))) warn_no_exit_mark(*pid);
-      } else {
-        // A process the program left behind, reparented to the recorder.
-        consumer.drain();
-        if (!channel->mark(static_cast<uint32_t>(w), exit_text(w, st))) warn_no_exit_mark(w);
       }
     }
     // w == 0: children still running; -1 (ECHILD): none left.
