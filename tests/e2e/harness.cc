@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "programs/e2e.h"
+#include "reference/kernel_format_reader.h"
 #include "trace/reader.h"
 
 namespace mmiotrace::e2e {
@@ -121,6 +123,10 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
   std::string print_err;
   run_command({mmiotrace_path(), "print", trace}, &run.trace_text, &print_err);
   run.err += print_err;
+  // Whatever a program did, the kernel format holds only what the kernel
+  // prints (the independent reader of tests/reference).
+  const std::string unreadable = reference::read_kernel_format(run.trace_text);
+  if (!unreadable.empty()) ADD_FAILURE() << "kernel format of " << trace << ": " << unreadable;
   std::istringstream in(run.trace_text);
   std::string line;
   while (std::getline(in, line)) {

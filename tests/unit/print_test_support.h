@@ -1,5 +1,5 @@
-// What the printer tests share: records built with encode.h, and the text a
-// printer wrote into a temporary FILE.
+// What the printer tests share: records built with encode.h, a source that
+// hands them to a printer, and the text a printer wrote into a temporary FILE.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "reference/kernel_format_reader.h"
 #include "trace/encode.h"
+#include "trace/kernel_printer.h"
+#include "trace/reader.h"
 
 namespace mmiotrace::trace {
 
@@ -33,6 +36,42 @@ inline std::string take_printed_text(FILE* f) {
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
   std::fclose(f);
+  return text;
+}
+
+// Hands a list of records to a printer, in order (no file needed).
+class VectorSource final : public RecordSource {
+ public:
+  explicit VectorSource(std::vector<Record> records) : records_(std::move(records)) {}
+  Result<bool> next(RecordView& out) override {
+    if (next_ == records_.size()) return false;
+    auto view = RecordView::checked(records_[next_++]);
+    EXPECT_TRUE(view.ok()) << view.error();
+    if (!view.ok()) return make_error(view.error());
+    out = *view;
+    return true;
+  }
+  bool read_failed() const override { return false; }
+
+ private:
+  std::vector<Record> records_;
+  size_t next_ = 0;
+};
+
+// Kernel-format text must read in the independent reader of the tests
+// (tests/reference): nothing a kernel would not print.
+inline void expect_kernel_readers_accept(const std::string& text) {
+  EXPECT_EQ(reference::read_kernel_format(text), "") << text.substr(0, 2000);
+}
+
+// The kernel format of `records` in their order, "VERSION 20070824" first.
+inline std::string kernel_text(std::vector<Record> records, const KernelFormatOptions& options = {}) {
+  VectorSource source(std::move(records));
+  FILE* f = std::tmpfile();
+  const PrintOutcome o = print_kernel_format_in_order(source, f, "standard output", options);
+  EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
+  std::string text = take_printed_text(f);
+  expect_kernel_readers_accept(text);
   return text;
 }
 
