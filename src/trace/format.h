@@ -162,9 +162,9 @@ struct MapRecord {
   uint32_t map_id;        // 1, 2, ... in order of creation across the trace
   uint16_t kind;          // DeviceKind
   uint16_t prot;          // PROT_* the program asked for
-  uint16_t bar;           // PCI BAR or UIO map index, kNoBar if none
+  uint16_t bar;           // PCI BAR (for DEV_MEM: the one holding phys) or UIO map index, kNoBar if none
   uint16_t path_len;      // bytes of path that follow (no terminator)
-  uint32_t pci_busdevfn;  // (domain << 16) | (bus << 8) | devfn for PCI_RESOURCE/UIO of a PCI device, else 0
+  uint32_t pci_busdevfn;  // (domain << 16) | (bus << 8) | devfn of the PCI device the mapping is in, else 0
   uint32_t reserved;
   // followed by path_len bytes of the device file's path, zero-padded to 8
 };

@@ -83,4 +83,10 @@ struct BinaryAccess {
 };
 std::string read_binary_accesses(const TracedRun& run, std::vector<BinaryAccess>* out, uint64_t* lost);
 
+// A fake /sys and /dev under `dir` (record --sysroot), ordinary files only:
+// PCI device 0000:00:04.0 (1234:11e8, BAR0 0xfea00000 4 KiB, BAR2 0xfe800000
+// 16 KiB, driver uio_pci_generic) with its sysfs resource0, /dev/uio0 (map0
+// at 0xfeb00000, that device) and a sparse /dev/mem. Returns the root.
+std::string make_fake_sysroot(const std::string& dir);
+
 }  // namespace mmiotrace::e2e
