@@ -251,13 +251,27 @@ bool identify_vfio(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
   return false;
 }
 
-bool matches_device_glob(const char* path) {
+// The index of the first --device glob `path` matches, or -1.
+int matching_device_glob(const char* path) {
   const char* g = g_agent.channel->device_globs;
-  while (*g != '\0') {
-    if (fnmatch(g, path, 0) == 0) return true;
+  for (int i = 0; *g != '\0'; ++i) {
+    if (fnmatch(g, path, 0) == 0) return i;
     g += strlen(g) + 1;
   }
-  return false;
+  return -1;
+}
+
+// A stand-in device: the identity record gave it (--device GLOB,phys=...,pci=...).
+void identify_stand_in(int index, uint64_t offset, DeviceInfo* out) {
+  const trace::StandInIdentity& id = g_agent.channel->stand_ins[index];
+  out->kind = trace::DeviceKind::FILE;
+  out->phys = ((id.flags & trace::kStandInPhys) != 0 ? id.phys : 0) + offset;
+  if ((id.flags & trace::kStandInPci) != 0) {
+    out->has_pci = true;
+    out->busdevfn = id.busdevfn;
+    out->bar = id.bar;
+    out->stand_in = index;
+  }
 }
 
 }  // namespace
@@ -293,9 +307,8 @@ bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
     return true;
   }
   if (identify_pci_resource(rel, offset, out)) return true;
-  if (matches_device_glob(out->path)) {
-    out->kind = trace::DeviceKind::FILE;
-    out->phys = offset;
+  if (const int i = matching_device_glob(out->path); i >= 0 && static_cast<size_t>(i) < trace::kMaxStandIns) {
+    identify_stand_in(i, offset, out);
     return true;
   }
   return false;
@@ -340,10 +353,29 @@ size_t build_pcidev_from_sysfs(const char* pci_dir, uint32_t busdevfn, uint8_t* 
   return trace::encode_pcidev(buf, cap, trace::RecordStamp{}, f);
 }
 
+// A PCIDEV record for stand-in PCI device `busdevfn`: every stand-in of that
+// slot is one of its BARs, so the record is the same whichever is mapped
+// first. Memory BARs, 64-bit (flag 4) where they reach above 4 GiB; no IRQ,
+// no driver.
+size_t build_pcidev_for_stand_in(uint32_t busdevfn, uint8_t* buf, size_t cap) {
+  trace::PciDevFields f;
+  f.busdevfn = busdevfn;
+  f.driver = "";
+  for (const trace::StandInIdentity& id : g_agent.channel->stand_ins) {
+    if ((id.flags & trace::kStandInPci) == 0 || id.busdevfn != busdevfn || id.bar > 5) continue;
+    f.vendor = id.vendor;
+    f.device = id.device;
+    f.start[id.bar] = id.phys | (id.phys + id.bar_size > (uint64_t{1} << 32) ? 4 : 0);
+    f.size[id.bar] = id.bar_size;
+  }
+  return trace::encode_pcidev(buf, cap, trace::RecordStamp{}, f);
+}
+
 }  // namespace
 
 size_t build_pcidev(const DeviceInfo& info, uint8_t* buf, size_t cap) {
   if (!info.has_pci) return 0;
+  if (info.stand_in >= 0) return build_pcidev_for_stand_in(info.busdevfn, buf, cap);
   return build_pcidev_from_sysfs(info.pci_dir, info.busdevfn, buf, cap);
 }
 

@@ -21,6 +21,7 @@ struct DeviceInfo {
   // one with a memory BAR holding `phys`.
   uint32_t busdevfn = 0;  // valid if has_pci
   bool has_pci = false;
+  int stand_in = -1;            // a --device stand-in with a PCI identity: its index in the channel's stand_ins
   char path[PATH_MAX] = {};     // the device file, as the kernel names the fd
   char pci_dir[PATH_MAX] = {};  // sysfs directory of the PCI device, if has_pci
 };
@@ -33,7 +34,9 @@ struct DeviceInfo {
 bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out);
 
 // Fills a PCIDEV record for the device in info.pci_dir (from sysfs, as the
-// kernel's /proc/bus/pci/devices shows it). Returns the record size, 0 on failure.
+// kernel's /proc/bus/pci/devices shows it), or, for a stand-in with a PCI
+// identity, from the identities record gave its stand-ins. Returns the
+// record size, 0 on failure.
 size_t build_pcidev(const DeviceInfo& info, uint8_t* buf, size_t cap);
 
 // Builds the PCIDEV record of every PCI device with a memory BAR (or ROM)

@@ -201,7 +201,19 @@ int run_record(const RecordOptions& in) {
     return kExitUsage;
   }
   RecordOptions options = in;
-  for (std::string& g : options.device_globs) g = canonical_glob(g);
+  for (const std::string& arg : options.device_args) {
+    auto device = parse_stand_in(arg);
+    if (!device) {
+      print_error(device.error());
+      return kExitUsage;
+    }
+    device->glob = canonical_glob(device->glob);
+    options.devices.push_back(*device);
+  }
+  if (auto ok = complete_stand_ins(options.devices); !ok) {
+    print_error(ok.error());
+    return kExitUsage;
+  }
   auto program = find_program(options.command.front());
   if (!program) {
     print_error(program.error());
@@ -303,9 +315,10 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   auto options = std::make_shared<RecordOptions>();
   auto* sub = root.add_subcommand("record", "Run a program and record every access it makes to device memory");
   sub->add_option("-o,--output", options->output, "Trace file to write")->capture_default_str();
-  sub->add_option("--device", options->device_globs,
-                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset)")
-      ->type_name("GLOB")
+  sub->add_option("--device", options->device_args,
+                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset, "
+                  "or phys= + offset; with pci=, the trace names it as that PCI device's BAR)")
+      ->type_name("GLOB[,phys=ADDR][,pci=VENDOR:DEVICE][,bar=N][,size=BYTES][,slot=BUS:DEV.FN]")
       ->expected(1)  // one pattern per --device: `--device X PROGRAM` must not take PROGRAM as a pattern
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -143,7 +143,7 @@ constexpr uint64_t run_access_phys(uint64_t phys, int32_t stride, uint32_t i) {
 }
 
 enum class DeviceKind : uint16_t {
-  FILE = 0,          // a stand-in device (record --device GLOB); phys = file offset
+  FILE = 0,          // a stand-in device (record --device GLOB); phys = file offset (+ its phys=)
   PCI_RESOURCE = 1,  // /sys/bus/pci/devices/*/resource<N>[_wc]
   DEV_MEM = 2,       // /dev/mem; phys = mmap offset
   UIO = 3,           // /dev/uio<N>; phys from /sys/class/uio/uio<N>/maps

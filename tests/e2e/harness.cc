@@ -107,8 +107,10 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
     dev.write(reinterpret_cast<const char*>(run.device_before.data()), static_cast<std::streamsize>(device_size));
   }
   const std::string trace = run.dir + "/trace.mmio";
-  std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", run.dir + "/dev*"};
+  // The test's own options first: a --device of its own matches before the default one.
+  std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace};
   cmd.insert(cmd.end(), extra_record_args.begin(), extra_record_args.end());
+  cmd.insert(cmd.end(), {"--device", run.dir + "/dev*"});
   cmd.push_back("--");
   cmd.push_back(program);
   cmd.push_back(run.device);

@@ -42,7 +42,8 @@ std::string mmiotrace_path();
 
 // Runs `program args...` (the device path is passed as the first argument)
 // under the tracer with a `device_size`-byte device filled with the e2e
-// pattern. `extra_record_args` go before `--`. With print false, the trace is
+// pattern. `extra_record_args` go first, before the harness's own --device
+// (so a --device among them that matches the device file is the one used). With print false, the trace is
 // not printed (trace_text, lines and accesses stay empty).
 TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
                      size_t device_size, const std::vector<std::string>& extra_record_args = {}, bool print = true);
