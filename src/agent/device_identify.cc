@@ -314,6 +314,27 @@ bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
   return false;
 }
 
+bool is_device_path(const char* path) {
+  const char* root = sysroot();
+  const size_t root_len = strlen(root);
+  const char* rel = path;
+  if (root_len != 0) rel = strncmp(path, root, root_len) == 0 ? path + root_len : "";
+  unsigned n = 0;
+  char tail = 0;
+  if (strcmp(rel, "/dev/mem") == 0 || sscanf(rel, "/dev/uio%u%c", &n, &tail) == 1 ||
+      strcmp(path, "anon_inode:[vfio-device]") == 0 || strncmp(rel, "/dev/vfio/devices/vfio", 22) == 0) {
+    return true;
+  }
+  if (strncmp(rel, "/sys/devices/", 13) == 0) {
+    unsigned bar = 0;
+    char suffix[8] = {};
+    const char* base = strrchr(rel, '/') + 1;
+    if (sscanf(base, "resource%u%7s", &bar, suffix) >= 1 && (suffix[0] == '\0' || strcmp(suffix, "_wc") == 0))
+      return true;
+  }
+  return matching_device_glob(path) >= 0;
+}
+
 namespace {
 
 // A PCIDEV record for the device in sysfs folder `pci_dir`, as the kernel's

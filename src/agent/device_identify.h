@@ -33,6 +33,10 @@ struct DeviceInfo {
 // (open, fopen, dup, fcntl, inheritance) does not matter.
 bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out);
 
+// Whether a mapped file named `path` (as /proc/self/maps names it) is device
+// memory by its name alone: what identify_device would say of it.
+bool is_device_path(const char* path);
+
 // Fills a PCIDEV record for the device in info.pci_dir (from sysfs, as the
 // kernel's /proc/bus/pci/devices shows it), or, for a stand-in with a PCI
 // identity, from the identities record gave its stand-ins. Returns the

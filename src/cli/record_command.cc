@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/recorder.h"
+#include "common/program_kind.h"
 
 extern char** environ;
 
@@ -153,6 +154,17 @@ std::string setid_reason(const std::string& program) {
   return "";
 }
 
+// Why the agent cannot enter `program` ("'/bin/busybox' is statically
+// linked"), or "" if it can.
+std::string untraceable_program(const std::string& program) {
+  char runs[256];
+  const ProgramKind kind = program_kind(program.c_str(), runs, sizeof runs);
+  const char* why = untraceable_reason(kind);
+  if (*why == '\0') return "";
+  if (program == runs) return fmt::format("'{}' {}", program, why);
+  return fmt::format("'{}' runs '{}', which {}", program, runs, why);
+}
+
 std::string summary(const RecordStats& s, const std::string& output) {
   std::string line =
       fmt::format("recorded {} accesses ({} reads, {} writes) on {} mapping{} from {} thread{} in {} process{} into {}",
@@ -226,6 +238,18 @@ int run_record(const RecordOptions& in) {
                     *program, why));
     return kExitNoPerm;
   }
+  // The agent is loaded with LD_PRELOAD: a program the dynamic loader does
+  // not start (static) or cannot load it into (another architecture) would
+  // run untraced and leave an empty trace.
+  const std::string untraceable = untraceable_program(*program);
+  if (!untraceable.empty() && !options.allow_untraceable) {
+    print_error(
+        fmt::format("{}: the agent is loaded with LD_PRELOAD and cannot enter it, so nothing it does would be "
+                    "recorded (give --allow-untraceable to run it untraced)",
+                    untraceable));
+    return kExitUnavailable;
+  }
+  if (!untraceable.empty()) print_error(fmt::format("warning: {}: it runs untraced", untraceable));
   auto agent = find_agent();
   if (!agent) {
     print_error(agent.error());
@@ -261,6 +285,7 @@ int run_record(const RecordOptions& in) {
   }
   channel->mark_start(spawn_ns, static_cast<uint32_t>(*pid),
                       fmt::format("mmiotrace: start {} {}", *pid, options.command.front()));
+  if (!untraceable.empty()) channel->mark(static_cast<uint32_t>(*pid), "mmiotrace: " + untraceable + ": not traced");
   Consumer consumer(channel->header(), &*writer);
   int status = 0;
   bool program_ended = false;
@@ -334,6 +359,9 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   sub->add_flag("--drop-when-full", options->drop_when_full,
                 "When a buffer is full, drop device accesses (counted, and shown as \"Lost N events\") instead of "
                 "making the program wait");
+  sub->add_flag("--allow-untraceable", options->allow_untraceable,
+                "Run PROGRAM even if the agent cannot enter it (statically linked, not x86-64): it runs untraced, "
+                "and the trace says so");
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");

@@ -26,6 +26,7 @@ struct RecordOptions {
   bool step = false;                     // --mode=step: single-step every traced instruction instead of emulating it
   bool no_follow = false;                // only the program itself is traced, not the processes it starts
   bool drop_when_full = false;           // producers drop access records when their ring is full
+  bool allow_untraceable = false;        // run a program the agent cannot enter (static, not x86-64) anyway
   int consumer_delay_ms = 0;             // tests only: the consumer sleeps this long between drains
   std::vector<std::string> command;
 };
