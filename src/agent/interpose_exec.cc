@@ -5,7 +5,9 @@
 // what the kernel will run (common/program_kind.h: PT_INTERP, #! scripts)
 // and, if the agent cannot enter it, writes a warning on stderr and a MARK
 // into the trace naming it; the exec then goes ahead. A program started with
-// an environment that has lost MMIOTRACE_CHANNEL is reported the same way.
+// an environment that has lost the agent's LD_PRELOAD entry or
+// MMIOTRACE_CHANNEL (`env -i`, a wrapper that cleans the environment) is
+// reported the same way.
 // Device mappings made by a raw mmap system call are reported before the
 // process image goes (untraced_mappings.h).
 //
@@ -58,10 +60,30 @@ __attribute__((constructor(101))) void resolve_exec() {
   g_real.posix_spawnp = reinterpret_cast<SpawnFn>(dlsym(RTLD_NEXT, "posix_spawnp"));
 }
 
-bool has_channel(char* const envp[]) {
-  const size_t n = strlen(trace::kChannelEnv);
+// The value of `name` in `envp`, or null.
+const char* env_value(char* const envp[], const char* name) {
+  const size_t n = strlen(name);
   for (char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
-    if (strncmp(*e, trace::kChannelEnv, n) == 0 && (*e)[n] == '=') return true;
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  }
+  return nullptr;
+}
+
+// Whether a program started with `envp` loads the agent and finds the
+// recording: MMIOTRACE_CHANNEL, and the agent (this process's first
+// LD_PRELOAD entry, as record put it) in LD_PRELOAD.
+bool environment_keeps_tracing(char* const envp[]) {
+  if (env_value(envp, trace::kChannelEnv) == nullptr) return false;
+  const char* ours = getenv("LD_PRELOAD");
+  if (ours == nullptr) return true;  // the program changed its own: nothing to compare with
+  const size_t agent_len = strcspn(ours, ": ");
+  const char* theirs = env_value(envp, "LD_PRELOAD");
+  if (theirs == nullptr) return false;
+  for (const char* p = theirs; *p != '\0';) {
+    const size_t len = strcspn(p, ": ");
+    if (len == agent_len && strncmp(p, ours, len) == 0) return true;
+    p += len;
+    if (*p != '\0') ++p;
   }
   return false;
 }
@@ -92,8 +114,8 @@ void before_exec(const char* path, char* const envp[]) {
   char runs[256];
   const ProgramKind kind = program_kind(path, runs, sizeof runs);
   const char* why = untraceable_reason(kind);
-  if (*why == '\0' && kind == ProgramKind::DYNAMIC && !has_channel(envp))
-    why = "gets an environment without MMIOTRACE_CHANNEL";
+  if (*why == '\0' && kind == ProgramKind::DYNAMIC && !environment_keeps_tracing(envp))
+    why = "gets an environment without the agent (LD_PRELOAD) or MMIOTRACE_CHANNEL";
   if (*why != '\0') report(path, runs, why);
 }
 

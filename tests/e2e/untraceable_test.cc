@@ -105,6 +105,24 @@ TEST_P(E2E, ExecOfAStaticProgramLeavesAMarkAndAWarning) {
   }
 }
 
+// A traced program that starts a dynamic one with a clean environment
+// (`env -i`): the agent would not load there either.
+TEST(Untraceable, ExecWithoutTheAgentInTheEnvironmentIsReported) {
+  const std::string dir = work_dir("ExecWithoutTheAgent");
+  const std::string trace = dir + "/t.mmio";
+  std::string out, err, text;
+  const int status =
+      run_command({mmiotrace_path(), "record", "-o", trace, "--", "/usr/bin/env", "-i", "/bin/true"}, &out, &err);
+  EXPECT_EQ(exit_status(status), 0) << err;
+  const std::string why = "/bin/true, which gets an environment without the agent (LD_PRELOAD) or MMIOTRACE_CHANNEL";
+  EXPECT_NE(err.find("execs '/bin/true', which gets an environment without the agent"), std::string::npos) << err;
+  run_command({mmiotrace_path(), "print", trace}, &text, &err);
+  EXPECT_NE(text.find(" execs " + why + ": not traced\n"), std::string::npos) << text;
+  // With the environment kept, nothing is said.
+  run_command({mmiotrace_path(), "record", "-o", trace, "--", "/usr/bin/env", "/bin/true"}, &out, &err);
+  EXPECT_EQ(err.find("warning"), std::string::npos) << err;
+}
+
 // A device mapping made by a raw mmap system call: found when the process
 // ends (returning from main, _exit) or before it execs, and reported once.
 TEST_P(E2E, RawMmapOfADeviceIsFoundAndReported) {
