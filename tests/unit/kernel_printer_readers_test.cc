@@ -16,46 +16,8 @@
 namespace mmiotrace::trace {
 namespace {
 
-constexpr uint8_t kOrInsn[] = {0x09, 0x07, 0x90, 0x90};  // or %eax, (%rdi); nops
-
-// An access whose value bytes are 0x10, 0x11, ... in memory order.
-Record access(AccessOp op, uint8_t width, uint64_t phys, uint8_t flags = 0, uint64_t mask = 0) {
-  uint8_t value[64];
-  for (int i = 0; i < 64; ++i) value[i] = static_cast<uint8_t>(0x10 + i);
-  AccessFields a;
-  a.op = op;
-  a.width = width;
-  a.flags = flags;
-  a.phys = phys;
-  a.pc = 0x400000;
-  a.byte_mask = mask;
-  a.pid = 6;
-  a.map_id = 2;
-  a.insn = kOrInsn;
-  a.insn_len = sizeof kOrInsn;
-  a.value = value;
-  return encode(encode_access, RecordStamp{1, 1'000'000'000, 7}, a);
-}
-
-Record access_run(AccessOp op, uint8_t width, uint32_t count, uint64_t phys, int32_t stride, uint8_t flags = 0) {
-  std::vector<uint8_t> values(size_t{count} * width);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(0x10 + i);
-  const uint8_t rep_movsq[] = {0xf3, 0x48, 0xa5};
-  AccessRunFields f;
-  f.op = op;
-  f.width = width;
-  f.phys = phys;
-  f.pc = 0x400000;
-  f.pid = 6;
-  f.map_id = 2;
-  f.count = count;
-  f.stride = stride;
-  f.flags = flags;
-  f.insn = rep_movsq;
-  f.insn_len = sizeof rep_movsq;
-  f.values = values.data();
-  return encode(encode_access_run, RecordStamp{1, 1'000'000'000, 7}, f);
-}
+const std::vector<uint8_t> kOr = {0x09, 0x07, 0x90, 0x90};  // or %eax, (%rdi); nops
+const std::vector<uint8_t> kRepMovsq = {0xf3, 0x48, 0xa5};  // rep movsq
 
 Record mark(const std::string& text) {
   return encode(encode_mark, RecordStamp{1, 2'000'000'000, 7},
@@ -82,23 +44,24 @@ std::string native(std::vector<Record> records) {
 // for a lost value is UNKNOWN, with the instruction's first three bytes.
 TEST(KernelFormatForReaders, UnknownValueIsTheKernelsUnknownLine) {
   const uint8_t unknown = kAccessStepped | kAccessValueUnknown;
-  EXPECT_EQ(events({access(AccessOp::READ, 4, 0x600, unknown), access(AccessOp::WRITE, 4, 0x600, unknown),
-                    access(AccessOp::WRITE, 4, 0x604, kAccessStepped)}),
+  EXPECT_EQ(events({access(1, AccessOp::READ, 4, 0x600, unknown, 0, kOr),
+                    access(1, AccessOp::WRITE, 4, 0x600, unknown, 0, kOr),
+                    access(1, AccessOp::WRITE, 4, 0x604, kAccessStepped, 0, kOr)}),
             "UNKNOWN 1.000000 2 0x600 09,07,90 0x400000 7\n"
             "UNKNOWN 1.000000 2 0x600 09,07,90 0x400000 7\n"
             "W 4 1.000000 2 0x604 0x13121110 0x400000 7\n");
   // A wide or masked one is one line, at its first byte accessed.
-  EXPECT_EQ(events({access(AccessOp::READ, 16, 0x1000, unknown),
-                    access(AccessOp::WRITE, 64, 0x2000, unknown | kAccessMasked, 0xff00)}),
+  EXPECT_EQ(events({access(1, AccessOp::READ, 16, 0x1000, unknown, 0, kOr),
+                    access(1, AccessOp::WRITE, 64, 0x2000, unknown | kAccessMasked, 0xff00, kOr)}),
             "UNKNOWN 1.000000 2 0x1000 09,07,90 0x400000 7\n"
             "UNKNOWN 1.000000 2 0x2008 09,07,90 0x400000 7\n");
   // A run: one per access, each at its own address.
-  EXPECT_EQ(events({access_run(AccessOp::READ, 8, 3, 0x3000, 8, unknown)}),
+  EXPECT_EQ(events({access_run(1, AccessOp::READ, 8, 3, 0x3000, 8, kRepMovsq, unknown)}),
             "UNKNOWN 1.000000 2 0x3000 f3,48,a5 0x400000 7\n"
             "UNKNOWN 1.000000 2 0x3008 f3,48,a5 0x400000 7\n"
             "UNKNOWN 1.000000 2 0x3010 f3,48,a5 0x400000 7\n");
   // No `?` anywhere in the kernel format; the native format keeps it.
-  const std::string text = native({access(AccessOp::READ, 4, 0x600, unknown)});
+  const std::string text = native({access(1, AccessOp::READ, 4, 0x600, unknown, 0, kOr)});
   EXPECT_NE(text.find(" R 4 2 0x600 ? 0x400000 stepped insn=09079090 "), std::string::npos) << text;
 }
 
@@ -120,9 +83,10 @@ TEST(KernelFormatForReaders, MarkTextIsCutWhereTheKernelCutsATraceMarkerWrite) {
 TEST(KernelFormatForReaders, MaxWidthFourSplitsEightByteAccessesLowHalfFirst) {
   KernelFormatOptions four;
   four.max_width = 4;
-  const std::vector<Record> records = {access(AccessOp::WRITE, 8, 0x1000), access(AccessOp::READ, 8, 0x1002),
-                                       access(AccessOp::READ, 4, 0x1010), access(AccessOp::WRITE, 2, 0x1014),
-                                       access(AccessOp::WRITE, 1, 0x1017)};
+  const std::vector<Record> records = {
+      access(1, AccessOp::WRITE, 8, 0x1000, 0, 0, kOr), access(1, AccessOp::READ, 8, 0x1002, 0, 0, kOr),
+      access(1, AccessOp::READ, 4, 0x1010, 0, 0, kOr), access(1, AccessOp::WRITE, 2, 0x1014, 0, 0, kOr),
+      access(1, AccessOp::WRITE, 1, 0x1017, 0, 0, kOr)};
   EXPECT_EQ(events(records, four),
             "W 4 1.000000 2 0x1000 0x13121110 0x400000 7\n"
             "W 4 1.000000 2 0x1004 0x17161514 0x400000 7\n"
@@ -132,10 +96,11 @@ TEST(KernelFormatForReaders, MaxWidthFourSplitsEightByteAccessesLowHalfFirst) {
             "W 2 1.000000 2 0x1014 0x1110 0x400000 7\n"
             "W 1 1.000000 2 0x1017 0x10 0x400000 7\n");
   // Without the option the kernel's own `W 8` stays.
-  EXPECT_EQ(events({access(AccessOp::WRITE, 8, 0x1000)}), "W 8 1.000000 2 0x1000 0x1716151413121110 0x400000 7\n");
+  EXPECT_EQ(events({access(1, AccessOp::WRITE, 8, 0x1000, 0, 0, kOr)}),
+            "W 8 1.000000 2 0x1000 0x1716151413121110 0x400000 7\n");
   // Wide and masked accesses are cut into 4-byte (and smaller) chunks.
-  EXPECT_EQ(events({access(AccessOp::READ, 16, 0x2000),
-                    access(AccessOp::WRITE, 64, 0x3000, kAccessMasked, 0x0000000000ff00f0)},
+  EXPECT_EQ(events({access(1, AccessOp::READ, 16, 0x2000, 0, 0, kOr),
+                    access(1, AccessOp::WRITE, 64, 0x3000, kAccessMasked, 0x0000000000ff00f0, kOr)},
                    four),
             "R 4 1.000000 2 0x2000 0x13121110 0x400000 7\n"
             "R 4 1.000000 2 0x2004 0x17161514 0x400000 7\n"
@@ -145,7 +110,7 @@ TEST(KernelFormatForReaders, MaxWidthFourSplitsEightByteAccessesLowHalfFirst) {
             "W 4 1.000000 2 0x3010 0x23222120 0x400000 7\n"
             "W 4 1.000000 2 0x3014 0x27262524 0x400000 7\n");
   // A run of 8-byte accesses going down: each access low half first.
-  EXPECT_EQ(events({access_run(AccessOp::WRITE, 8, 2, 0x4008, -8)}, four),
+  EXPECT_EQ(events({access_run(1, AccessOp::WRITE, 8, 2, 0x4008, -8, kRepMovsq, 0)}, four),
             "W 4 1.000000 2 0x4008 0x13121110 0x400000 7\n"
             "W 4 1.000000 2 0x400c 0x17161514 0x400000 7\n"
             "W 4 1.000000 2 0x4000 0x1b1a1918 0x400000 7\n"
@@ -160,11 +125,11 @@ TEST(KernelFormatForReaders, ZeroPcPidPrintsTheKernelsColumns) {
   zero.zero_pc_pid = true;
   const uint8_t insn[] = {0x0f, 0x0b};
   EXPECT_EQ(
-      events(
-          {access(AccessOp::WRITE, 4, 0x1000), access(AccessOp::READ, 4, 0x1004, kAccessStepped | kAccessValueUnknown),
-           encode(encode_unknown, RecordStamp{2, 3'000'000'000, 9}, UnknownFields{0x1008, 0x401000, 6, 2, insn, 2}),
-           access_run(AccessOp::READ, 1, 1, 0x100c, 1)},
-          zero),
+      events({access(1, AccessOp::WRITE, 4, 0x1000, 0, 0, kOr),
+              access(1, AccessOp::READ, 4, 0x1004, kAccessStepped | kAccessValueUnknown, 0, kOr),
+              encode(encode_unknown, RecordStamp{2, 3'000'000'000, 9}, UnknownFields{0x1008, 0x401000, 6, 2, insn, 2}),
+              access_run(1, AccessOp::READ, 1, 1, 0x100c, 1, kRepMovsq, 0)},
+             zero),
       "W 4 1.000000 2 0x1000 0x13121110 0x0 0\n"
       "UNKNOWN 1.000000 2 0x1004 09,07,90 0x0 0\n"
       "UNKNOWN 3.000000 2 0x1008 0f,0b,00 0x0 0\n"

@@ -28,23 +28,6 @@ std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "mmiotrace_printer_" + name + "_" + std::to_string(::getpid()) + ".mmio";
 }
 
-// An access whose value bytes are 0x10, 0x11, ... in memory order.
-Record access(uint64_t seq, AccessOp op, uint8_t width, uint64_t phys, uint8_t flags = 0, uint64_t mask = 0) {
-  uint8_t value[64];
-  for (int i = 0; i < 64; ++i) value[i] = static_cast<uint8_t>(0x10 + i);
-  AccessFields a;
-  a.op = op;
-  a.width = width;
-  a.flags = flags;
-  a.phys = phys;
-  a.pc = 0x400000;
-  a.byte_mask = mask;
-  a.pid = 6;
-  a.map_id = 2;
-  a.value = value;
-  return encode(encode_access, RecordStamp{seq, 1'000'000'000, 7}, a);
-}
-
 Record access_value(uint64_t seq, uint64_t time_ns, AccessOp op, uint8_t width, uint64_t phys, uint64_t value,
                     uint64_t pc) {
   uint8_t bytes[8];
@@ -58,27 +41,6 @@ Record access_value(uint64_t seq, uint64_t time_ns, AccessOp op, uint8_t width, 
   a.map_id = 1;
   a.value = bytes;
   return encode(encode_access, RecordStamp{seq, time_ns, 4242}, a);
-}
-
-// A run of `count` accesses of `width` bytes whose value bytes are 0x10, 0x11,
-// ... in record order (access i's bytes start at 0x10 + i*width).
-Record access_run(uint64_t seq, AccessOp op, uint8_t width, uint32_t count, uint64_t phys, int32_t stride,
-                  const std::vector<uint8_t>& insn = {}) {
-  std::vector<uint8_t> values(size_t{count} * width);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(0x10 + i);
-  AccessRunFields f;
-  f.op = op;
-  f.width = width;
-  f.phys = phys;
-  f.pc = 0x400000;
-  f.pid = 6;
-  f.map_id = 2;
-  f.count = count;
-  f.stride = stride;
-  f.insn = insn.data();
-  f.insn_len = static_cast<uint8_t>(insn.size());
-  f.values = values.data();
-  return encode(encode_access_run, RecordStamp{seq, 1'000'000'000, 7}, f);
 }
 
 Record pcidev(uint64_t seq, uint32_t busdevfn, uint16_t vendor, uint16_t device, uint32_t irq,

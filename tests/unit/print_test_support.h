@@ -28,6 +28,50 @@ Record encode(size_t (*fn)(void*, size_t, const RecordStamp&, const Fields&), Re
   return r;
 }
 
+// An access whose value bytes are 0x10, 0x11, ... in memory order: time 1 s,
+// thread 7, process 6, map 2, pc 0x400000.
+inline Record access(uint64_t seq, AccessOp op, uint8_t width, uint64_t phys, uint8_t flags = 0, uint64_t mask = 0,
+                     const std::vector<uint8_t>& insn = {}) {
+  uint8_t value[64];
+  for (int i = 0; i < 64; ++i) value[i] = static_cast<uint8_t>(0x10 + i);
+  AccessFields a;
+  a.op = op;
+  a.width = width;
+  a.flags = flags;
+  a.phys = phys;
+  a.pc = 0x400000;
+  a.byte_mask = mask;
+  a.pid = 6;
+  a.map_id = 2;
+  a.insn = insn.data();
+  a.insn_len = static_cast<uint8_t>(insn.size());
+  a.value = value;
+  return encode(encode_access, RecordStamp{seq, 1'000'000'000, 7}, a);
+}
+
+// A run of `count` accesses of `width` bytes whose value bytes are 0x10, 0x11,
+// ... in record order (access i's bytes start at 0x10 + i*width), with the
+// fields of access() above.
+inline Record access_run(uint64_t seq, AccessOp op, uint8_t width, uint32_t count, uint64_t phys, int32_t stride,
+                         const std::vector<uint8_t>& insn = {}, uint8_t flags = 0) {
+  std::vector<uint8_t> values(size_t{count} * width);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(0x10 + i);
+  AccessRunFields f;
+  f.op = op;
+  f.width = width;
+  f.phys = phys;
+  f.pc = 0x400000;
+  f.pid = 6;
+  f.map_id = 2;
+  f.count = count;
+  f.stride = stride;
+  f.flags = flags;
+  f.insn = insn.data();
+  f.insn_len = static_cast<uint8_t>(insn.size());
+  f.values = values.data();
+  return encode(encode_access_run, RecordStamp{seq, 1'000'000'000, 7}, f);
+}
+
 // Reads `f` (a std::tmpfile() a printer wrote) from its start, then closes it.
 inline std::string take_printed_text(FILE* f) {
   std::rewind(f);
