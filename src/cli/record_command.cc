@@ -207,12 +207,9 @@ Result<void> finish_header(const trace::ChannelHeader* ch, uint64_t features, tr
   return writer.set_features(features | trace::kFeatureStepMayMiss);
 }
 
-int run_record(const RecordOptions& in) {
-  if (in.command.empty()) {
-    print_error("record needs a program to run: mmiotrace record [-o FILE] [--device GLOB]... -- PROGRAM [ARGS...]");
-    return kExitUsage;
-  }
-  RecordOptions options = in;
+// The --device identities, parsed and checked (globs made canonical).
+// Returns 0, or the exit status after saying what is wrong.
+int parse_devices(RecordOptions& options) {
   for (const std::string& arg : options.device_args) {
     auto device = parse_stand_in(arg);
     if (!device) {
@@ -226,30 +223,50 @@ int run_record(const RecordOptions& in) {
     print_error(ok.error());
     return kExitUsage;
   }
-  auto program = find_program(options.command.front());
-  if (!program) {
-    print_error(program.error());
-    return kExitNotFound;
-  }
-  if (std::string why = setid_reason(*program); !why.empty()) {
+  return 0;
+}
+
+// Whether the program can be traced at all: it exists, it does not change
+// identity, and the agent can enter it. Returns 0 (with `untraceable` saying
+// why it runs untraced, if --allow-untraceable let it), or the exit status
+// after saying what is wrong.
+int check_program(const RecordOptions& options, const std::string& program, std::string* untraceable) {
+  if (std::string why = setid_reason(program); !why.empty()) {
     print_error(
         fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
                     "trace would be empty (run record as the program's owner, or use a copy without the bit)",
-                    *program, why));
+                    program, why));
     return kExitNoPerm;
   }
   // The agent is loaded with LD_PRELOAD: a program the dynamic loader does
   // not start (static) or cannot load it into (another architecture) would
   // run untraced and leave an empty trace.
-  const std::string untraceable = untraceable_program(*program);
-  if (!untraceable.empty() && !options.allow_untraceable) {
+  *untraceable = untraceable_program(program);
+  if (!untraceable->empty() && !options.allow_untraceable) {
     print_error(
         fmt::format("{}: the agent is loaded with LD_PRELOAD and cannot enter it, so nothing it does would be "
                     "recorded (give --allow-untraceable to run it untraced)",
-                    untraceable));
+                    *untraceable));
     return kExitUnavailable;
   }
-  if (!untraceable.empty()) print_error(fmt::format("warning: {}: it runs untraced", untraceable));
+  if (!untraceable->empty()) print_error(fmt::format("warning: {}: it runs untraced", *untraceable));
+  return 0;
+}
+
+int run_record(const RecordOptions& in) {
+  if (in.command.empty()) {
+    print_error("record needs a program to run: mmiotrace record [-o FILE] [--device GLOB]... -- PROGRAM [ARGS...]");
+    return kExitUsage;
+  }
+  RecordOptions options = in;
+  if (int status = parse_devices(options); status != 0) return status;
+  auto program = find_program(options.command.front());
+  if (!program) {
+    print_error(program.error());
+    return kExitNotFound;
+  }
+  std::string untraceable;
+  if (int status = check_program(options, *program, &untraceable); status != 0) return status;
   auto agent = find_agent();
   if (!agent) {
     print_error(agent.error());
