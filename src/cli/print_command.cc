@@ -116,7 +116,6 @@ void add_print_command(CLI::App& root, Action& run) {
                   "Kernel format: the widest R/W line, in bytes; 4 splits each 8-byte access into two 4-byte lines "
                   "(low half first) for readers that know only 32-bit accesses")
       ->check(CLI::IsMember({1, 2, 4, 8}))
-      ->type_name("8|4|2|1")
       ->capture_default_str();
   sub->add_flag("--zero-pc-pid", opts->kernel.zero_pc_pid,
                 "Kernel format: print 0x0 as the PC and 0 as the PID, as the kernel does, instead of the "
