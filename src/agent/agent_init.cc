@@ -20,6 +20,7 @@
 #include "agent/producer.h"
 #include "agent/safe_format.h"
 #include "agent/step.h"
+#include "agent/untraced_mappings.h"
 #include "emu/xsave_area.h"
 #include "trace/channel.h"
 
@@ -131,7 +132,9 @@ __attribute__((constructor(101))) void agent_init() {
 // handlers and destructors: the preloaded agent was initialized first, so it
 // is finalized last.
 __attribute__((destructor(101))) void agent_fini() {
-  if (attached()) exit_barrier();
+  if (!attached()) return;
+  report_untraced_device_mappings();
+  exit_barrier();
 }
 
 }  // namespace
@@ -141,7 +144,10 @@ __attribute__((destructor(101))) void agent_fini() {
 extern "C" {
 
 __attribute__((visibility("default"), noreturn)) void _exit(int status) {
-  if (mmiotrace::agent::attached()) mmiotrace::agent::exit_barrier();
+  if (mmiotrace::agent::attached()) {
+    mmiotrace::agent::report_untraced_device_mappings();
+    mmiotrace::agent::exit_barrier();
+  }
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/recorder.h"
+#include "common/program_kind.h"
 
 extern char** environ;
 
@@ -172,6 +173,17 @@ std::string setid_reason(const std::string& program) {
   return "";
 }
 
+// Why the agent cannot enter `program` ("'/bin/busybox' is statically
+// linked"), or "" if it can.
+std::string untraceable_program(const std::string& program) {
+  char runs[256];
+  const ProgramKind kind = program_kind(program.c_str(), runs, sizeof runs);
+  const char* why = untraceable_reason(kind);
+  if (*why == '\0') return "";
+  if (program == runs) return fmt::format("'{}' {}", program, why);
+  return fmt::format("'{}' runs '{}', which {}", program, runs, why);
+}
+
 std::string summary(const RecordStats& s, const std::string& output) {
   std::string line =
       fmt::format("recorded {} accesses ({} reads, {} writes) on {} mapping{} from {} thread{} in {} process{} into {}",
@@ -214,25 +226,66 @@ Result<void> finish_header(const trace::ChannelHeader* ch, uint64_t features, tr
   return writer.set_features(features | trace::kFeatureStepMayMiss);
 }
 
+// The --device identities, parsed and checked (globs made canonical).
+// Returns 0, or the exit status after saying what is wrong.
+int parse_devices(RecordOptions& options) {
+  for (const std::string& arg : options.device_args) {
+    auto device = parse_stand_in(arg);
+    if (!device) {
+      print_error(device.error());
+      return kExitUsage;
+    }
+    device->glob = canonical_glob(device->glob);
+    options.devices.push_back(*device);
+  }
+  if (auto ok = complete_stand_ins(options.devices); !ok) {
+    print_error(ok.error());
+    return kExitUsage;
+  }
+  return 0;
+}
+
+// Whether the program can be traced at all: it exists, it does not change
+// identity, and the agent can enter it. Returns 0 (with `untraceable` saying
+// why it runs untraced, if --allow-untraceable let it), or the exit status
+// after saying what is wrong.
+int check_program(const RecordOptions& options, const std::string& program, std::string* untraceable) {
+  if (std::string why = setid_reason(program); !why.empty()) {
+    print_error(
+        fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
+                    "trace would be empty (run record as the program's owner, or use a copy without the bit)",
+                    program, why));
+    return kExitNoPerm;
+  }
+  // The agent is loaded with LD_PRELOAD: a program the dynamic loader does
+  // not start (static) or cannot load it into (another architecture) would
+  // run untraced and leave an empty trace.
+  *untraceable = untraceable_program(program);
+  if (!untraceable->empty() && !options.allow_untraceable) {
+    print_error(
+        fmt::format("{}: the agent is loaded with LD_PRELOAD and cannot enter it, so nothing it does would be "
+                    "recorded (give --allow-untraceable to run it untraced)",
+                    *untraceable));
+    return kExitUnavailable;
+  }
+  if (!untraceable->empty()) print_error(fmt::format("warning: {}: it runs untraced", *untraceable));
+  return 0;
+}
+
 int run_record(const RecordOptions& in) {
   if (in.command.empty()) {
     print_error("record needs a program to run: mmiotrace record [-o FILE] [--device GLOB]... -- PROGRAM [ARGS...]");
     return kExitUsage;
   }
   RecordOptions options = in;
-  for (std::string& g : options.device_globs) g = canonical_glob(g);
+  if (int status = parse_devices(options); status != 0) return status;
   auto program = find_program(options.command.front());
   if (!program) {
     print_error(program.error());
     return kExitNotFound;
   }
-  if (std::string why = setid_reason(*program); !why.empty()) {
-    print_error(
-        fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
-                    "trace would be empty (run record as the program's owner, or use a copy without the bit)",
-                    *program, why));
-    return kExitNoPerm;
-  }
+  std::string untraceable;
+  if (int status = check_program(options, *program, &untraceable); status != 0) return status;
   auto agent = find_agent();
   if (!agent) {
     print_error(agent.error());
@@ -268,6 +321,7 @@ int run_record(const RecordOptions& in) {
   }
   channel->mark_start(spawn_ns, static_cast<uint32_t>(*pid),
                       fmt::format("mmiotrace: start {} {}", *pid, options.command.front()));
+  if (!untraceable.empty()) channel->mark(static_cast<uint32_t>(*pid), "mmiotrace: " + untraceable + ": not traced");
   Consumer consumer(channel->header(), &*writer);
   int status = 0;
   bool program_ended = false;
@@ -324,9 +378,10 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   auto options = std::make_shared<RecordOptions>();
   auto* sub = root.add_subcommand("record", "Run a program and record every access it makes to device memory");
   sub->add_option("-o,--output", options->output, "Trace file to write")->capture_default_str();
-  sub->add_option("--device", options->device_globs,
-                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset)")
-      ->type_name("GLOB")
+  sub->add_option("--device", options->device_args,
+                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset, "
+                  "or phys= + offset; with pci=, the trace names it as that PCI device's BAR)")
+      ->type_name("GLOB[,phys=ADDR][,pci=VENDOR:DEVICE][,bar=N][,size=BYTES][,slot=BUS:DEV.FN]")
       ->expected(1)  // one pattern per --device: `--device X PROGRAM` must not take PROGRAM as a pattern
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -342,6 +397,9 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   sub->add_flag("--drop-when-full", options->drop_when_full,
                 "When a buffer is full, drop device accesses (counted, and shown as \"Lost N events\") instead of "
                 "making the program wait");
+  sub->add_flag("--allow-untraceable", options->allow_untraceable,
+                "Run PROGRAM even if the agent cannot enter it (statically linked, not x86-64): it runs untraced, "
+                "and the trace says so");
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");

@@ -313,41 +313,6 @@ TEST_P(E2EModes, DeviceFileReachedThroughDupFcntlFopenAndClosedFd) {
   EXPECT_EQ(ids, (std::vector<int>{1, 2, 3, 4, 3}));
 }
 
-// A fake /sys and /dev under the work folder: ordinary files only.
-std::string make_fake_sysroot(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const std::string root = dir + "/root";
-  const std::string pci = root + "/sys/devices/pci0000:00/0000:00:04.0";
-  fs::create_directories(pci);
-  fs::create_directories(root + "/sys/bus/pci/devices");
-  fs::create_directories(root + "/sys/bus/pci/drivers/uio_pci_generic");
-  fs::create_directories(root + "/sys/class/uio/uio0/maps/map0");
-  fs::create_directories(root + "/dev");
-  auto put = [](const std::string& path, const std::string& text) { std::ofstream(path) << text; };
-  put(pci + "/resource",
-      "0x00000000fea00000 0x00000000fea00fff 0x0000000000040200\n"
-      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-      "0x00000000fe800000 0x00000000fe803fff 0x000000000014220c\n"
-      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
-  put(pci + "/vendor", "0x1234\n");
-  put(pci + "/device", "0x11e8\n");
-  put(pci + "/irq", "11\n");
-  fs::create_symlink("../../../bus/pci/drivers/uio_pci_generic", pci + "/driver");
-  fs::create_symlink("../../../devices/pci0000:00/0000:00:04.0", root + "/sys/bus/pci/devices/0000:00:04.0");
-  put(pci + "/resource0", "");
-  fs::resize_file(pci + "/resource0", 4096);
-  put(root + "/sys/class/uio/uio0/maps/map0/addr", "0xfeb00000\n");
-  fs::create_symlink(pci, root + "/sys/class/uio/uio0/device");
-  put(root + "/dev/uio0", "");
-  fs::resize_file(root + "/dev/uio0", 4096);
-  put(root + "/dev/mem", "");
-  fs::resize_file(root + "/dev/mem", 0xfea02000);  // sparse
-  return root;
-}
-
 TEST_P(E2EModes, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
   const std::string dir = std::string(E2E_WORK_DIR) + "/" + test_name() + "_tree";
   std::filesystem::remove_all(dir);
