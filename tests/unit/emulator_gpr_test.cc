@@ -1,6 +1,7 @@
-// emu::emulate for SETcc, CMOVcc, MOVBE, PUSH m and POP m
-// (docs/emulated-instructions.md, "Conditional moves, MOVBE, PUSH/POP"):
-// exact accesses and register effects; none changes RFLAGS.
+// emu::emulate for the general-register families (src/emu/emulate_gpr.cc):
+// SETcc, CMOVcc, MOVBE, PUSH m and POP m (docs/emulated-instructions.md, 8),
+// then MOV, MOVZX, MOVSX, MOVSXD and MOVNTI (1, 2): exact accesses and
+// register effects; none changes RFLAGS.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -10,6 +11,7 @@
 
 #include "alu_test_support.h"
 #include "emu/emulator.h"
+#include "emulator_test_support.h"
 
 namespace mmiotrace::emu::alu_test {
 namespace {
@@ -143,7 +145,7 @@ INSTANTIATE_TEST_SUITE_P(AllConditions, EmulatorCmov,
                                   std::to_string(std::get<1>(info.param));
                          });
 
-std::vector<Row> extra_rows() {
+std::vector<Row> setcc_cmovcc_movbe_push_pop_rows() {
   // A table, one case per line.
   // clang-format off
   using enum Gpr;
@@ -202,14 +204,14 @@ std::vector<Row> extra_rows() {
   // clang-format on
 }
 
-class EmulatorGprExtra : public ::testing::TestWithParam<Row> {};
+class SetccCmovccMovbePushPop : public ::testing::TestWithParam<Row> {};
 
-TEST_P(EmulatorGprExtra, AccessesAndRegisters) { run_row(GetParam()); }
+TEST_P(SetccCmovccMovbePushPop, AccessesAndRegisters) { run_row(GetParam()); }
 
-INSTANTIATE_TEST_SUITE_P(Table, EmulatorGprExtra, ::testing::ValuesIn(extra_rows()),
+INSTANTIATE_TEST_SUITE_P(Table, SetccCmovccMovbePushPop, ::testing::ValuesIn(setcc_cmovcc_movbe_push_pop_rows()),
                          [](const auto& info) { return sanitize(info.param.name); });
 
-struct ExtraFault {
+struct RowFault {
   const char* name;
   Bytes code;
   uint64_t fault_addr;
@@ -217,10 +219,10 @@ struct ExtraFault {
   std::vector<Access> expect;
 };
 
-class EmulatorGprExtraFault : public ::testing::TestWithParam<ExtraFault> {};
+class SetccCmovccMovbePushPopFault : public ::testing::TestWithParam<RowFault> {};
 
-TEST_P(EmulatorGprExtraFault, LeavesRegistersAndRsp) {
-  const ExtraFault& c = GetParam();
+TEST_P(SetccCmovccMovbePushPopFault, LeavesRegistersAndRsp) {
+  const RowFault& c = GetParam();
   CpuState cpu = base_cpu();
   cpu.reg(Gpr::RBX) = B;
   cpu.reg(Gpr::RSP) = 0x7ff000;
@@ -238,8 +240,8 @@ TEST_P(EmulatorGprExtraFault, LeavesRegistersAndRsp) {
   expect_gprs(cpu, before, {});
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, EmulatorGprExtraFault,
-                         ::testing::ValuesIn(std::vector<ExtraFault>{
+INSTANTIATE_TEST_SUITE_P(Table, SetccCmovccMovbePushPopFault,
+                         ::testing::ValuesIn(std::vector<RowFault>{
                              {"setz_write", {0x0f, 0x94, 0x03}, B, false, {WF(B, 1)}},
                              {"cmove_read_when_false", {0x0f, 0x45, 0x03}, B, false, {RF(B, 4)}},
                              {"movbe_load", {0x48, 0x0f, 0x38, 0xf0, 0x03}, B + 7, false, {RF(B, 8)}},
@@ -256,9 +258,9 @@ struct RefusedCase {
   EmuStatus status;
 };
 
-class EmulatorGprExtraRefused : public ::testing::TestWithParam<RefusedCase> {};
+class SetccCmovccMovbePushPopRefused : public ::testing::TestWithParam<RefusedCase> {};
 
-TEST_P(EmulatorGprExtraRefused, TouchesNothing) {
+TEST_P(SetccCmovccMovbePushPopRefused, TouchesNothing) {
   const RefusedCase& c = GetParam();
   CpuState cpu = base_cpu();
   const CpuState before = cpu;
@@ -270,7 +272,7 @@ TEST_P(EmulatorGprExtraRefused, TouchesNothing) {
   expect_gprs(cpu, before, {});
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, EmulatorGprExtraRefused,
+INSTANTIATE_TEST_SUITE_P(Table, SetccCmovccMovbePushPopRefused,
                          ::testing::ValuesIn(std::vector<RefusedCase>{
                              {"setz_register", {0x0f, 0x94, 0xc0}, EmuStatus::UNSUPPORTED},
                              {"cmove_register", {0x0f, 0x44, 0xc3}, EmuStatus::UNSUPPORTED},
@@ -287,3 +289,211 @@ INSTANTIATE_TEST_SUITE_P(Table, EmulatorGprExtraRefused,
 
 }  // namespace
 }  // namespace mmiotrace::emu::alu_test
+
+// ---- MOV, MOVZX, MOVSX, MOVSXD, MOVNTI (docs/emulated-instructions.md, 1-2),
+// with the explicit string and prefetch rows, against a FakeMemory
+// (emulator_test_support.h).
+
+namespace mmiotrace::emu::emu_test {
+namespace {
+
+struct GprCase {
+  const char* name;
+  Bytes code;
+  Regs in;
+  std::vector<Access> expect;
+  Regs out;
+  uint64_t fs_base = 0;
+  uint64_t gs_base = 0;
+  uint64_t rflags = 0x202;
+};
+
+const uint64_t kV = 0x1122334455667788;
+const uint64_t kOnes = ~uint64_t{0};
+
+std::vector<GprCase> gpr_cases() {
+  // A table, one case per line.
+  // clang-format off
+  using enum Gpr;
+  return {
+      // MOV 88/89: stores of every width, high-byte and REX byte registers.
+      {"mov_m8_al", {0x88, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, {0x88})}, {}},
+      {"mov_m8_ah", {0x88, 0x23}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, {0x77})}, {}},
+      {"mov_m8_sil_rex", {0x40, 0x88, 0x33}, {{RSI, 0xA5}, {RDX, 0xEE00}, {RBX, 0x10000}},
+       {W(0x10000, {0xA5})}, {}},
+      {"mov_m8_r9b", {0x44, 0x88, 0x0b}, {{R9, 0x5A}, {RBX, 0x10000}}, {W(0x10000, {0x5A})}, {}},
+      {"mov_m16_ax", {0x66, 0x89, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, {0x88, 0x77})}, {}},
+      {"mov_m32_eax", {0x89, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, le(kV, 4))}, {}},
+      {"mov_m64_rax", {0x48, 0x89, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, le(kV, 8))}, {}},
+      {"mov_m64_r12_via_r13", {0x4d, 0x89, 0x65, 0x00}, {{R12, 0xCAFEBABEDEADBEEF}, {R13, 0x20000}},
+       {W(0x20000, le(0xCAFEBABEDEADBEEF, 8))}, {}},
+      // MOV 8A/8B: loads; 8/16-bit keep the rest, 32-bit zero-extends.
+      {"mov_al_m8", {0x8a, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0xAB})},
+       {{RAX, 0x11223344556677AB}}},
+      {"mov_bh_m8", {0x8a, 0x3b}, {{RBX, 0x10000}}, {R(0x10000, {0xCD})}, {{RBX, 0x1CD00}}},
+      {"mov_r10b_m8", {0x44, 0x8a, 0x13}, {{R10, kOnes}, {RBX, 0x10000}}, {R(0x10000, {0x12})},
+       {{R10, 0xFFFFFFFFFFFFFF12}}},
+      {"mov_ax_m16", {0x66, 0x8b, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0x34, 0x12})},
+       {{RAX, 0x1122334455661234}}},
+      {"mov_eax_m32_zero_extends", {0x8b, 0x03}, {{RAX, kOnes}, {RBX, 0x10000}},
+       {R(0x10000, {0xAA, 0xBB, 0xCC, 0xDD})}, {{RAX, 0xDDCCBBAA}}},
+      {"mov_rax_m64", {0x48, 0x8b, 0x03}, {{RBX, 0x10000}}, {R(0x10000, le(0x0123456789ABCDEF, 8))},
+       {{RAX, 0x0123456789ABCDEF}}},
+      {"mov_r15d_m32", {0x44, 0x8b, 0x3b}, {{R15, kOnes}, {RBX, 0x10000}}, {R(0x10000, {1, 2, 3, 4})},
+       {{R15, 0x04030201}}},
+      // MOV C6/C7 immediates; REX.W C7 stores the sign-extended imm32 as 8 bytes.
+      {"movb_imm", {0xc6, 0x03, 0x7f}, {{RBX, 0x10000}}, {W(0x10000, {0x7f})}, {}},
+      {"movw_imm", {0x66, 0xc7, 0x03, 0x34, 0x12}, {{RBX, 0x10000}}, {W(0x10000, {0x34, 0x12})}, {}},
+      {"movl_imm", {0xc7, 0x03, 0xef, 0xcd, 0xab, 0x89}, {{RBX, 0x10000}},
+       {W(0x10000, {0xef, 0xcd, 0xab, 0x89})}, {}},
+      {"movq_imm_sign_extended", {0x48, 0xc7, 0x03, 0xfe, 0xff, 0xff, 0xff}, {{RBX, 0x10000}},
+       {W(0x10000, {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})}, {}},
+      {"movq_imm_positive", {0x48, 0xc7, 0x03, 0xff, 0xff, 0xff, 0x7f}, {{RBX, 0x10000}},
+       {W(0x10000, {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0})}, {}},
+      {"movl_imm_after_sib_disp8", {0xc7, 0x44, 0x88, 0x10, 0x44, 0x33, 0x22, 0x11},
+       {{RAX, 0x10000}, {RCX, 3}}, {W(0x1001C, {0x44, 0x33, 0x22, 0x11})}, {}},
+      // MOV A0-A3: 64-bit absolute moffs; with 67h a 32-bit one.
+      {"moffs_load_al", {0xa0, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}, {{RAX, kV}},
+       {R(0x1122334455667788, {0x99})}, {{RAX, 0x1122334455667799}}},
+      {"moffs_load_eax", {0xa1, 0, 0, 0, 0, 0x10, 0, 0, 0}, {{RAX, kOnes}},
+       {R(0x1000000000, {1, 2, 3, 4})}, {{RAX, 0x04030201}}},
+      {"moffs_load_rax", {0x48, 0xa1, 0, 0, 0, 0, 0x10, 0, 0, 0}, {},
+       {R(0x1000000000, le(0x8877665544332211, 8))}, {{RAX, 0x8877665544332211}}},
+      {"moffs_load_ax", {0x66, 0xa1, 0, 0, 0, 0, 0x10, 0, 0, 0}, {{RAX, kV}},
+       {R(0x1000000000, {0x22, 0x11})}, {{RAX, 0x1122334455661122}}},
+      {"moffs_store_al", {0xa2, 0, 0, 0, 0, 0x20, 0, 0, 0}, {{RAX, kV}}, {W(0x2000000000, {0x88})}, {}},
+      {"moffs_store_eax", {0xa3, 0, 0, 0, 0, 0x20, 0, 0, 0}, {{RAX, kV}}, {W(0x2000000000, le(kV, 4))}, {}},
+      {"moffs_store_rax", {0x48, 0xa3, 0, 0, 0, 0, 0x20, 0, 0, 0}, {{RAX, kV}},
+       {W(0x2000000000, le(kV, 8))}, {}},
+      {"moffs_addr32", {0x67, 0xa1, 0x00, 0x10, 0x00, 0x80}, {{RAX, kOnes}}, {R(0x80001000, {5, 6, 7, 8})},
+       {{RAX, 0x08070605}}},
+      {"moffs_addr32_top", {0x67, 0xa0, 0xff, 0xff, 0xff, 0xff}, {{RAX, kV}}, {R(0xFFFFFFFF, {0x42})},
+       {{RAX, 0x1122334455667742}}},
+      // Addressing modes.
+      {"rip_relative_load", {0x8b, 0x05, 0x00, 0x01, 0x00, 0x00}, {}, {R(kRip + 6 + 0x100, {1, 0, 0, 0})},
+       {{RAX, 1}}},
+      {"rip_relative_negative", {0x48, 0x8b, 0x0d, 0xe0, 0xff, 0xff, 0xff}, {},
+       {R(kRip + 7 - 0x20, le(7, 8))}, {{RCX, 7}}},
+      {"rip_relative_store", {0x89, 0x15, 0x78, 0x56, 0x34, 0x12}, {{RDX, 0xAABBCCDD}},
+       {W(kRip + 6 + 0x12345678, {0xDD, 0xCC, 0xBB, 0xAA})}, {}},
+      {"sib_index_scale8", {0x48, 0x8b, 0x14, 0xc8}, {{RAX, 0x10000}, {RCX, 5}}, {R(0x10028, le(9, 8))},
+       {{RDX, 9}}},
+      {"disp8_negative", {0x8b, 0x45, 0xf8}, {{RBP, 0x10010}}, {R(0x10008, le(3, 4))}, {{RAX, 3}}},
+      {"disp32", {0x8b, 0x83, 0x78, 0x56, 0x34, 0x12}, {{RBX, 0x10000}}, {R(0x12355678, le(4, 4))},
+       {{RAX, 4}}},
+      {"sib_no_base", {0x8b, 0x04, 0x4d, 0x00, 0x10, 0x00, 0x00}, {{RCX, 0x10}}, {R(0x1020, le(5, 4))},
+       {{RAX, 5}}},
+      {"sib_rsp_base", {0x48, 0x8b, 0x04, 0x24}, {{RSP, 0x7ffc0000}}, {R(0x7ffc0000, le(6, 8))}, {{RAX, 6}}},
+      {"sib_rex_x_b", {0x43, 0x8b, 0x44, 0x6c, 0x08}, {{R12, 0x10000}, {R13, 0x100}},
+       {R(0x10208, le(7, 4))}, {{RAX, 7}}},
+      {"addr32_truncates_base", {0x67, 0x8b, 0x03}, {{RBX, 0xFFFFFFFF00010000}}, {R(0x10000, le(8, 4))},
+       {{RAX, 8}}},
+      {"addr32_wraps", {0x67, 0x8b, 0x48, 0xfc}, {{RAX, 0x0000000500000002}}, {R(0xFFFFFFFE, le(9, 4))},
+       {{RCX, 9}}},
+      {"addr32_rip_relative", {0x67, 0x8b, 0x05, 0x10, 0, 0, 0}, {}, {R(kRip + 7 + 0x10, le(10, 4))},
+       {{RAX, 10}}},
+      {"fs_override", {0x64, 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0}, {}, {R(0x7f0000001010, le(11, 8))},
+       {{RAX, 11}}, 0x7f0000001000},
+      {"gs_override_store", {0x65, 0x89, 0x03}, {{RAX, kV}, {RBX, 0x10}}, {W(0x7f0000002010, le(kV, 4))},
+       {}, 0x7f0000001000, 0x7f0000002000},
+      {"es_override_ignored", {0x26, 0x8b, 0x03}, {{RBX, 0x10000}}, {R(0x10000, le(12, 4))}, {{RAX, 12}},
+       0x7f0000001000, 0x7f0000002000},
+      {"fs_override_addr32", {0x64, 0x67, 0x8b, 0x03}, {{RBX, 0xFFFFFFFF00000010}},
+       {R(0x7f0000001010, le(13, 4))}, {{RAX, 13}}, 0x7f0000001000},
+      {"xrelease_mov", {0xf3, 0x89, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, le(kV, 4))}, {}},
+      // MOVZX/MOVSX/MOVSXD: the access is the source width and logs the memory value.
+      {"movzbl", {0x0f, 0xb6, 0x03}, {{RAX, kOnes}, {RBX, 0x10000}}, {R(0x10000, {0x80})}, {{RAX, 0x80}}},
+      {"movzwl", {0x0f, 0xb7, 0x03}, {{RAX, kOnes}, {RBX, 0x10000}}, {R(0x10000, {0xef, 0xbe})},
+       {{RAX, 0xBEEF}}},
+      {"movzbw_keeps_upper", {0x66, 0x0f, 0xb6, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0x80})},
+       {{RAX, 0x1122334455660080}}},
+      {"movzbq_r8", {0x4c, 0x0f, 0xb6, 0x03}, {{R8, kOnes}, {RBX, 0x10000}}, {R(0x10000, {0xff})},
+       {{R8, 0xff}}},
+      {"movzwq", {0x48, 0x0f, 0xb7, 0x03}, {{RAX, kOnes}, {RBX, 0x10000}}, {R(0x10000, {0x00, 0x80})},
+       {{RAX, 0x8000}}},
+      {"movsbl_negative", {0x0f, 0xbe, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0x80})},
+       {{RAX, 0xFFFFFF80}}},
+      {"movsbl_positive", {0x0f, 0xbe, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0x7f})},
+       {{RAX, 0x7f}}},
+      {"movsbw_keeps_upper", {0x66, 0x0f, 0xbe, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0x80})},
+       {{RAX, 0x112233445566FF80}}},
+      {"movsbq", {0x48, 0x0f, 0xbe, 0x03}, {{RBX, 0x10000}}, {R(0x10000, {0x80})},
+       {{RAX, 0xFFFFFFFFFFFFFF80}}},
+      {"movswl", {0x0f, 0xbf, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {R(0x10000, {0x01, 0x80})},
+       {{RAX, 0xFFFF8001}}},
+      {"movswq", {0x48, 0x0f, 0xbf, 0x03}, {{RBX, 0x10000}}, {R(0x10000, {0x01, 0x80})},
+       {{RAX, 0xFFFFFFFFFFFF8001}}},
+      {"movslq", {0x48, 0x63, 0x03}, {{RBX, 0x10000}}, {R(0x10000, {0, 0, 0, 0x80})},
+       {{RAX, 0xFFFFFFFF80000000}}},
+      {"movsxd_without_rexw", {0x63, 0x03}, {{RAX, kOnes}, {RBX, 0x10000}}, {R(0x10000, {0, 0, 0, 0x80})},
+       {{RAX, 0x80000000}}},
+      {"movzbl_into_address_register", {0x0f, 0xb6, 0x1b}, {{RBX, 0x10000}}, {R(0x10000, {0x42})},
+       {{RBX, 0x42}}},
+      {"movnti_m32", {0x0f, 0xc3, 0x03}, {{RAX, kV}, {RBX, 0x10000}}, {W(0x10000, le(kV, 4))}, {}},
+      {"movnti_m64", {0x4c, 0x0f, 0xc3, 0x0b}, {{R9, kV}, {RBX, 0x10000}}, {W(0x10000, le(kV, 8))}, {}},
+      // String instructions, hand-written rows (the generated matrix is below).
+      {"rep_movsb_interleaves", {0xf3, 0xa4}, {{RSI, 0x10000}, {RDI, 0x20000}, {RCX, 3}},
+       {R(0x10000, {1}), W(0x20000, {1}), R(0x10001, {2}), W(0x20001, {2}), R(0x10002, {3}),
+        W(0x20002, {3})},
+       {{RSI, 0x10003}, {RDI, 0x20003}, {RCX, 0}}},
+      {"std_rep_stosq", {0xf3, 0x48, 0xab}, {{RAX, kV}, {RDI, 0x20010}, {RCX, 2}},
+       {W(0x20010, le(kV, 8)), W(0x20008, le(kV, 8))}, {{RDI, 0x20000}, {RCX, 0}}, 0, 0, kFlagsDown},
+      {"addr32_movsb_wraps", {0x67, 0xa4}, {{RSI, 0x12FFFFFFFF}, {RDI, 0x0000000300020000}},
+       {R(0xFFFFFFFF, {5}), W(0x20000, {5})}, {{RSI, 0}, {RDI, 0x20001}}},
+      {"fs_lodsq", {0x64, 0x48, 0xad}, {{RSI, 0x100}}, {R(0x7f0000000100, le(kV, 8))},
+       {{RAX, kV}, {RSI, 0x108}}, 0x7f0000000000},
+      {"fs_movsb_destination_is_es", {0x64, 0xa4}, {{RSI, 0x100}, {RDI, 0x200}},
+       {R(0x7f0000000100, {6}), W(0x200, {6})}, {{RSI, 0x101}, {RDI, 0x201}}, 0x7f0000000000},
+      {"rep_movsb_rcx_zero", {0xf3, 0xa4}, {{RCX, 0}}, {}, {}},
+      {"addr32_rep_stosb_ecx_zero", {0x67, 0xf3, 0xaa}, {{RCX, 0x100000000}}, {}, {}},
+      {"addr32_rep_stosb_uses_ecx", {0x67, 0xf3, 0xaa}, {{RAX, 0x5A}, {RCX, 0x100000002}, {RDI, 0x20000}},
+       {W(0x20000, {0x5A}), W(0x20001, {0x5A})}, {{RCX, 0}, {RDI, 0x20002}}},
+      // Prefetches: no architectural access, RIP moves on.
+      {"prefetcht0", {0x0f, 0x18, 0x0e}, {}, {}, {}},
+      {"prefetchnta", {0x0f, 0x18, 0x46, 0x40}, {}, {}, {}},
+      {"prefetchw", {0x0f, 0x0d, 0x0f}, {}, {}, {}},
+  };
+  // clang-format on
+}
+
+class GprTest : public ::testing::TestWithParam<GprCase> {};
+
+TEST_P(GprTest, AccessesAndRegisters) {
+  const GprCase& c = GetParam();
+  CpuState cpu = base_cpu();
+  for (const auto& [r, v] : c.in) cpu.reg(r) = v;
+  cpu.fs_base = c.fs_base;
+  cpu.gs_base = c.gs_base;
+  cpu.rflags = c.rflags;
+  const CpuState before = cpu;
+  FakeMemory mem;
+  serve_reads(mem, c.expect);
+  const EmuResult r = emulate(cpu, c.code.data(), c.code.size(), mem);
+  ASSERT_EQ(r.status, EmuStatus::OK) << to_string(r.status);
+  EXPECT_EQ(r.insn_len, c.code.size());
+  EXPECT_EQ(cpu.rip, kRip + c.code.size());
+  EXPECT_EQ(mem.log, c.expect);
+  expect_gprs(cpu, before, c.out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, GprTest, ::testing::ValuesIn(gpr_cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(GprFault, LoadFaultLeavesRegisterAndRip) {
+  CpuState cpu = base_cpu();
+  cpu.reg(Gpr::RBX) = 0x10000;
+  const CpuState before = cpu;
+  const Bytes code = {0x48, 0x8b, 0x03};
+  FakeMemory mem;
+  mem.fault_at(0x10004, MemFault{SIGSEGV, SEGV_MAPERR, 0x10004});
+  const EmuResult r = emulate(cpu, code.data(), code.size(), mem);
+  EXPECT_EQ(r.status, EmuStatus::FAULT);
+  EXPECT_EQ(r.fault.addr, 0x10004u);
+  EXPECT_EQ(r.insn_len, 3);
+  EXPECT_EQ(cpu.rip, kRip);
+  EXPECT_EQ(mem.log, (std::vector<Access>{RF(0x10000, 8)}));
+  expect_gprs(cpu, before, {});
+}
+
+}  // namespace
+}  // namespace mmiotrace::emu::emu_test
