@@ -34,7 +34,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "emu/emulate_internal.h"
+#include "emu/instruction_table.h"
 #include "emu/native_ops.h"
 
 #pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
@@ -144,8 +144,6 @@ MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s, uint64_t
 }
 
 }  // namespace
-
-bool is_string_compare(const Insn& insn) { return compare_op(insn.in) != CompareOp::NONE; }
 
 Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options) {
   const ZydisDecodedInstruction& in = insn.in;
