@@ -72,7 +72,9 @@ unsigned rep_count_bits(const uint8_t* bytes, size_t len) {
   detail::Insn insn;
   if (!detail::decode(bytes, len, insn)) return 0;
   const ZydisDecodedInstruction& in = insn.in;
-  const bool move = detail::is_string_move(insn), compare = detail::is_string_compare(insn);
+  const detail::Row* row = detail::find_row(insn);
+  const bool move = row != nullptr && row->family == Family::STRING;
+  const bool compare = row != nullptr && row->family == Family::STRING_COMPARE;
   // As the emulator takes them: REP on the moves (REPNE there is refused), REPE/REPNE on the comparisons.
   const bool rep = move ? (in.attributes & ZYDIS_ATTRIB_HAS_REP) != 0 && (in.attributes & ZYDIS_ATTRIB_HAS_REPNE) == 0
                         : compare && (in.attributes & (ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) != 0;
