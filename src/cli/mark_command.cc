@@ -31,8 +31,6 @@
 namespace mmiotrace::cli {
 namespace {
 
-constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no recorder to mark
-constexpr int kExitNoPerm = 77;       // EX_NOPERM
 constexpr const char* kChannelLink = "/memfd:mmiotrace-channel (deleted)";
 
 struct MarkOptions {
