@@ -21,8 +21,6 @@
 #include "cli/commands.h"
 #include "cli/recorder.h"
 
-extern char** environ;
-
 namespace mmiotrace::cli {
 
 namespace {
@@ -106,6 +104,7 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return make_error(fmt::format("cannot create a pipe: {}", strerror(errno)));
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::string preload = preload_value(agent);
@@ -334,7 +333,7 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
     // `record [OPTIONS] PROGRAM ARGS -- MORE` gives the program its own `--`.
     options->command = sub->remaining();
     if (after_dashes != nullptr) {
-      if (!options->command.empty()) options->command.push_back("--");
+      if (!options->command.empty()) options->command.emplace_back("--");
       options->command.insert(options->command.end(), after_dashes->begin(), after_dashes->end());
     }
     run = [options] { return run_record(*options); };
