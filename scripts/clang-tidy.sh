@@ -3,8 +3,8 @@
 # Runs clang-tidy with the repository's .clang-tidy (an allowlist; every
 # finding is an error) on the sources of src/ that BUILD_DIR's
 # compile_commands.json compiles (default: build, the dev preset's folder), or
-# on those matching REGEX. Exits non-zero on any finding. About 4 CPU-minutes
-# for all of src/, so scripts/test.sh leaves it out; CI and developers run it
+# on those matching REGEX. Exits non-zero on any finding. About 5 CPU-minutes
+# for all of src/; scripts/test.sh runs it after the dev build's tests
 # (docs/ci.md).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
