@@ -11,7 +11,7 @@ namespace mmiotrace::cli {
 inline constexpr int kExitUsage = 64;        // EX_USAGE: bad command line
 inline constexpr int kExitDataErr = 65;      // EX_DATAERR: input data is wrong (corrupt trace)
 inline constexpr int kExitNoInput = 66;      // EX_NOINPUT: input file missing or unreadable
-inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no running recorder to mark
+inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no recorder to mark; a program the agent cannot enter
 inline constexpr int kExitSoftware = 70;     // EX_SOFTWARE: internal error (the agent or a channel cannot be set up)
 inline constexpr int kExitCantCreat = 73;    // EX_CANTCREAT: output file cannot be created
 inline constexpr int kExitIoErr = 74;        // EX_IOERR: read or write failed
