@@ -12,6 +12,10 @@ packages=(
   libfmt-dev            # formatting in the tools (never in the agent)
   clang libclang-rt-14-dev  # the emulator fuzzer (tests/fuzz): libFuzzer, ASan, UBSan
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the QEMU guest tests (tests/vm, docs/vm-tests.md)
+  help2man              # man pages from the CLI's --help (packaging/man.sh)
+  dpkg-dev file         # the Debian package: dpkg-shlibdeps finds its Depends; CPack finds ELF files with file
+  groff-base zsh        # tests/install: render the man pages; parse the zsh completion
+  clang-tidy            # scripts/clang-tidy.sh (.clang-tidy)
 )
 
 missing=()

@@ -87,8 +87,8 @@ void release_page(void* value) {
 // RIP has already left the page.
 void drop_page_if_exiting(StubPage* page) {
   if (!tls_exiting) return;
-  for (unsigned i = 0; i < kSlots; ++i) {
-    if (page->slot[i].busy) return;
+  for (const auto& slot : page->slot) {
+    if (slot.busy) return;
   }
   tls_page = nullptr;
   syscall(SYS_munmap, page, kPageSize);

@@ -4,12 +4,16 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cli/exit_codes.h"  // kExit*: every command returns one of these
+
 namespace CLI {
 class App;
-}
+class Formatter;
+}  // namespace CLI
 
 namespace mmiotrace::cli {
 
@@ -20,16 +24,13 @@ void add_record_command(CLI::App& root, Action& run,
                         const std::vector<std::string>* after_dashes);  // record_command.cc
 void add_print_command(CLI::App& root, Action& run);                    // print_command.cc
 void add_mark_command(CLI::App& root, Action& run);                     // mark_command.cc
+// `completion bash|zsh`: a script generated from `root` as it is when the
+// command runs (every subcommand registered before it).
+void add_completion_command(CLI::App& root, Action& run, const std::string& version);  // completion.cc
 
-// sysexits.h codes, named here so the tools need not include it everywhere.
-inline constexpr int kExitUsage = 64;        // EX_USAGE: bad command line
-inline constexpr int kExitDataErr = 65;      // EX_DATAERR: input data is wrong (corrupt trace)
-inline constexpr int kExitNoInput = 66;      // EX_NOINPUT: input file missing or unreadable
-inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no recorder to mark; a program the agent cannot enter
-inline constexpr int kExitSoftware = 70;     // EX_SOFTWARE: internal error
-inline constexpr int kExitCantCreat = 73;    // EX_CANTCREAT: output file cannot be created
-inline constexpr int kExitIoErr = 74;        // EX_IOERR: read or write failed
-inline constexpr int kExitNotFound = 127;    // the program to run does not exist (as a shell says)
+// CLI11's --help layout with names and descriptions always two spaces apart
+// (help2man reads it: packaging/man.sh).
+std::shared_ptr<CLI::Formatter> make_help_formatter();  // help_format.cc
 
 // Prints "mmiotrace: <message>" on stderr.
 void print_error(const std::string& message);

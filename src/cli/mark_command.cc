@@ -31,7 +31,6 @@
 namespace mmiotrace::cli {
 namespace {
 
-constexpr int kExitNoPerm = 77;  // EX_NOPERM
 constexpr const char* kChannelLink = "/memfd:mmiotrace-channel (deleted)";
 
 struct MarkOptions {

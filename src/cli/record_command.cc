@@ -22,13 +22,9 @@
 #include "cli/recorder.h"
 #include "common/program_kind.h"
 
-extern char** environ;
-
 namespace mmiotrace::cli {
 
 namespace {
-
-inline constexpr int kExitNoPerm = 77;  // EX_NOPERM: set-uid/set-gid program, LD_PRELOAD would be ignored
 
 uint64_t clock_ns(clockid_t clock) {
   struct timespec ts;
@@ -36,7 +32,10 @@ uint64_t clock_ns(clockid_t clock) {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// The agent library: $MMIOTRACE_AGENT, else next to this executable's lib/ folder.
+// The agent library: $MMIOTRACE_AGENT, else found from this executable's own
+// folder: where `cmake --install` puts it (MMIOTRACE_AGENT_FROM_BIN, set by
+// the build from the install layout: ../lib/mmiotrace/ by default), then
+// where the build tree has it (build/bin/mmiotrace, build/lib/).
 Result<std::string> find_agent() {
   if (const char* env = getenv("MMIOTRACE_AGENT"); env != nullptr && *env != '\0') {
     if (access(env, R_OK) != 0) return make_error(fmt::format("MMIOTRACE_AGENT names '{}', which cannot be read", env));
@@ -44,12 +43,12 @@ Result<std::string> find_agent() {
   }
   std::error_code ec;
   std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  for (const char* rel : {"../lib/libmmiotrace-agent.so", "../lib/mmiotrace/libmmiotrace-agent.so"}) {
-    std::filesystem::path p = exe.parent_path() / rel;
+  for (const char* rel : {MMIOTRACE_AGENT_FROM_BIN, "../lib/libmmiotrace-agent.so"}) {
+    std::filesystem::path p = exe.parent_path() / rel;  // an absolute `rel` replaces the folder
     if (access(p.c_str(), R_OK) == 0) return std::filesystem::weakly_canonical(p, ec).string();
   }
-  return make_error(
-      fmt::format("cannot find libmmiotrace-agent.so next to {} (set MMIOTRACE_AGENT to its path)", exe.string()));
+  return make_error(fmt::format("cannot find libmmiotrace-agent.so at {} (set MMIOTRACE_AGENT to its path)",
+                                (exe.parent_path() / MMIOTRACE_AGENT_FROM_BIN).lexically_normal().string()));
 }
 
 // The program as execvp would find it, or an error a user can act on.
@@ -106,6 +105,7 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return make_error(fmt::format("cannot create a pipe: {}", strerror(errno)));
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::string preload = preload_value(agent);
@@ -412,7 +412,7 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
     // `record [OPTIONS] PROGRAM ARGS -- MORE` gives the program its own `--`.
     options->command = sub->remaining();
     if (after_dashes != nullptr) {
-      if (!options->command.empty()) options->command.push_back("--");
+      if (!options->command.empty()) options->command.emplace_back("--");
       options->command.insert(options->command.end(), after_dashes->begin(), after_dashes->end());
     }
     run = [options] { return run_record(*options); };

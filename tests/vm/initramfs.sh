@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# initramfs.sh BUILD_DIR KERNEL_DIR OUT
+# initramfs.sh BUILD_DIR INSTALL_DIR KERNEL_DIR OUT
 # Builds the guest's initramfs (gzip'd newc cpio) from this build's binaries:
 #   /init                 tests/vm/guest/init (busybox sh)
 #   /bin/busybox          busybox-static, applets installed at boot
-#   /mt/bin/mmiotrace, /mt/lib/libmmiotrace-agent.so   (record finds ../lib)
+#   /mt/bin, /mt/lib      bin/ and lib/ of `cmake --install BUILD_DIR --prefix INSTALL_DIR`
+#                         (run.sh does it): mmiotrace as a user installs it, finding
+#                         its agent in /mt/lib/mmiotrace/
 #   /mt/drivers/*         the test drivers, examples/edu_driver, bench/mode_workload
 #                         and the e2e programs threads and step_cases (-O2)
 #   /vm/                  guest/lib.sh and scenarios/*.guest.sh
@@ -12,8 +14,9 @@
 #   every shared library the binaries need (ldd), at its own path
 set -euo pipefail
 build=$1
-kdir=$2
-out=$3
+installed=$2
+kdir=$3
+out=$4
 here=$(cd "$(dirname "$0")" && pwd)
 
 stage=$(mktemp -d "${out}.stage.XXXXXX")
@@ -26,10 +29,13 @@ cp "$(command -v busybox)" "$stage/bin/busybox"
 cp "$here/guest/lib.sh" "$stage/vm/"
 cp "$here"/scenarios/*.guest.sh "$stage/vm/"
 
-bins=("$build/bin/mmiotrace")
-cp "$build/bin/mmiotrace" "$stage/mt/bin/"
-cp "$build/lib/libmmiotrace-agent.so" "$stage/mt/lib/"
-bins+=("$build/lib/libmmiotrace-agent.so")
+cp -a "$installed/bin/." "$stage/mt/bin/"
+cp -a "$installed/lib/." "$stage/mt/lib/"
+mapfile -t bins < <(find "$stage/mt/bin" "$stage/mt/lib" -type f)
+[[ -x "$stage/mt/bin/mmiotrace" && -f "$stage/mt/lib/mmiotrace/libmmiotrace-agent.so" ]] || {
+  echo "initramfs.sh: $installed has no bin/mmiotrace or lib/mmiotrace/libmmiotrace-agent.so" >&2
+  exit 66
+}
 for d in "$build"/tests/vm/drivers/* "$build/examples/edu_driver" "$build/bench/mode_workload" \
     "$build/tests/e2e/programs/e2e_threads_O2" "$build/tests/e2e/programs/e2e_step_cases_O2"; do
   [[ -x "$d" && -f "$d" ]] || continue

@@ -32,7 +32,8 @@ kdir=$("$here/kernel.sh")
 initrd=$vmdir/initramfs.cpio.gz
 
 # The initramfs is shared by the scenarios of one build: rebuilt (under a
-# lock, ctest runs scenarios in parallel) when a binary or a guest file is newer.
+# lock, ctest runs scenarios in parallel) when a binary or a guest file is newer,
+# from the build's installed tree.
 (
   flock 9
   if [[ ! -s "$initrd" ]] || [[ -n "$(find "$build/bin/mmiotrace" "$build/lib/libmmiotrace-agent.so" \
@@ -40,7 +41,11 @@ initrd=$vmdir/initramfs.cpio.gz
       "$build/tests/e2e/programs/e2e_threads_O2" "$build/tests/e2e/programs/e2e_step_cases_O2" \
       "$here/guest" "$here/scenarios" "$here/initramfs.sh" \
       -newer "$initrd" 2>/dev/null | head -1)" ]]; then
-    "$here/initramfs.sh" "$build" "$kdir" "$initrd"
+    # mmiotrace as a user installs it (docs/install.md), into a staging folder.
+    rm -rf "$vmdir/installed"
+    cmake --install "$build" --prefix "$vmdir/installed" > "$vmdir/install.log" ||
+      { echo "run.sh: cmake --install $build failed (see $vmdir/install.log)" >&2; exit 70; }
+    "$here/initramfs.sh" "$build" "$vmdir/installed" "$kdir" "$initrd"
   fi
 ) 9>"$vmdir/initramfs.lock"
 
