@@ -10,6 +10,8 @@ packages=(
   libbenchmark-dev      # micro-benchmarks
   libcli11-dev          # command-line parsing
   libfmt-dev            # formatting in the tools (never in the agent)
+  libtomlplusplus-dev   # register maps in TOML (src/analysis)
+  libpugixml-dev        # SVD and rnndb register map import (src/analysis)
   clang libclang-rt-14-dev  # the emulator fuzzer (tests/fuzz): libFuzzer, ASan, UBSan
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the QEMU guest tests (tests/vm, docs/vm-tests.md)
 )
