@@ -295,14 +295,15 @@ void format_description(const AccessDescription& d, bool write, fmt::memory_buff
     if (p.hit) {
       format_register_name(*d.binding->map, *p.hit, out);
     } else {
-      fmt::format_to(fmt::appender(out), "+{:#x}", p.offset);
+      out.push_back('+');
+      append_hex(p.offset, out);
     }
     if (!p.value_known) continue;
     out.append(arrow);
     if (p.hit && p.hit->reg->kind == RegKind::REGISTER) {
       format_decoded(p.decoded, out);
     } else {
-      fmt::format_to(fmt::appender(out), "{:#x}", p.value);
+      append_hex(p.value, out);
     }
   }
 }

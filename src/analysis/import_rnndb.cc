@@ -153,6 +153,9 @@ Result<void> Flattener::add_values(const std::vector<rnndb::RnnValue>& values, c
     auto vv = resolve(val.vi, vars);
     if (!vv) return Error{vv.error()};
     if (!*vv || !val.valid) continue;
+    // The database has values wider than their field (PGRAPH.CTX_SWITCH1.GRCLASS's
+    // NV30_LIN): they can never match, as in demmio; leave them out.
+    if (f.shr == 0 && f.add == 0 && f.bits() < 64 && (val.value >> f.bits()) != 0) continue;
     f.values.push_back({val.name, val.value, {}, (*vv)->main});
   }
   return {};

@@ -141,7 +141,7 @@ Result<void> validate_register(const RegisterMap& map, const Register& r) {
     return map_error(map, fmt::format("reset value {:#x} of register '{}' does not fit its {} bits", *r.reset, r.name,
                                       r.width * 8u));
   }
-  if (map.size != 0 && r.end() > map.size) {
+  if (map.size != 0 && r.end() > map.size && !map.shared_bytes) {
     return map_error(map,
                      fmt::format("register '{}' ends at {:#x}, past the map's size {:#x}", r.name, r.end(), map.size));
   }
@@ -285,6 +285,14 @@ void decode_value(const Register& reg, uint64_t value, unsigned first_byte, unsi
   out.unknown_bits = reg_value & accessed & ~covered;
 }
 
+void append_hex(uint64_t v, fmt::memory_buffer& out) {
+  if (v == 0) {
+    out.push_back('0');
+  } else {
+    fmt::format_to(fmt::appender(out), "{:#x}", v);
+  }
+}
+
 void format_register_name(const RegisterMap& map, const RegisterHit& hit, fmt::memory_buffer& out) {
   const Register& r = *hit.reg;
   uint64_t indices[kMaxDims] = {};
@@ -298,13 +306,18 @@ void format_register_name(const RegisterMap& map, const RegisterHit& hit, fmt::m
     out.append(std::string_view(r.name).substr(pos, r.index_at[k] - pos));
     pos = r.index_at[k];
     if (map.hex_indices) {
-      fmt::format_to(fmt::appender(out), "[{:#x}]", indices[k]);
+      out.push_back('[');
+      append_hex(indices[k], out);
+      out.push_back(']');
     } else {
       fmt::format_to(fmt::appender(out), "[{}]", indices[k]);
     }
   }
   out.append(std::string_view(r.name).substr(pos));
-  if (r.kind == RegKind::BLOCK || hit.byte != 0) fmt::format_to(fmt::appender(out), "+{:#x}", hit.byte);
+  if (r.kind == RegKind::BLOCK || hit.byte != 0) {
+    out.push_back('+');
+    append_hex(hit.byte, out);
+  }
 }
 
 namespace {
@@ -325,7 +338,7 @@ void format_number(const Field& f, uint64_t v, fmt::memory_buffer& out) {
     }
     case FieldFormat::HEX:
     case FieldFormat::BOOL:
-      fmt::format_to(fmt::appender(out), "{:#x}", v);
+      append_hex(v, out);
       return;
   }
 }
@@ -346,6 +359,8 @@ void format_decoded(const DecodedValue& value, fmt::memory_buffer& out) {
       separator();
       if (fv.named != nullptr) {
         out.append(fv.named->name);
+      } else if (f.format == FieldFormat::BOOL && fv.value <= 1) {
+        out.append(std::string_view(fv.value != 0 ? "TRUE" : "FALSE"));  // rnndb's boolean registers, as demmio
       } else {
         format_number(f, fv.value, out);
       }

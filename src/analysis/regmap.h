@@ -128,16 +128,18 @@ struct PciId {
 inline constexpr uint16_t kAnyPciDevice = 0xffff;  // never a real device id (PCI: 0xffff means "no device")
 
 struct RegisterMap {
-  std::string id;                     // short name shown in output ("e1000")
-  std::string name;                   // long name ("Intel 82540EM Gigabit Ethernet Controller")
-  std::string description;            // where the facts come from
-  std::string source;                 // the file it was loaded from (for messages)
-  std::vector<PciId> pci;             // devices it describes (bind.h binds to them by default)
-  int bar = 0;                        // which BAR of those devices (0-5)
-  uint64_t size = 0;                  // bytes of register space; 0: up to the end of the last register
-  std::optional<uint64_t> base;       // physical address it describes by default (SVD's baseAddress)
-  bool hex_indices = false;           // indices print as [0x3] (rnndb, as demmio does) instead of [3]
-  bool shared_bytes = false;          // registers may share bytes (SVD alternates, rnndb): the first in map order wins
+  std::string id;                // short name shown in output ("e1000")
+  std::string name;              // long name ("Intel 82540EM Gigabit Ethernet Controller")
+  std::string description;       // where the facts come from
+  std::string source;            // the file it was loaded from (for messages)
+  std::vector<PciId> pci;        // devices it describes (bind.h binds to them by default)
+  int bar = 0;                   // which BAR of those devices (0-5)
+  uint64_t size = 0;             // bytes of register space; 0: up to the end of the last register
+  std::optional<uint64_t> base;  // physical address it describes by default (SVD's baseAddress)
+  bool hex_indices = false;      // indices print as [0x3] (rnndb, as demmio does) instead of [3]
+  // An imported map (SVD, rnndb) as its vendor wrote it: registers may share
+  // bytes (the first in map order wins) and lie past `size`.
+  bool shared_bytes = false;
   std::vector<Register> registers;    // in map order: among registers sharing a byte, the first wins
   std::vector<std::string> variants;  // names of the variants (rnndb); empty: none
   std::optional<VariantDetect> detect;
@@ -148,9 +150,10 @@ struct RegisterMap {
 
 // Checks what every loader guarantees, so that lookups and decoding can trust
 // the map: widths 1/2/4/8, fields inside their register, enumerated values that
-// fit their field, array strides that hold an element, at most kMaxDims dims,
-// nothing past `size`; unless the map has variants or shared_bytes, no two
-// registers sharing a byte and no two fields of a register sharing a bit. The error names the map and the register.
+// fit their field, array strides that hold an element, at most kMaxDims dims;
+// unless the map has variants or shared_bytes, nothing past `size`, no two
+// registers sharing a byte and no two fields of a register sharing a bit. The
+// error names the map and the register.
 Result<void> validate(const RegisterMap& map);
 
 // ---- Loading ----
@@ -218,6 +221,10 @@ class RegisterIndex {
   std::vector<Segment> segments_;
   std::vector<uint32_t> candidates_;
 };
+
+// `v` as C's "%#x" writes it: "0x1f", and "0" for zero (as demmio and the
+// kernel's tools print numbers).
+void append_hex(uint64_t v, fmt::memory_buffer& out);
 
 // One field of a decoded value.
 struct FieldValue {

@@ -152,6 +152,9 @@ Result<std::optional<RnnElem>> RnnParser::try_elem(const pugi::xml_node& n) {
       return error_at(n, fmt::format("unknown attribute {} of <{}>", an, tag));
     }
   }
+  // A nameless <array> exists (bus/pci.xml); demmio prints its name with
+  // printf's %s of a null pointer, which glibc writes "(null)". So do we.
+  if (e.name.empty() && e.kind == RnnElem::Kind::ARRAY) e.name = "(null)";
   if (e.name.empty() && e.kind != RnnElem::Kind::STRIPE) return error_at(n, fmt::format("a <{}> has no name", tag));
   if (e.kind == RnnElem::Kind::ARRAY && e.stride == 0)
     return error_at(n, fmt::format("array {} has no stride", e.name));
