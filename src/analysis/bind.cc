@@ -286,12 +286,14 @@ void RegisterBindings::describe(const Access& a, AccessDescription& out) {
   out.parts.resize(nparts);
 }
 
-void format_description(const AccessDescription& d, bool write, fmt::memory_buffer& out) {
+void format_description(const AccessDescription& d, bool write, fmt::memory_buffer& out, unsigned from, unsigned to) {
   if (d.binding == nullptr) return;
   const std::string_view arrow = write ? " <= " : " => ";
-  for (size_t i = 0; i < d.parts.size(); ++i) {
-    const RegisterPart& p = d.parts[i];
-    if (i > 0) out.append(std::string_view(", "));
+  bool first = true;
+  for (const RegisterPart& p : d.parts) {
+    if (p.first < from || p.first >= to) continue;
+    if (!first) out.append(std::string_view(", "));
+    first = false;
     if (p.hit) {
       format_register_name(*d.binding->map, *p.hit, out);
     } else {

@@ -115,7 +115,9 @@ class RegisterBindings {
 
 // "RCTL <= EN | UPE | BAM | BSIZE=2048", parts joined by ", "; "RCTL" alone
 // for an unknown value; "+0x1234" for bytes of no register. Nothing for an
-// access no map covers.
-void format_description(const AccessDescription& d, bool write, fmt::memory_buffer& out);
+// access no map covers. Only the parts that start in bytes [from, to) of the
+// access (a printer that splits an access into lines annotates each line).
+void format_description(const AccessDescription& d, bool write, fmt::memory_buffer& out, unsigned from = 0,
+                        unsigned to = ~0u);
 
 }  // namespace mmiotrace::analysis

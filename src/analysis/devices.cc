@@ -11,6 +11,7 @@ std::string pci_address(uint32_t busdevfn) {
 
 void DeviceCatalog::add(const trace::RecordView& record) {
   if (record.type() == trace::RecordType::PCIDEV) {
+    pcidev_records_.emplace_back(record.bytes().begin(), record.bytes().end());
     const auto r = record.as<trace::PciDevRecord>();
     PciDevice d;
     d.busdevfn = r.busdevfn;

@@ -56,6 +56,8 @@ class DeviceCatalog {
   static Result<DeviceCatalog> scan(const std::string& path);
 
   const std::vector<PciDevice>& devices() const { return devices_; }
+  // The PCIDEV records themselves, as read (what the kernel format prints first).
+  const std::vector<std::vector<uint8_t>>& pcidev_records() const { return pcidev_records_; }
   const Mapping* mapping(int32_t map_id) const;
   bool has_mappings() const { return !mappings_.empty(); }
   // The memory BAR of a PCI device that holds `phys`.
@@ -70,6 +72,7 @@ class DeviceCatalog {
 
  private:
   std::vector<PciDevice> devices_;
+  std::vector<std::vector<uint8_t>> pcidev_records_;
   std::unordered_map<int32_t, Mapping> mappings_;
 };
 

@@ -46,13 +46,6 @@ bool PciId::matches(const PciId& actual) const {
   return vendor == actual.vendor && (device == kAnyPciDevice || device == actual.device);
 }
 
-uint64_t Field::mask() const {
-  const uint64_t ones = bits() >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits()) - 1;
-  return ones << lsb;
-}
-
-uint64_t Field::extract(uint64_t reg_value) const { return (((reg_value & mask()) >> lsb) << shr) + add; }
-
 uint64_t Register::elements() const {
   uint64_t n = 1;
   for (const Dim& d : dims) n *= d.count;
@@ -285,13 +278,20 @@ void decode_value(const Register& reg, uint64_t value, unsigned first_byte, unsi
   out.unknown_bits = reg_value & accessed & ~covered;
 }
 
-void append_hex(uint64_t v, fmt::memory_buffer& out) {
-  if (v == 0) {
-    out.push_back('0');
-  } else {
-    fmt::format_to(fmt::appender(out), "{:#x}", v);
-  }
+namespace {
+
+void append_dec(uint64_t v, fmt::memory_buffer& out) {
+  char tmp[20];
+  char* end = tmp + sizeof tmp;
+  char* p = end;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out.append(p, end);
 }
+
+}  // namespace
 
 void format_register_name(const RegisterMap& map, const RegisterHit& hit, fmt::memory_buffer& out) {
   const Register& r = *hit.reg;
@@ -310,7 +310,9 @@ void format_register_name(const RegisterMap& map, const RegisterHit& hit, fmt::m
       append_hex(indices[k], out);
       out.push_back(']');
     } else {
-      fmt::format_to(fmt::appender(out), "[{}]", indices[k]);
+      out.push_back('[');
+      append_dec(indices[k], out);
+      out.push_back(']');
     }
   }
   out.append(std::string_view(r.name).substr(pos));
@@ -325,14 +327,15 @@ namespace {
 void format_number(const Field& f, uint64_t v, fmt::memory_buffer& out) {
   switch (f.format) {
     case FieldFormat::UNSIGNED:
-      fmt::format_to(fmt::appender(out), "{}", v);
+      append_dec(v, out);
       return;
     case FieldFormat::SIGNED: {
       const unsigned bits = f.bits() + f.shr;
       if (bits < 64 && ((v >> (bits - 1)) & 1) != 0) {
-        fmt::format_to(fmt::appender(out), "-{}", (uint64_t{1} << bits) - v);
+        out.push_back('-');
+        append_dec((uint64_t{1} << bits) - v, out);
       } else {
-        fmt::format_to(fmt::appender(out), "{}", v);
+        append_dec(v, out);
       }
       return;
     }
@@ -385,7 +388,7 @@ void format_decoded(const DecodedValue& value, fmt::memory_buffer& out) {
   }
   if (value.unknown_bits != 0) {
     separator();
-    fmt::format_to(fmt::appender(out), "{:#x}", value.unknown_bits);
+    append_hex(value.unknown_bits, out);
   }
   if (!any) out.push_back('0');
 }

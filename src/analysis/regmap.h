@@ -69,8 +69,10 @@ struct Field {
   VariantSet variants;
 
   unsigned bits() const { return msb - lsb + 1u; }
-  uint64_t mask() const;                       // the field's bits, in register position
-  uint64_t extract(uint64_t reg_value) const;  // its bits shifted down, then << shr, + add
+  // The field's bits, in register position.
+  uint64_t mask() const { return (bits() >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits()) - 1) << lsb; }
+  // Its bits shifted down, then << shr, + add.
+  uint64_t extract(uint64_t reg_value) const { return (((reg_value & mask()) >> lsb) << shr) + add; }
 };
 
 // One dimension of a register array: `count` elements, `stride` bytes apart.
@@ -224,7 +226,19 @@ class RegisterIndex {
 
 // `v` as C's "%#x" writes it: "0x1f", and "0" for zero (as demmio and the
 // kernel's tools print numbers).
-void append_hex(uint64_t v, fmt::memory_buffer& out);
+inline void append_hex(uint64_t v, fmt::memory_buffer& out) {
+  if (v == 0) {
+    out.push_back('0');
+    return;
+  }
+  char tmp[18];
+  char* end = tmp + sizeof tmp;
+  char* p = end;
+  for (; v != 0; v >>= 4) *--p = "0123456789abcdef"[v & 15];
+  *--p = 'x';
+  *--p = '0';
+  out.append(p, end);
+}
 
 // One field of a decoded value.
 struct FieldValue {

@@ -18,10 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "print_test_support.h"
 #include "trace/encode.h"
-#include "trace/kernel_printer.h"
-#include "trace/native_printer.h"
 #include "trace/trace_input.h"
 #include "trace/writer.h"
 
@@ -51,13 +50,9 @@ std::string print_input(const std::string& path, bool native, PrintOutcome* outc
   if (!input.ok()) return {};
   if (kind) *kind = input->kind;
   FILE* f = std::tmpfile();
-  PrintOutcome o;
-  if (input->kind == InputKind::TRACE) {
-    o = native ? print_native_format(*input->trace, f) : print_kernel_format(*input->trace, f);
-  } else {
-    o = native ? print_native_format(*input->kernel_log, kKernelLogNativeHeader, f)
-               : print_kernel_format_in_order(*input->kernel_log, f);
-  }
+  output::PrintJob job;
+  job.format = native ? "native" : "kernel";
+  PrintOutcome o = output::print_input(*input, job, f);
   if (outcome) {
     *outcome = o;
   } else {

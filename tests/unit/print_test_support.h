@@ -9,11 +9,27 @@
 #include <string>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "trace/encode.h"
+#include "trace/trace_input.h"
 
 namespace mmiotrace::trace {
 
 using Record = std::vector<uint8_t>;
+using output::PrintOutcome;
+using output::PrintStatus;
+
+// What `mmiotrace print --format FORMAT path` prints into `f`, through the same
+// calls (open_trace_input, output::print_input).
+inline PrintOutcome print_file(const std::string& path, std::string_view format, FILE* f,
+                               std::string_view out_name = "standard output") {
+  auto input = open_trace_input(path);
+  EXPECT_TRUE(input.ok()) << input.error();
+  if (!input.ok()) return {PrintStatus::READ_FAILED, input.error()};
+  output::PrintJob job;
+  job.format = format;
+  return output::print_input(*input, job, f, out_name);
+}
 
 // One record, built by an encode_* function of encode.h (which must accept it).
 template <typename Fields>
