@@ -7,27 +7,39 @@ namespace mmiotrace::cli {
 void add_filter_options(CLI::App& sub, FilterOptions& o) {
   const char* group = "Filters (each kind must hold; values of one kind are alternatives)";
   auto* g = sub.add_option_group(group);
-  g->add_option("--map-id", o.map_ids, "Accesses through this mapping (the MAP record's id)")->type_name("N");
+  g->add_option("--map-id", o.map_ids, "Accesses through this mapping (the MAP record's id)")
+      ->type_name("N")
+      ->allow_extra_args(false);
   g->add_option("--device", o.devices,
                 "Accesses to this device: vendor:device (8086:100e), PCI address (0000:00:03.0 or 00:03.0), or a "
                 "bound map's name")
-      ->type_name("DEV");
-  g->add_option("--bar", o.bars, "Accesses to this BAR (0-5)")->type_name("N")->check(CLI::Range(0, 5));
+      ->type_name("DEV")
+      ->allow_extra_args(false);
+  g->add_option("--bar", o.bars, "Accesses to this BAR (0-5)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 5))
+      ->allow_extra_args(false);
   g->add_option("--offset", o.offsets,
                 "Accesses at these offsets in the device (in the bound map, with --regs): N, FIRST-LAST or "
                 "FIRST+COUNT")
-      ->type_name("RANGE");
+      ->type_name("RANGE")
+      ->allow_extra_args(false);
   g->add_option("--address", o.addresses, "Accesses at these physical addresses: N, FIRST-LAST or FIRST+COUNT")
-      ->type_name("RANGE");
+      ->type_name("RANGE")
+      ->allow_extra_args(false);
   g->add_option("--reg", o.registers, "Accesses to this register (needs --regs): a name, * and ? match any text")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->allow_extra_args(false);
   g->add_option("--op", o.op, "Reads (r) or writes (w) only")->check(CLI::IsMember({"r", "w", "R", "W"}));
-  g->add_option("--width", o.widths, "Accesses of this many bytes")->type_name("BYTES");
-  g->add_option("--pid", o.pids, "Accesses of this process")->type_name("PID");
-  g->add_option("--tid", o.tids, "Accesses of this thread")->type_name("TID");
+  g->add_option("--width", o.widths, "Accesses of this many bytes")->type_name("BYTES")->allow_extra_args(false);
+  g->add_option("--pid", o.pids, "Accesses of this process")->type_name("PID")->allow_extra_args(false);
+  g->add_option("--tid", o.tids, "Accesses of this thread")->type_name("TID")->allow_extra_args(false);
   g->add_option("--pc", o.pcs, "Accesses by instructions at these addresses: N, FIRST-LAST or FIRST+COUNT")
-      ->type_name("RANGE");
-  g->add_option("--function", o.functions, "Accesses by this function (needs the trace's symbols)")->type_name("NAME");
+      ->type_name("RANGE")
+      ->allow_extra_args(false);
+  g->add_option("--function", o.functions, "Accesses by this function (needs the trace's symbols)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
   g->add_option("--time", o.time,
                 "Accesses in this time window, seconds as the kernel format prints them: FROM:TO, FROM: or :TO")
       ->type_name("FROM:TO");

@@ -15,7 +15,8 @@ void add_regs_options(CLI::App& sub, RegsOptions& options) {
                  "Name accesses by register and decode values into fields with this register map: a map file "
                  "(TOML, CMSIS-SVD, rnndb) or a shipped map's name, as MAP[#PART][@pci:VVVV:DDDD|@0xADDRESS|@map:N] "
                  "(docs/regs.md); may be given several times")
-      ->type_name("MAP");
+      ->type_name("MAP")
+      ->allow_extra_args(false);
   sub.add_option("--variant", options.variant,
                  "The variant (chipset, such as G84) of rnndb maps, instead of detecting it from the trace");
 }

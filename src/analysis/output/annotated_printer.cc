@@ -97,9 +97,16 @@ class AnnotatedPrinter final : public Printer {
         out.push_back(' ');
         put(out, arrow);
         put_value(out, a, p.first, p.nbytes);
-        if (p.value_known && p.hit && p.hit->reg->kind == analysis::RegKind::REGISTER && !p.hit->reg->fields.empty()) {
-          put(out, "  ");
-          analysis::format_decoded(p.decoded, out);
+        if (p.value_known && p.hit && p.hit->reg->kind == analysis::RegKind::REGISTER && !p.decoded.fields.empty()) {
+          // The fields, unless none shows and they would only repeat the value.
+          decoded_.clear();
+          analysis::format_decoded(p.decoded, decoded_);
+          value_.clear();
+          analysis::append_hex(p.value, value_);
+          if (std::string_view(decoded_.data(), decoded_.size()) != std::string_view(value_.data(), value_.size())) {
+            put(out, "  ");
+            out.append(decoded_.data(), decoded_.data() + decoded_.size());
+          }
         }
       }
     }
@@ -113,6 +120,11 @@ class AnnotatedPrinter final : public Printer {
     out.push_back('\n');
   }
 
+ private:
+  Out decoded_;
+  Out value_;
+
+ public:
   void record(const RecordView& record, Out& out) override {
     const trace::RecordHeader h = record.header();
     switch (record.type()) {
