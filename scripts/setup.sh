@@ -8,6 +8,7 @@ packages=(
   libzydis-dev          # x86 decoder/encoder (src/emu is the only user)
   libgtest-dev          # unit tests
   libbenchmark-dev      # micro-benchmarks
+  time                  # scripts/bench_print.sh: wall, CPU time and peak memory of print
   libcli11-dev          # command-line parsing
   libfmt-dev            # formatting in the tools (never in the agent)
   libtomlplusplus-dev   # register maps in TOML (src/analysis)
