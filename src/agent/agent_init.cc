@@ -19,6 +19,8 @@
 #include "agent/exit_barrier.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
+#include "agent/step.h"
+#include "agent/untraced_mappings.h"
 #include "emu/xsave_area.h"
 #include "trace/channel.h"
 
@@ -119,6 +121,7 @@ __attribute__((constructor(101))) void agent_init() {
   const char* no_pkeys = getenv("MMIOTRACE_NO_PKEYS");
   arming_init(no_pkeys == nullptr || *no_pkeys == '\0' || *no_pkeys == '0');
   producer_init();
+  step_init();
   pthread_atfork(nullptr, nullptr, after_fork_child);
   install_fault_handlers();
   ch->processes_attached.fetch_add(1);
@@ -129,7 +132,9 @@ __attribute__((constructor(101))) void agent_init() {
 // handlers and destructors: the preloaded agent was initialized first, so it
 // is finalized last.
 __attribute__((destructor(101))) void agent_fini() {
-  if (attached()) exit_barrier();
+  if (!attached()) return;
+  report_untraced_device_mappings();
+  exit_barrier();
 }
 
 }  // namespace
@@ -139,7 +144,10 @@ __attribute__((destructor(101))) void agent_fini() {
 extern "C" {
 
 __attribute__((visibility("default"), noreturn)) void _exit(int status) {
-  if (mmiotrace::agent::attached()) mmiotrace::agent::exit_barrier();
+  if (mmiotrace::agent::attached()) {
+    mmiotrace::agent::report_untraced_device_mappings();
+    mmiotrace::agent::exit_barrier();
+  }
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

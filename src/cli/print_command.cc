@@ -29,6 +29,7 @@ struct PrintOptions {
   std::string input;
   RegsOptions regs;
   FilterOptions filters;
+  output::KernelFormatOptions kernel;  // --max-width, --zero-pc-pid
 };
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -59,6 +60,11 @@ int exit_code(output::PrintStatus status) {
 // created: a bad map, a filter that does not parse, a binding the trace's
 // devices do not allow. Then the output is opened and the trace printed.
 int run_print(const PrintOptions& opt) {
+  if (opt.format != "kernel" && (opt.kernel.max_width != 8 || opt.kernel.zero_pc_pid)) {
+    print_error(fmt::format(
+        "--max-width and --zero-pc-pid change the kernel format only; the {} format prints every field", opt.format));
+    return kExitUsage;
+  }
   bool not_found = false;
   auto loaded = load_regs(opt.regs, &not_found);
   if (!loaded) {
@@ -129,6 +135,7 @@ int run_print(const PrintOptions& opt) {
   std::signal(SIGPIPE, SIG_IGN);
   output::PrintJob job;
   job.format = opt.format;
+  job.options.kernel = opt.kernel;
   job.filter = &*filter;
   job.regs = &bindings;
   if (needs_catalog && input->kind == trace::InputKind::TRACE) job.pcidev_records = &catalog.pcidev_records();
@@ -161,6 +168,14 @@ void add_print_command(CLI::App& root, Action& run) {
   }
   help.back() = '.';
   sub->add_option("--format", opts->format, help)->check(CLI::IsMember(names))->capture_default_str();
+  sub->add_option("--max-width", opts->kernel.max_width,
+                  "Kernel format: the widest R/W line, in bytes; 4 splits each 8-byte access into two 4-byte lines "
+                  "(low half first) for readers that know only 32-bit accesses")
+      ->check(CLI::IsMember({1, 2, 4, 8}))
+      ->capture_default_str();
+  sub->add_flag("--zero-pc-pid", opts->kernel.zero_pc_pid,
+                "Kernel format: print 0x0 as the PC and 0 as the PID, as the kernel does, instead of the "
+                "instruction address and thread id");
   sub->add_option("-o,--output", opts->output, "Write the text to this file instead of standard output");
   add_regs_options(*sub, opts->regs);
   add_filter_options(*sub, opts->filters);

@@ -42,7 +42,8 @@ std::string mmiotrace_path();
 
 // Runs `program args...` (the device path is passed as the first argument)
 // under the tracer with a `device_size`-byte device filled with the e2e
-// pattern. `extra_record_args` go before `--`. With print false, the trace is
+// pattern. `extra_record_args` go first, before the harness's own --device
+// (so a --device among them that matches the device file is the one used). With print false, the trace is
 // not printed (trace_text, lines and accesses stay empty).
 TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
                      size_t device_size, const std::vector<std::string>& extra_record_args = {}, bool print = true);
@@ -82,5 +83,11 @@ struct BinaryAccess {
   uint8_t width = 0;
 };
 std::string read_binary_accesses(const TracedRun& run, std::vector<BinaryAccess>* out, uint64_t* lost);
+
+// A fake /sys and /dev under `dir` (record --sysroot), ordinary files only:
+// PCI device 0000:00:04.0 (1234:11e8, BAR0 0xfea00000 4 KiB, BAR2 0xfe800000
+// 16 KiB, driver uio_pci_generic) with its sysfs resource0, /dev/uio0 (map0
+// at 0xfeb00000, that device) and a sparse /dev/mem. Returns the root.
+std::string make_fake_sysroot(const std::string& dir);
 
 }  // namespace mmiotrace::e2e

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "reference/kernel_format_reader.h"
 
 namespace mmiotrace::e2e {
 namespace {
@@ -30,24 +31,15 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// The lines of `text` that start with `prefix`.
-std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) == 0) out.push_back(line);
-  }
-  return out;
-}
-
-// The " # ..." comments of the R/W lines, with their R or W.
+// The " # ..." comments of the R/W lines, with their R or W, as the tests'
+// independent reader of the kernel format reads them (the whole text must
+// read in it: the comment column is the only thing --regs adds).
 std::vector<std::string> annotations(const std::string& kernel_text) {
+  std::vector<reference::KernelLine> lines;
+  EXPECT_EQ(reference::read_kernel_format(kernel_text, &lines), "");
   std::vector<std::string> out;
-  for (const std::string& line : lines_starting(kernel_text, "")) {
-    if (line.size() < 2 || (line[0] != 'R' && line[0] != 'W') || line[1] != ' ') continue;
-    const size_t hash = line.find(" # ");
-    out.push_back(line.substr(0, 1) + " " + (hash == std::string::npos ? "(none)" : line.substr(hash + 3)));
+  for (const reference::KernelLine& l : lines) {
+    if (l.kind == "R" || l.kind == "W") out.push_back(l.kind + " " + (l.comment.empty() ? "(none)" : l.comment));
   }
   return out;
 }

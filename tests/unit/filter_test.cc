@@ -22,8 +22,8 @@ trace::RecordView view(const Record& r) {
   return *v;
 }
 
-Record access(uint64_t seq, trace::AccessOp op, uint8_t width, uint64_t phys, uint32_t tid, uint64_t time_ns,
-              uint64_t pc = 0x401000, int32_t map_id = 1) {
+Record timed_access(uint64_t seq, trace::AccessOp op, uint8_t width, uint64_t phys, uint32_t tid, uint64_t time_ns,
+                    uint64_t pc = 0x401000, int32_t map_id = 1) {
   uint8_t bytes[8] = {};
   trace::AccessFields a;
   a.op = op;
@@ -59,15 +59,15 @@ std::vector<Record> trace_records() {
   using trace::AccessOp;
   return {
       pcidev(),
-      access(1, AccessOp::WRITE, 4, 0xfebc00d8, 10, 1'000'000'000),  // IMC
-      access(2, AccessOp::READ, 4, 0xfebc0000, 10, 1'100'000'000),   // CTRL
+      timed_access(1, AccessOp::WRITE, 4, 0xfebc00d8, 10, 1'000'000'000),  // IMC
+      timed_access(2, AccessOp::READ, 4, 0xfebc0000, 10, 1'100'000'000),   // CTRL
       mark(3, "reset done"),
-      access(4, AccessOp::WRITE, 4, 0xfebc0100, 11, 1'200'000'000),           // RCTL
-      access(5, AccessOp::READ, 4, 0xfebc5400, 11, 1'300'000'000, 0x402000),  // RAL[0]
-      access(6, AccessOp::READ, 4, 0xfebc5404, 10, 1'400'000'000, 0x402000),  // RAH[0]
+      timed_access(4, AccessOp::WRITE, 4, 0xfebc0100, 11, 1'200'000'000),           // RCTL
+      timed_access(5, AccessOp::READ, 4, 0xfebc5400, 11, 1'300'000'000, 0x402000),  // RAL[0]
+      timed_access(6, AccessOp::READ, 4, 0xfebc5404, 10, 1'400'000'000, 0x402000),  // RAH[0]
       mark(7, "link up"),
-      access(8, AccessOp::WRITE, 8, 0xfebc3800, 10, 1'500'000'000),  // TDBAL, TDBAH
-      access(9, AccessOp::READ, 2, 0xfebc0008, 10, 1'600'000'000),   // STATUS
+      timed_access(8, AccessOp::WRITE, 8, 0xfebc3800, 10, 1'500'000'000),  // TDBAL, TDBAH
+      timed_access(9, AccessOp::READ, 2, 0xfebc0008, 10, 1'600'000'000),   // STATUS
   };
 }
 

@@ -45,7 +45,8 @@ Record map_record() {
   return trace::encode(trace::encode_map, trace::RecordStamp{2, 1'000'000'000, 78}, m);
 }
 
-Record access(uint64_t seq, trace::AccessOp op, uint8_t width, uint64_t offset, uint64_t value, uint32_t tid = 78) {
+Record e1000_access(uint64_t seq, trace::AccessOp op, uint8_t width, uint64_t offset, uint64_t value,
+                    uint32_t tid = 78) {
   uint8_t bytes[8];
   std::memcpy(bytes, &value, 8);
   const uint8_t insn[] = {0x89, 0x07};  // mov %eax, (%rdi)
@@ -84,11 +85,11 @@ std::vector<Record> e1000_trace() {
   using trace::AccessOp;
   return {pcidev(),
           map_record(),
-          access(3, AccessOp::WRITE, 4, 0xd8, 0x4),
-          access(4, AccessOp::READ, 4, 0x0, 0x140240),
+          e1000_access(3, AccessOp::WRITE, 4, 0xd8, 0x4),
+          e1000_access(4, AccessOp::READ, 4, 0x0, 0x140240),
           mark(5, "rings"),
-          access(6, AccessOp::WRITE, 4, 0x100, 0x0400801a, 79),
-          access(7, AccessOp::WRITE, 8, 0x3800, 0x112350000)};
+          e1000_access(6, AccessOp::WRITE, 4, 0x100, 0x0400801a, 79),
+          e1000_access(7, AccessOp::WRITE, 8, 0x3800, 0x112350000)};
 }
 
 // `mmiotrace print --format FORMAT [--regs e1000] [filters]` of the records.
@@ -117,7 +118,9 @@ std::string print(const std::vector<Record>& records, std::string_view format, b
   const PrintOutcome o = print_input(*input, job, f);
   EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
   ::unlink(path.c_str());
-  return trace::take_printed_text(f);
+  std::string text = trace::take_printed_text(f);
+  if (format == "kernel") trace::expect_kernel_readers_accept(text);
+  return text;
 }
 
 TEST(Printers, EveryFormatHasAName) {

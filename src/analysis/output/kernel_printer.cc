@@ -1,10 +1,15 @@
 // The kernel format: "VERSION 20070824", what the Linux kernel's mmiotrace
 // writes and envytools demmio and other tools read (docs/trace-format.md,
-// "The kernel text format"). With --regs, each R/W line gains a comment
-// column, " # RCTL <= EN | BAM", that those tools ignore (they read the
-// leading fields).
+// "The kernel text format"; docs/print.md, "Readers"). An access whose value
+// is unknown prints as the kernel's UNKNOWN line; MARK text is cut to what one
+// trace_marker write keeps; KernelFormatOptions serve readers that expect
+// less. With --regs, each R/W line gains a comment column,
+// " # RCTL <= EN | BAM", that those tools ignore (they read the leading
+// fields); UNKNOWN lines get none (docs/print.md).
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,26 +76,15 @@ class KernelPrinter final : public Printer {
       case trace::RecordType::MARK:
         put_event(out, "MARK", record.header().time_ns);
         out.push_back(' ');
-        append_one_line(record.mark_text(), out);
+        // What one write to trace_marker can hold: line-based readers of kernel
+        // logs (envytools demmio reads lines into 1024 bytes) never see more.
+        append_one_line(record.mark_text().substr(0, kKernelMarkTextMax), out);
         out.push_back('\n');
         return;
       case trace::RecordType::UNKNOWN: {
         const auto r = record.as<trace::UnknownRecord>();
-        put_event(out, "UNKNOWN", r.h.time_ns);
-        out.push_back(' ');
-        put_int(out, static_cast<int32_t>(r.map_id));
-        out.push_back(' ');
-        put_hex(out, r.phys);
-        out.push_back(' ');
-        for (int i = 0; i < 3; ++i) {
-          if (i > 0) out.push_back(',');
-          put_hex_digits(out, r.insn[i], 2);
-        }
-        out.push_back(' ');
-        put_pc(out, r.pc);
-        out.push_back(' ');
-        put_tid(out, r.h.tid);
-        out.push_back('\n');
+        unknown_line(r.h.time_ns, static_cast<int32_t>(r.map_id), r.phys,
+                     {r.insn, std::min<size_t>(r.insn_len, sizeof r.insn)}, r.pc, r.h.tid, out);
         return;
       }
       case trace::RecordType::LOST:
@@ -111,13 +105,23 @@ class KernelPrinter final : public Printer {
   void access(const Access& a, const AccessDescription* regs, Out& out) override {
     const bool masked = (a.flags & trace::kAccessMasked) != 0;
     const unsigned w = a.width;
-    if (!masked && (w == 1 || w == 2 || w == 4 || w == 8) && w <= options_.max_width) {
-      rw_line(a, 0, w, regs, out);
+    const uint64_t mask = masked ? a.byte_mask : (w >= 64 ? ~uint64_t{0} : (uint64_t{1} << w) - 1);
+    if (!a.value_known()) {
+      // What the kernel prints for a value it lost: one UNKNOWN line for the
+      // access, at its first byte accessed.
+      const unsigned first = mask == 0 ? 0 : static_cast<unsigned>(__builtin_ctzll(mask));
+      unknown_line(a.time_ns, a.map_id, a.phys + first, a.insn, a.pc, a.tid, out);
       return;
     }
-    // Wide, odd-sized, masked or wider than max_width: each run of accessed
-    // bytes, in address order, as naturally aligned chunks of 8, 4, 2, 1 bytes.
-    const uint64_t mask = masked ? a.byte_mask : (w >= 64 ? ~uint64_t{0} : (uint64_t{1} << w) - 1);
+    if (!masked && (w == 1 || w == 2 || w == 4 || w == 8)) {
+      // One line, or, wider than max_width, max_width-byte pieces in address
+      // order (low half first), whatever the access's alignment.
+      const unsigned piece = w > options_.max_width ? options_.max_width : w;
+      for (unsigned pos = 0; pos < w; pos += piece) rw_line(a, pos, piece, regs, out);
+      return;
+    }
+    // Wide, odd-sized or masked: each run of accessed bytes, in address order,
+    // as naturally aligned chunks of at most max_width bytes.
     unsigned i = 0;
     while (i < w) {
       if (((mask >> i) & 1) == 0) {
@@ -141,10 +145,32 @@ class KernelPrinter final : public Printer {
   void put_pc(Out& out, uint64_t pc) const { put_hex(out, options_.zero_pc_pid ? 0 : pc); }
   void put_tid(Out& out, uint32_t tid) const { put_int(out, options_.zero_pc_pid ? 0 : static_cast<int32_t>(tid)); }
 
+  // `UNKNOWN %u.%06lu %d 0x%llx %02lx,%02lx,%02lx 0x%lx %d`: what the kernel
+  // prints for an access whose value it lost (an instruction its decoder did
+  // not know): time, map id, address, the instruction's first three bytes
+  // (zero where fewer were recorded), PC, PID.
+  void unknown_line(uint64_t time_ns, int32_t map_id, uint64_t phys, std::span<const uint8_t> insn, uint64_t pc,
+                    uint32_t tid, Out& out) const {
+    put_event(out, "UNKNOWN", time_ns);
+    out.push_back(' ');
+    put_int(out, map_id);
+    out.push_back(' ');
+    put_hex(out, phys);
+    out.push_back(' ');
+    for (size_t i = 0; i < 3; ++i) {
+      if (i > 0) out.push_back(',');
+      put_hex_digits(out, i < insn.size() ? insn[i] : 0, 2);
+    }
+    out.push_back(' ');
+    put_pc(out, pc);
+    out.push_back(' ');
+    put_tid(out, tid);
+    out.push_back('\n');
+  }
+
   // One line: `R %d %u.%06lu %d 0x%llx 0x%lx 0x%lx %d` for bytes [pos, pos+n)
-  // of the access. The kernel always prints 0 as the PID; we print the thread
-  // that made the access (unless zero_pc_pid). A value the step could not know
-  // prints as `?`.
+  // of an access whose value is known. The kernel always prints 0 as the PID;
+  // we print the thread that made the access (unless zero_pc_pid).
   void rw_line(const Access& a, unsigned pos, unsigned n, const AccessDescription* regs, Out& out) const {
     Line l;
     l.c(a.is_write() ? 'W' : 'R');
@@ -157,11 +183,7 @@ class KernelPrinter final : public Printer {
     l.c(' ');
     l.hex(a.phys + pos);
     l.c(' ');
-    if (a.value_known()) {
-      l.hex(little_endian(a.value.data() + pos, n));
-    } else {
-      l.c('?');
-    }
+    l.hex(little_endian(a.value.data() + pos, n));
     l.c(' ');
     l.hex(options_.zero_pc_pid ? 0 : a.pc);
     l.c(' ');

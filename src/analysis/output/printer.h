@@ -8,6 +8,7 @@
 // is. Printers append text to a buffer; they never fail and never do I/O.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
@@ -22,12 +23,24 @@
 
 namespace mmiotrace::output {
 
-// Choices for readers of the kernel format that expect less than it allows.
+// The most text one MARK line of the kernel format carries: one write to the
+// kernel's trace_marker keeps at most TRACE_BUF_SIZE (1024) bytes
+// (kernel/trace/trace.c, tracing_mark_write(), every kernel before 6.8, which
+// raised it to 4096). Longer text is cut to this in the kernel format only:
+// the trace keeps up to trace::kMaxMarkText and the other formats print it all.
+inline constexpr size_t kKernelMarkTextMax = 1024;
+
+// Choices for readers of the kernel format that expect less than it allows
+// (docs/print.md, "Readers"). The defaults print what the kernel prints.
 struct KernelFormatOptions {
   // The widest R/W line: 8 (the kernel's own widest, writeq/readq), or 4, 2
-  // or 1. A wider access becomes several lines of at most this width.
+  // or 1. A wider access becomes several lines of this width in address
+  // order (so, little-endian, the low half first), each with its own address
+  // and bytes; narrower accesses are printed as they are.
   unsigned max_width = 8;
-  // Print 0x0 in the PC column and 0 in the PID column, as the kernel does.
+  // Print 0x0 in the PC column and 0 in the PID column, as the kernel does
+  // (it records no PC unless mmiotrace's trace_pc parameter is set, and
+  // always prints PID 0), instead of the instruction address and thread id.
   bool zero_pc_pid = false;
 };
 
