@@ -8,8 +8,11 @@ packages=(
   libzydis-dev          # x86 decoder/encoder (src/emu is the only user)
   libgtest-dev          # unit tests
   libbenchmark-dev      # micro-benchmarks
+  time                  # scripts/bench_print.sh: wall, CPU time and peak memory of print
   libcli11-dev          # command-line parsing
   libfmt-dev            # formatting in the tools (never in the agent)
+  libtomlplusplus-dev   # register maps in TOML (src/analysis)
+  libpugixml-dev        # SVD and rnndb register map import (src/analysis)
   clang libclang-rt-14-dev  # the emulator fuzzer (tests/fuzz): libFuzzer, ASan, UBSan
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the QEMU guest tests (tests/vm, docs/vm-tests.md)
   help2man              # man pages from the CLI's --help (packaging/man.sh)

@@ -1,4 +1,7 @@
-// mmiotrace print: a trace file, or a Linux kernel mmiotrace log, as text (docs/print.md).
+// mmiotrace print: a trace file, or a Linux kernel mmiotrace log, as text
+// (docs/print.md): in one of the formats of analysis/output/printers.cc,
+// filtered (cli/filter_options.h), its accesses named by register maps
+// (cli/regs_options.h, docs/regs.md).
 #include <fmt/format.h>
 #include <sys/stat.h>
 
@@ -10,9 +13,10 @@
 #include <memory>
 #include <string>
 
+#include "analysis/output/print.h"
 #include "cli/commands.h"
-#include "trace/kernel_printer.h"
-#include "trace/native_printer.h"
+#include "cli/filter_options.h"
+#include "cli/regs_options.h"
 #include "trace/reader.h"
 #include "trace/trace_input.h"
 
@@ -23,7 +27,9 @@ struct PrintOptions {
   std::string format = "kernel";
   std::string output;  // empty: standard output
   std::string input;
-  trace::KernelFormatOptions kernel;  // --max-width, --zero-pc-pid
+  RegsOptions regs;
+  FilterOptions filters;
+  output::KernelFormatOptions kernel;  // --max-width, --zero-pc-pid
 };
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -31,36 +37,43 @@ bool same_file(const std::string& a, const std::string& b) {
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-int exit_code(trace::PrintStatus status) {
+bool regular_file(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int exit_code(output::PrintStatus status) {
   switch (status) {
-    case trace::PrintStatus::OK:
+    case output::PrintStatus::OK:
       return 0;
-    case trace::PrintStatus::BAD_INPUT:
+    case output::PrintStatus::BAD_INPUT:
       return kExitDataErr;
-    case trace::PrintStatus::READ_FAILED:
+    case output::PrintStatus::READ_FAILED:
       return kExitIoErr;
-    case trace::PrintStatus::WRITE_FAILED:
+    case output::PrintStatus::WRITE_FAILED:
       return kExitIoErr;
   }
   return kExitSoftware;
 }
 
-trace::PrintOutcome print_input(trace::TraceInput& input, const PrintOptions& opt, FILE* out,
-                                const std::string& out_name) {
-  const bool native = opt.format == "native";
-  if (input.kind == trace::InputKind::TRACE) {
-    return native ? trace::print_native_format(*input.trace, out, out_name)
-                  : trace::print_kernel_format(*input.trace, out, out_name, opt.kernel);
-  }
-  // A kernel log has its PCIDEV lines first already: one pass, so pipes work.
-  trace::KernelLogRecords& log = *input.kernel_log;
-  return native ? trace::print_native_format(log, trace::kKernelLogNativeHeader, out, out_name)
-                : trace::print_kernel_format_in_order(log, out, out_name, opt.kernel);
-}
-
+// Everything that can be refused is refused here, before the output is
+// created: a bad map, a filter that does not parse, a binding the trace's
+// devices do not allow. Then the output is opened and the trace printed.
 int run_print(const PrintOptions& opt) {
-  if (opt.format == "native" && (opt.kernel.max_width != 8 || opt.kernel.zero_pc_pid)) {
-    print_error("--max-width and --zero-pc-pid change the kernel format only; the native format prints every field");
+  if (opt.format != "kernel" && (opt.kernel.max_width != 8 || opt.kernel.zero_pc_pid)) {
+    print_error(fmt::format(
+        "--max-width and --zero-pc-pid change the kernel format only; the {} format prints every field", opt.format));
+    return kExitUsage;
+  }
+  bool not_found = false;
+  auto loaded = load_regs(opt.regs, &not_found);
+  if (!loaded) {
+    print_error(loaded.error());
+    return not_found ? kExitNoInput : kExitDataErr;
+  }
+  auto spec = filter_spec(opt.filters);
+  if (!spec) {
+    print_error(spec.error());
     return kExitUsage;
   }
   trace::TraceFailure why = trace::TraceFailure::NONE;
@@ -69,6 +82,40 @@ int run_print(const PrintOptions& opt) {
     print_error(input.error());
     return why == trace::TraceFailure::UNREADABLE ? kExitNoInput : kExitDataErr;
   }
+  // Register maps and device filters need the trace's devices before the
+  // first line: a first pass over the input, so it must be a file.
+  analysis::DeviceCatalog catalog;
+  const bool needs_catalog = !loaded->maps.empty() || needs_devices(*spec);
+  if (needs_catalog) {
+    if (!regular_file(opt.input)) {
+      print_error(fmt::format(
+          "--regs and the --device, --bar and --offset filters read '{}' twice (its devices first); it is not a "
+          "regular file: copy it to a file first",
+          opt.input));
+      return kExitIoErr;
+    }
+    auto scanned = analysis::DeviceCatalog::scan(opt.input);
+    if (!scanned) {
+      print_error(scanned.error());
+      return kExitIoErr;
+    }
+    catalog = std::move(*scanned);
+  }
+  analysis::RegisterBindings bindings;
+  if (!loaded->maps.empty()) {
+    auto made = analysis::RegisterBindings::make(std::move(loaded->maps), loaded->specs, catalog, opt.regs.variant);
+    if (!made) {
+      print_error(made.error());
+      return kExitDataErr;
+    }
+    bindings = std::move(*made);
+  }
+  auto filter = analysis::Filter::make(*spec, needs_catalog ? &catalog : nullptr, &bindings);
+  if (!filter) {
+    print_error(filter.error());
+    return kExitUsage;
+  }
+
   FILE* out = stdout;
   std::string out_name = "standard output";
   if (!opt.output.empty()) {
@@ -86,12 +133,18 @@ int run_print(const PrintOptions& opt) {
   // A reader that goes away (`mmiotrace print t.mmio | head`) must end the
   // printing quietly: take EPIPE from write(2) rather than die of SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  trace::PrintOutcome outcome = print_input(*input, opt, out, out_name);
-  if (out != stdout && std::fclose(out) != 0 && outcome.status == trace::PrintStatus::OK)
-    outcome = {trace::PrintStatus::WRITE_FAILED, fmt::format("writing {} failed: {}", out_name, std::strerror(errno))};
-  if (outcome.status != trace::PrintStatus::OK) print_error(outcome.message);
+  output::PrintJob job;
+  job.format = opt.format;
+  job.options.kernel = opt.kernel;
+  job.filter = &*filter;
+  job.regs = &bindings;
+  if (needs_catalog && input->kind == trace::InputKind::TRACE) job.pcidev_records = &catalog.pcidev_records();
+  output::PrintOutcome outcome = output::print_input(*input, job, out, out_name);
+  if (out != stdout && std::fclose(out) != 0 && outcome.status == output::PrintStatus::OK)
+    outcome = {output::PrintStatus::WRITE_FAILED, fmt::format("writing {} failed: {}", out_name, std::strerror(errno))};
+  if (outcome.status != output::PrintStatus::OK) print_error(outcome.message);
   // Lines of other tracers are left out: say so, once, without failing.
-  if (input->kernel_log && outcome.status == trace::PrintStatus::OK) {
+  if (input->kernel_log && outcome.status == output::PrintStatus::OK) {
     const uint64_t skipped = input->kernel_log->reader().lines_skipped();
     if (skipped != 0)
       print_error(
@@ -107,11 +160,14 @@ int run_print(const PrintOptions& opt) {
 void add_print_command(CLI::App& root, Action& run) {
   auto opts = std::make_shared<PrintOptions>();
   auto* sub = root.add_subcommand("print", "Print a trace file or a kernel mmiotrace log as text (docs/print.md)");
-  sub->add_option("--format", opts->format,
-                  "kernel: the Linux kernel's mmiotrace text (VERSION 20070824) that existing tools read; "
-                  "native: one line per record with every field and the instruction's disassembly")
-      ->check(CLI::IsMember({"kernel", "native"}))
-      ->capture_default_str();
+  std::string help = "Output format:";
+  std::vector<std::string> names;
+  for (const output::PrinterInfo& p : output::printers()) {
+    help += fmt::format(" {}: {};", p.name, p.help);
+    names.emplace_back(p.name);
+  }
+  help.back() = '.';
+  sub->add_option("--format", opts->format, help)->check(CLI::IsMember(names))->capture_default_str();
   sub->add_option("--max-width", opts->kernel.max_width,
                   "Kernel format: the widest R/W line, in bytes; 4 splits each 8-byte access into two 4-byte lines "
                   "(low half first) for readers that know only 32-bit accesses")
@@ -121,6 +177,8 @@ void add_print_command(CLI::App& root, Action& run) {
                 "Kernel format: print 0x0 as the PC and 0 as the PID, as the kernel does, instead of the "
                 "instruction address and thread id");
   sub->add_option("-o,--output", opts->output, "Write the text to this file instead of standard output");
+  add_regs_options(*sub, opts->regs);
+  add_filter_options(*sub, opts->filters);
   sub->add_option("FILE", opts->input,
                   "Trace file written by mmiotrace record, or a Linux kernel mmiotrace log (trace_pipe)")
       ->required();

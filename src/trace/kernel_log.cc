@@ -130,7 +130,11 @@ class LineParser {
 };
 
 void parse_rw(LineParser& p, KernelLogEvent& e) {
-  if (!p.expect_count(8, "R|W width seconds.microseconds map_id 0xphys 0xvalue 0xpc pid")) return;
+  // `mmiotrace print --regs` ends an R/W line with "# REGISTER <= FIELDS"
+  // after the eight fields: a comment, like for the tools that read the
+  // leading fields only. A "#" anywhere else is no comment.
+  const bool comment = p.count() > 8 && p[8] == "#";
+  if (!comment && !p.expect_count(8, "R|W width seconds.microseconds map_id 0xphys 0xvalue 0xpc pid")) return;
   e.kind = p[0] == "R" ? KernelEventKind::READ : KernelEventKind::WRITE;
   const int32_t width = p.decimal(1, "width");
   if (p.ok() && width != 1 && width != 2 && width != 4 && width != 8)

@@ -9,7 +9,8 @@
 // over without an event: `#` comments (the `# tracer: mmiotrace` header that
 // `cat trace` gives), blank lines, VERSION lines, lines of other tracers in
 // ftrace's default layout (`comm-pid [cpu] ...`) and the kernel's
-// "rw what?"/"map what?" for impossible opcodes.
+// "rw what?"/"map what?" for impossible opcodes. A " # ..." comment after
+// an R/W line's fields (`mmiotrace print --regs` writes one) is ignored.
 #pragma once
 
 #include <cstdint>

@@ -27,12 +27,12 @@
 #include <string_view>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "fuzz_files.h"
+#include "print_every_format.h"
 #include "trace/encode.h"
 #include "trace/kernel_log.h"
 #include "trace/kernel_log_records.h"
-#include "trace/kernel_printer.h"
-#include "trace/native_printer.h"
 #include "trace/trace_input.h"
 
 namespace {
@@ -74,9 +74,7 @@ void check_event(const KernelLogEvent& e, uint64_t previous_line, std::string& o
   FUZZ_CHECK(n != 0 && n <= kMaxRecordSize);
   auto view = RecordView::checked({buf.get(), n});
   FUZZ_CHECK(view.ok());
-  fmt::memory_buffer text;
-  format_kernel_record(*view, text);
-  format_native_record(*view, text);
+  fuzz::format_in_every_format(*view);
   out.append(reinterpret_cast<const char*>(buf.get()), n);
 }
 
@@ -113,10 +111,10 @@ Reading read_all(int fd, std::string_view already_read) {
 void check_printer(int memfd, const Reading& reading, bool native) {
   auto input = open_trace_input(fuzz::fd_path(memfd));
   if (!input || input->kind != InputKind::KERNEL_LOG) return;  // a trace file: trace_reader_fuzzer.cc's
-  KernelLogRecords& log = *input->kernel_log;
-  const PrintOutcome o = native ? print_native_format(log, kKernelLogNativeHeader, fuzz::dev_null(), "/dev/null")
-                                : print_kernel_format_in_order(log, fuzz::dev_null(), "/dev/null");
-  FUZZ_CHECK(o.status == (reading.error.empty() ? PrintStatus::OK : PrintStatus::BAD_INPUT));
+  output::PrintJob job;
+  job.format = native ? "native" : "kernel";
+  const output::PrintOutcome o = output::print_input(*input, job, fuzz::dev_null(), "/dev/null");
+  FUZZ_CHECK(o.status == (reading.error.empty() ? output::PrintStatus::OK : output::PrintStatus::BAD_INPUT));
 }
 
 }  // namespace

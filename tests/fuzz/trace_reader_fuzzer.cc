@@ -28,10 +28,10 @@
 #include <string>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "fuzz_files.h"
+#include "print_every_format.h"
 #include "trace/format.h"
-#include "trace/kernel_printer.h"
-#include "trace/native_printer.h"
 #include "trace/reader.h"
 #include "trace/trace_input.h"
 
@@ -107,10 +107,8 @@ void check_record(const RecordView& v) {
     default:
       break;
   }
-  // Both printers format every record the reader delivers.
-  fmt::memory_buffer out;
-  format_kernel_record(v, out);
-  format_native_record(v, out);
+  // Every printer formats every record the reader delivers.
+  fuzz::format_in_every_format(v);
 }
 
 // Reads every record; the reader owns `fd`.
@@ -164,9 +162,10 @@ void check_printer(int memfd, const Reading& reading, bool native) {
   }
   if (input->kind != InputKind::TRACE) return;  // a kernel log: kernel_log_fuzzer.cc's business
   FUZZ_CHECK(reading.opened);
-  const PrintOutcome o = native ? print_native_format(*input->trace, fuzz::dev_null(), "/dev/null")
-                                : print_kernel_format(*input->trace, fuzz::dev_null(), "/dev/null");
-  FUZZ_CHECK(o.status == (reading.error.empty() ? PrintStatus::OK : PrintStatus::BAD_INPUT));
+  output::PrintJob job;
+  job.format = native ? "native" : "kernel";
+  const output::PrintOutcome o = output::print_input(*input, job, fuzz::dev_null(), "/dev/null");
+  FUZZ_CHECK(o.status == (reading.error.empty() ? output::PrintStatus::OK : output::PrintStatus::BAD_INPUT));
 }
 
 }  // namespace

@@ -11,7 +11,10 @@
 // - the first line is "VERSION 20070824"; every line ends with "\n";
 // - PCIDEV lines come before every other line but VERSION;
 // - R/W: `R %d %u.%06lu %d 0x%llx 0x%lx 0x%lx %d`, width 1, 2, 4 or 8 and a
-//   value that fits in it (no "?", nothing but hex digits);
+//   value that fits in it (no "?", nothing but hex digits); then, from
+//   `mmiotrace print --regs` only, the comment column ` # REGISTER <= FIELDS`
+//   (a "#" field right after the eight), which the kernel never prints and
+//   readers of the leading fields ignore: it is kept apart in `comment`;
 // - UNKNOWN: `UNKNOWN %u.%06lu %d 0x%llx %02lx,%02lx,%02lx 0x%lx %d`;
 // - MAP: `MAP %u.%06lu %d 0x%llx 0x%lx 0x%lx 0x%lx %d` with 0x0 and 0 last;
 // - UNMAP: `UNMAP %u.%06lu %d 0x%lx %d` with 0x0 and 0 last;
@@ -38,7 +41,8 @@ struct KernelLine {
   uint64_t phys = 0, value = 0, pc = 0, virt = 0, len = 0;
   int64_t pid = 0;
   uint8_t insn[3] = {};
-  std::string text;  // MARK
+  std::string text;     // MARK
+  std::string comment;  // R/W: what follows " # " (print --regs), else empty
   unsigned bus = 0, devfn = 0, vendor = 0, device = 0;
   uint64_t irq = 0, start[7] = {}, size[7] = {};
   std::string driver;
@@ -128,7 +132,14 @@ inline std::string parse_line(std::string_view line, KernelLine* l) {
   const std::vector<std::string_view>& f = fields.f;
   l->kind = std::string(f[0]);
   if (l->kind == "R" || l->kind == "W") {
-    if (f.size() != 8) return "R/W line has 8 fields";
+    // Eight fields, or eight and a comment: "#" and the text after it.
+    const bool comment = f.size() > 9 && f[8] == "#";
+    if (f.size() != 8 && !comment) return "R/W line has 8 fields (and maybe ' # ' and a comment)";
+    if (comment) {
+      size_t at = 0;
+      for (size_t i = 0; i < 8; ++i) at += f[i].size() + 1;
+      l->comment = std::string(line.substr(at + 2));
+    }
     int64_t width = 0;
     if (!decimal(f[1], &width) || (width != 1 && width != 2 && width != 4 && width != 8)) return "width not 1/2/4/8";
     l->width = static_cast<unsigned>(width);

@@ -69,6 +69,26 @@ TEST(KernelFormatReference, RefusesWhatNoKernelPrints) {
   EXPECT_NE(read_kernel_format(with_version("LSPCI 00:04.0\n")), "");
 }
 
+// `print --regs` ends R/W lines with " # REGISTER <= FIELDS": kept apart from
+// the eight fields (which read as without it), on R/W lines only, after
+// exactly eight fields.
+TEST(KernelFormatReference, CommentColumnOfPrintRegsAfterAnRWLine) {
+  std::vector<KernelLine> lines;
+  ASSERT_EQ(read_kernel_format(with_version("W 4 1.000000 1 0xfebc0100 0x2 0x401000 7 # RCTL <= EN | BSIZE=2048\n"
+                                            "R 4 1.000001 1 0xfebc0008 0x80080783 0x401004 7\n"),
+                               &lines),
+            "");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].value, 0x2u);
+  EXPECT_EQ(lines[0].pid, 7);
+  EXPECT_EQ(lines[0].comment, "RCTL <= EN | BSIZE=2048");
+  EXPECT_EQ(lines[1].comment, "");
+  EXPECT_NE(read_kernel_format(with_version("W 4 1.000000 1 0xfebc0100 0x2 0x401000 7 #\n")), "");  // no text
+  EXPECT_NE(read_kernel_format(with_version("W 4 1.000000 1 0xfebc0100 0x2 0x401000 7 8 # RCTL\n")), "");
+  EXPECT_NE(read_kernel_format(with_version("W 4 1.000000 1 0xfebc0100 # RCTL 0x401000 7\n")), "");
+  EXPECT_NE(read_kernel_format(with_version("UNKNOWN 1.000000 1 0x1000 f3,a5,90 0x0 0 # RCTL\n")), "");
+}
+
 // Every kernel-format golden file under tests/data.
 TEST(KernelFormatReference, EveryKernelFormatGoldenFileReads) {
   int files = 0;

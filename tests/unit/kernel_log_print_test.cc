@@ -18,10 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "print_test_support.h"
 #include "trace/encode.h"
-#include "trace/kernel_printer.h"
-#include "trace/native_printer.h"
 #include "trace/trace_input.h"
 #include "trace/writer.h"
 
@@ -51,13 +50,9 @@ std::string print_input(const std::string& path, bool native, PrintOutcome* outc
   if (!input.ok()) return {};
   if (kind) *kind = input->kind;
   FILE* f = std::tmpfile();
-  PrintOutcome o;
-  if (input->kind == InputKind::TRACE) {
-    o = native ? print_native_format(*input->trace, f) : print_kernel_format(*input->trace, f);
-  } else {
-    o = native ? print_native_format(*input->kernel_log, kKernelLogNativeHeader, f)
-               : print_kernel_format_in_order(*input->kernel_log, f);
-  }
+  output::PrintJob job;
+  job.format = native ? "native" : "kernel";
+  PrintOutcome o = output::print_input(*input, job, f);
   if (outcome) {
     *outcome = o;
   } else {
@@ -120,6 +115,38 @@ TEST(KernelLogPrint, UnknownValueOfAStepModeTraceReadsBackAsUnknown) {
             "R 4 1.000001 1 0xfe000014 0x5 0x401004 7\n");
   const std::string native = print_input(path, true);
   EXPECT_NE(native.find("W 4 1 0xfe000010 ? 0x401000"), std::string::npos) << native;
+  ::unlink(path.c_str());
+}
+
+TEST(KernelLogPrint, RegisterCommentsOfPrintRegsAreLeftOut) {
+  // `print --regs` adds " # REGISTER <= FIELDS" after an R/W line's eight
+  // fields: reading that text back gives the lines without it. A "#" in place
+  // of a field or after a ninth field is no comment but a malformed line.
+  const std::string path = temp_path("regs_comment");
+  write_text(path,
+             "VERSION 20070824\nW 4 1.000000 1 0xfebc0100 0x2 0x401000 7 # RCTL <= EN\n"
+             "R 8 1.000001 1 0xfebc3800 0x112350000 0x401004 7 # TDBAL => 0x12350000, TDBAH => 0x1\n"
+             "R 4 1.000002 1 0xfebc0008 ? 0x401008 7 #\n");
+  EXPECT_EQ(print_input(path, false),
+            "VERSION 20070824\nW 4 1.000000 1 0xfebc0100 0x2 0x401000 7\n"
+            "R 8 1.000001 1 0xfebc3800 0x112350000 0x401004 7\n"
+            "UNKNOWN 1.000002 1 0xfebc0008 00,00,00 0x401008 7\n");
+  const struct {
+    const char* line;
+    const char* why;
+  } bad[] = {
+      {"W 4 1.000000 1 0xfebc0100 # 0x401000 7", "value '#' is not a hexadecimal number with 0x"},
+      {"W 4 1.000000 1 0xfebc0100 0x2 0x401000 7 8 # RCTL",
+       "W line has 8 fields (R|W width seconds.microseconds map_id 0xphys 0xvalue 0xpc pid), this one has 11"},
+  };
+  for (const auto& b : bad) {
+    write_text(path, std::string("VERSION 20070824\n") + b.line + "\n");
+    PrintOutcome outcome;
+    EXPECT_EQ(print_input(path, false, &outcome), "VERSION 20070824\n") << b.line;
+    EXPECT_EQ(outcome.status, PrintStatus::BAD_INPUT) << b.line;
+    EXPECT_EQ(outcome.message, "kernel mmiotrace log '" + path + "' is malformed at line 2 (" + b.why +
+                                   "); the 1 line before it is intact");
+  }
   ::unlink(path.c_str());
 }
 

@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "analysis/output/printer.h"
 #include "print_test_support.h"
 #include "trace/encode.h"
-#include "trace/kernel_printer.h"
-#include "trace/native_printer.h"
 
 namespace mmiotrace::trace {
 namespace {
+
+using output::KernelFormatOptions;
 
 const std::vector<uint8_t> kOr = {0x09, 0x07, 0x90, 0x90};  // or %eax, (%rdi); nops
 const std::vector<uint8_t> kRepMovsq = {0xf3, 0x48, 0xa5};  // rep movsq
@@ -31,12 +32,7 @@ std::string events(std::vector<Record> records, const KernelFormatOptions& optio
   return text.substr(version.size());
 }
 
-std::string native(std::vector<Record> records) {
-  VectorSource source(std::move(records));
-  FILE* f = std::tmpfile();
-  EXPECT_EQ(print_native_format(source, "# test", f).status, PrintStatus::OK);
-  return take_printed_text(f);
-}
+std::string native(std::vector<Record> records) { return printed_text(std::move(records), "native"); }
 
 // Step mode could not know these values. Every reader of kernel logs tried
 // mishandles a `?` in the value column (demmio keeps the previous line's

@@ -1,8 +1,6 @@
 // Golden tests of the text printers: the kernel format ("VERSION 20070824")
 // line by line, including the documented splitting of wide, odd-sized and
 // masked accesses and the expansion of ACCESS_RUN records, and the native format.
-#include "trace/kernel_printer.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "emu/emulator.h"
 #include "print_test_support.h"
 #include "trace/encode.h"
-#include "trace/native_printer.h"
 #include "trace/reader.h"
 #include "trace/writer.h"
 
@@ -81,11 +79,8 @@ std::string write_trace(const std::string& name, const std::vector<Record>& reco
 enum class Format { KERNEL, NATIVE };
 
 std::string print(const std::string& path, PrintOutcome* outcome = nullptr, Format format = Format::KERNEL) {
-  auto reader = TraceReader::open(path);
-  EXPECT_TRUE(reader.ok()) << reader.error();
-  if (!reader.ok()) return {};
   FILE* f = std::tmpfile();
-  PrintOutcome o = format == Format::KERNEL ? print_kernel_format(*reader, f) : print_native_format(*reader, f);
+  PrintOutcome o = print_file(path, format == Format::KERNEL ? "kernel" : "native", f);
   if (outcome != nullptr) {
     *outcome = o;
   } else {
@@ -107,7 +102,7 @@ std::string kernel_events(const std::string& name, const std::vector<Record>& re
 
 std::string kernel_time(uint64_t ns) {
   fmt::memory_buffer b;
-  format_kernel_time(ns, b);
+  output::format_kernel_time(ns, b);
   return fmt::to_string(b);
 }
 
@@ -359,14 +354,12 @@ TEST(KernelPrinter, CorruptTracePrintsTheIntactRecordsThenReportsIt) {
 
 TEST(KernelPrinter, ClosedPipeStopsQuietly) {
   const std::string path = write_trace("pipe", mixed_trace());
-  auto reader = TraceReader::open(path);
-  ASSERT_TRUE(reader.ok());
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   ::close(fds[0]);
   FILE* f = ::fdopen(fds[1], "w");
   auto old = std::signal(SIGPIPE, SIG_IGN);
-  PrintOutcome outcome = print_kernel_format(*reader, f);
+  PrintOutcome outcome = print_file(path, "kernel", f);
   std::signal(SIGPIPE, old);
   std::fclose(f);
   EXPECT_EQ(outcome.status, PrintStatus::OK);
@@ -376,11 +369,9 @@ TEST(KernelPrinter, ClosedPipeStopsQuietly) {
 
 TEST(KernelPrinter, FullOutputIsReported) {
   const std::string path = write_trace("full", mixed_trace());
-  auto reader = TraceReader::open(path);
-  ASSERT_TRUE(reader.ok());
   FILE* f = std::fopen("/dev/full", "w");
   ASSERT_NE(f, nullptr);
-  PrintOutcome outcome = print_kernel_format(*reader, f, "'/dev/full'");
+  PrintOutcome outcome = print_file(path, "kernel", f, "'/dev/full'");
   std::fclose(f);
   EXPECT_EQ(outcome.status, PrintStatus::WRITE_FAILED);
   EXPECT_EQ(outcome.message, "writing '/dev/full' failed: No space left on device");
@@ -402,10 +393,8 @@ TEST(KernelPrinter, PipeInputIsRefused) {
   ASSERT_EQ(::write(fds[1], bytes, n), static_cast<ssize_t>(n));  // fits in the pipe's buffer
   ::close(fds[1]);
   const std::string pipe_path = "/dev/fd/" + std::to_string(fds[0]);
-  auto reader = TraceReader::open(pipe_path);
-  ASSERT_TRUE(reader.ok()) << reader.error();
   FILE* f = std::tmpfile();
-  PrintOutcome outcome = print_kernel_format(*reader, f);
+  PrintOutcome outcome = print_file(pipe_path, "kernel", f);
   std::fclose(f);
   ::close(fds[0]);
   EXPECT_EQ(outcome.status, PrintStatus::READ_FAILED);

@@ -1,5 +1,6 @@
 // What the printer tests share: records built with encode.h, a source that
-// hands them to a printer, and the text a printer wrote into a temporary FILE.
+// hands them to a printer, the text a printer wrote into a temporary FILE, and
+// the check that kernel-format text reads in the tests' independent reader.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,14 +10,29 @@
 #include <string>
 #include <vector>
 
+#include "analysis/output/print.h"
 #include "reference/kernel_format_reader.h"
 #include "trace/encode.h"
-#include "trace/kernel_printer.h"
 #include "trace/reader.h"
+#include "trace/trace_input.h"
 
 namespace mmiotrace::trace {
 
 using Record = std::vector<uint8_t>;
+using output::PrintOutcome;
+using output::PrintStatus;
+
+// What `mmiotrace print --format FORMAT path` prints into `f`, through the same
+// calls (open_trace_input, output::print_input).
+inline PrintOutcome print_file(const std::string& path, std::string_view format, FILE* f,
+                               std::string_view out_name = "standard output") {
+  auto input = open_trace_input(path);
+  EXPECT_TRUE(input.ok()) << input.error();
+  if (!input.ok()) return {PrintStatus::READ_FAILED, input.error()};
+  output::PrintJob job;
+  job.format = format;
+  return output::print_input(*input, job, f, out_name);
+}
 
 // One record, built by an encode_* function of encode.h (which must accept it).
 template <typename Fields>
@@ -108,13 +124,26 @@ inline void expect_kernel_readers_accept(const std::string& text) {
   EXPECT_EQ(reference::read_kernel_format(text), "") << text.substr(0, 2000);
 }
 
-// The kernel format of `records` in their order, "VERSION 20070824" first.
-inline std::string kernel_text(std::vector<Record> records, const KernelFormatOptions& options = {}) {
+// The text of `records` in their order in `format` (as the print loop gives
+// them to its printer: PCIDEV records where they are, no file header).
+inline std::string printed_text(std::vector<Record> records, std::string_view format,
+                                const output::PrinterOptions& options = {}) {
   VectorSource source(std::move(records));
+  auto printer = output::make_printer(format, options);
+  EXPECT_NE(printer, nullptr) << format;
+  if (printer == nullptr) return "";
   FILE* f = std::tmpfile();
-  const PrintOutcome o = print_kernel_format_in_order(source, f, "standard output", options);
+  output::TextSink sink(f, "standard output");
+  const PrintOutcome o = output::print_records(source, output::InputInfo{}, *printer, nullptr, nullptr, sink);
   EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
-  std::string text = take_printed_text(f);
+  return take_printed_text(f);
+}
+
+// The kernel format of `records` in their order, "VERSION 20070824" first.
+inline std::string kernel_text(std::vector<Record> records, const output::KernelFormatOptions& options = {}) {
+  output::PrinterOptions o;
+  o.kernel = options;
+  std::string text = printed_text(std::move(records), "kernel", o);
   expect_kernel_readers_accept(text);
   return text;
 }

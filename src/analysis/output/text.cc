@@ -1,0 +1,54 @@
+#include "analysis/output/text.h"
+
+namespace mmiotrace::output {
+
+void append_one_line(std::string_view text, Out& out) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  for (char c : text) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+}
+
+void format_kernel_time(uint64_t time_ns, Out& out) {
+  const uint64_t us = time_ns / 1000 + (time_ns % 1000 >= 500 ? 1 : 0);
+  put_dec(out, us / 1000000);
+  out.push_back('.');
+  const uint64_t frac = us % 1000000;
+  char digits[6];
+  uint64_t f = frac;
+  for (int i = 5; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + f % 10);
+    f /= 10;
+  }
+  out.append(digits, digits + 6);
+}
+
+void put_json_string(Out& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      switch (c) {
+        case '\n':
+          put(out, "\\n");
+          break;
+        case '\r':
+          put(out, "\\r");
+          break;
+        case '\t':
+          put(out, "\\t");
+          break;
+        default:
+          put(out, "\\u00");
+          out.push_back("0123456789abcdef"[u >> 4]);
+          out.push_back("0123456789abcdef"[u & 15]);
+      }
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace mmiotrace::output
