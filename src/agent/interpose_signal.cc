@@ -20,6 +20,9 @@
 #include "agent/agent.h"
 #include "agent/exit_barrier.h"
 #include "agent/producer.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 

@@ -5,9 +5,10 @@
 // access of the memory operand's width (SDM Vol. 2, MOV/MOVZX/MOVSX/MOVNTI).
 #include <Zydis/Zydis.h>
 
+#include "common/handler_rules.h"
 #include "emu/emulate_internal.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

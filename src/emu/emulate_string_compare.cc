@@ -17,10 +17,11 @@
 // fault reports the same.
 #include <Zydis/Zydis.h>
 
+#include "common/handler_rules.h"
 #include "emu/emulate_internal.h"
 #include "emu/native_ops.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

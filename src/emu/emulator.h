@@ -54,13 +54,51 @@ inline constexpr unsigned kGenericBounceSize = 128;   // bounce area bytes: an o
                                                       // bytes at any offset modulo 64
 inline constexpr uint8_t kGenericTerminator = 0xf4;   // HLT: #GP in user mode, SIGSEGV SI_KERNEL
 
+// Why the generic path refuses an instruction: one code per reason, each
+// with a one-line meaning (describe()), as Zydis's status codes.
+enum class GenericRefusal : uint8_t {
+  NONE = 0,
+  LOCKED,                    // a LOCK prefix: atomicity cannot be kept across two device accesses
+  REPEATED,                  // a REP prefix repeats the access
+  SYSTEM,                    // a system instruction (privileged, VMX, SGX, CET, control/debug registers...)
+  ENCODING,                  // a 3DNow! or MVEX encoding, which is not re-encoded
+  CONTROL_TRANSFER,          // a branch, call or return through memory, or anything writing RIP
+  FAR_POINTER,               // a far branch or call through a pointer operand
+  XSAVE_SIZE,                // an XSAVE-family operand, whose size depends on the processor state
+  SEGMENT_LOAD,              // it loads a segment register
+  NOT_PLAIN_MEMORY,          // its memory operand is not a plain load or store (LEA, MPX, AMX, ENQCMD)
+  XCHG_ATOMIC,               // XCHG with memory is always locked: atomicity cannot be kept
+  CACHE_LINE,                // a cache-line operation acts on the address, not on data
+  MASK_DECIDES,              // a mask register (VMASKMOV, MASKMOVDQU) decides which bytes it accesses
+  TWO_MEMORY_OPERANDS,       // more than one memory operand (a stack, string or two-address instruction)
+  NO_MEMORY_OPERAND,         // no memory operand at all
+  IMPLICIT_MEMORY,           // memory accessed only implicitly (a stack or string instruction)
+  VSIB,                      // a gather or scatter: several addresses through a vector index
+  CONDITIONAL_ACCESS,        // whether it reads or writes its operand depends on the data (CMPXCHG...)
+  NO_ACCESS,                 // it neither reads nor writes its memory operand
+  OPERAND_SIZE,              // an operand of other than 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80
+  M80_OUTSIDE_X87,           // a 10-byte operand outside the x87 instructions
+  MASKED_WRITE,              // AVX-512 masking decides which elements of the operand it writes
+  MASKED_EXPAND,             // a masked expand reads as many elements as mask bits are set
+  NO_OPMASK_STATE,           // AVX-512 masking, but the opmask registers' state is not available
+  MASKED_BLOCK_BROADCAST,    // AVX-512 masking of a block broadcast (elements not one to one with mask bits)
+  MASKED_NO_ELEMENT_SIZE,    // AVX-512 masking of an operand whose element size Zydis does not give
+  MASKED_ELEMENTS_UNMAPPED,  // AVX-512 masking where the operand's elements are not one to one with mask bits
+  BAD_BUFFERS,               // the caller's stub buffer is too small or its bounce area misaligned
+  ENCODE_FAILED,             // Zydis's encoder could not re-encode it
+  ENCODE_MISMATCH,           // Zydis re-encoded it into a different instruction
+};
+
+// The one-line meaning of `r` (static text).
+const char* describe(GenericRefusal r);
+
 struct GenericPlan {
   // OK: planned, the stub is in stub_out. UNSUPPORTED: refused, `refusal`
   // says why, stub_out is untouched. DECODE_ERROR: not an instruction.
   // FAULT: the instruction would fault before any access (a misaligned legacy
   // SSE operand: #GP), see `fault`.
   EmuStatus status = EmuStatus::UNSUPPORTED;
-  const char* refusal = nullptr;  // static text, for UNSUPPORTED
+  GenericRefusal refusal = GenericRefusal::NONE;  // for UNSUPPORTED
   MemFault fault;
   uint64_t addr = 0;         // linear address of the memory operand
   unsigned size = 0;         // its bytes: 1, 2, 4, 8, 10 (x87 m80), 16, 32 or 64
