@@ -555,3 +555,104 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
 }
 
 }  // namespace mmiotrace::emu
+
+namespace mmiotrace::emu {
+namespace {
+
+enum class Dependence : uint8_t { NONE, RIP_MEMORY, BRANCH, REFUSED };
+
+// What of the instruction depends on where it is: nothing (copied as it is),
+// a RIP-relative memory operand, a relative JMP/Jcc, or something that cannot
+// move (a call pushes its own address; LOOP/JRCXZ/XBEGIN have only 8/32-bit
+// forms that this does not rebuild; anything else that reads RIP).
+Dependence dependence(const detail::Insn& insn) {
+  bool rip_memory = false, relative = false, reads_rip = false;
+  for (unsigned i = 0; i < insn.in.operand_count; ++i) {
+    const ZydisDecodedOperand& op = insn.ops[i];
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        (op.mem.base == ZYDIS_REGISTER_RIP || op.mem.base == ZYDIS_REGISTER_EIP)) {
+      rip_memory = true;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_IMMEDIATE && op.imm.is_relative) {
+      relative = true;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_IP &&
+               (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0) {
+      reads_rip = true;
+    }
+  }
+  const bool jump = insn.in.mnemonic == ZYDIS_MNEMONIC_JMP || insn.in.meta.category == ZYDIS_CATEGORY_COND_BR;
+  switch (insn.in.mnemonic) {
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+    case ZYDIS_MNEMONIC_JRCXZ:
+      return Dependence::REFUSED;
+    default:
+      break;
+  }
+  // A CALL (through anything) pushes its own address; other readers of RIP
+  // than a relative jump cannot move either.
+  if ((reads_rip && !(relative && jump)) || (relative && !jump) || (rip_memory && relative)) return Dependence::REFUSED;
+  if (rip_memory) return Dependence::RIP_MEMORY;
+  return relative ? Dependence::BRANCH : Dependence::NONE;
+}
+
+// A relative JMP/Jcc re-encoded at `to` with the same destination, in
+// whatever width it needs; checked by decoding it back.
+size_t relocate_branch(const detail::Insn& insn, uint64_t from, uint64_t to, uint8_t* out, size_t cap) {
+  ZyanU64 target = 0;
+  if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn.in, &insn.ops[0], from, &target))) return 0;
+  ZydisEncoderRequest req;
+  if (!ZYAN_SUCCESS(
+          ZydisEncoderDecodedInstructionToEncoderRequest(&insn.in, insn.ops, insn.in.operand_count_visible, &req))) {
+    return 0;
+  }
+  req.branch_type = ZYDIS_BRANCH_TYPE_NONE;
+  req.branch_width = ZYDIS_BRANCH_WIDTH_NONE;
+  req.operands[0].imm.u = target;
+  ZyanUSize length = cap;
+  if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstructionAbsolute(&req, out, &length, to))) return 0;
+  detail::Insn check;
+  ZyanU64 check_target = 0;
+  if (!detail::decode(out, length, check) || check.in.length != length || check.in.mnemonic != insn.in.mnemonic ||
+      !ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&check.in, &check.ops[0], to, &check_target)) || check_target != target) {
+    return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+size_t relocate(const uint8_t* bytes, size_t len, uint64_t from, uint64_t to, uint8_t* out, size_t cap) {
+  detail::Insn insn;
+  if (cap < ZYDIS_MAX_INSTRUCTION_LENGTH || !detail::decode(bytes, len, insn)) return 0;
+  const unsigned n = insn.in.length;
+  switch (dependence(insn)) {
+    case Dependence::NONE:
+      std::memcpy(out, bytes, n);
+      return n;
+    case Dependence::BRANCH:
+      return relocate_branch(insn, from, to, out, cap);
+    case Dependence::REFUSED:
+      return 0;
+    case Dependence::RIP_MEMORY:
+      break;
+  }
+  // The generic path's re-encoding, with the operand's own absolute address
+  // in place of a bounce buffer.
+  const ZydisDecodedOperand* mem = nullptr;
+  for (unsigned i = 0; i < insn.in.operand_count; ++i) {
+    if (insn.ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) mem = &insn.ops[i];
+  }
+  if (mem == nullptr || mem->mem.segment == ZYDIS_REGISTER_FS || mem->mem.segment == ZYDIS_REGISTER_GS ||
+      insn.in.address_width != 64) {
+    return 0;
+  }
+  const uint64_t target = from + n + static_cast<uint64_t>(mem->mem.disp.value);
+  const size_t m = encode_stub(insn, to, target, out, cap);
+  if (m == 0 || !verify_stub(insn, out, m, to, target)) return 0;
+  return m;
+}
+
+}  // namespace mmiotrace::emu

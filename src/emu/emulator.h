@@ -125,6 +125,101 @@ struct GenericPlan {
 GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
                          uint64_t bounce_area, uint8_t* stub_out, size_t stub_cap);
 
+// ---- The fast path (src/agent/patch, docs/record.md "Patching"): whether an
+// instruction may be patched into a jump to a trampoline, and how the
+// trampoline performs it. The table above stays the one place that says what
+// is emulated: plan_patch() asks it (an instruction it refuses is not
+// patchable), and adds what a trampoline needs on top.
+
+enum class PatchKind : uint8_t {
+  NONE,     // not patchable: PatchPlan::refusal says why
+  LOAD,     // MOV/MOVZX/MOVSX/MOVSXD r, m: read `size` bytes, apply_patch_load() into the registers
+  STORE,    // MOV/MOVNTI m, r or MOV m, imm: patch_store_value() is written, `size` bytes
+  EMULATE,  // any other instruction of the table with one memory operand: emulate() with the
+            // thread's registers (and its vector/opmask registers when `vector`)
+};
+
+// Why an instruction cannot be patched: one code per reason (describe()).
+enum class PatchRefusal : uint8_t {
+  NONE = 0,
+  NOT_AN_INSTRUCTION,  // the bytes are not a valid instruction
+  NOT_IN_TABLE,        // the emulator's table does not cover it (it keeps faulting: generic path, step)
+  STRING,              // a string instruction (MOVS, STOS, LODS, CMPS, SCAS): implicit operands, REP
+  MEMORY_OPERANDS,     // not exactly one explicit memory operand (PUSH/POP m, stack or implicit operands)
+  ADDRESS_SIZE,        // a 67h prefix: 32-bit address arithmetic
+  SEGMENT,             // an FS or GS override: the segment base is not at hand in a trampoline
+  WRITES_RSP_OR_RIP,   // it writes RSP or transfers control
+};
+
+const char* describe(PatchRefusal r);
+
+struct PatchPlan {
+  PatchKind kind = PatchKind::NONE;
+  PatchRefusal refusal = PatchRefusal::NONE;
+  uint8_t insn_len = 0;
+  // The memory operand: linear address = [base] + [index] * scale + disp, with
+  // base and index general registers (Gpr numbering) or -1, and for a
+  // RIP-relative operand `rip_relative` (disp from the next instruction).
+  int8_t base = -1;
+  int8_t index = -1;
+  uint8_t scale = 1;
+  bool rip_relative = false;
+  int64_t disp = 0;
+  unsigned size = 0;    // bytes the operand covers (accessed ones lie within)
+  bool reads = false;   // it may read the operand (a locked operation reads and writes)
+  bool writes = false;  // it may write it
+  // LOAD and STORE: the general register (Gpr numbering), its width in bytes
+  // (1, 2, 4, 8) and for AH..BH `high8`; LOAD sign-extends with `sign`;
+  // STORE of an immediate has `has_imm`.
+  uint8_t reg = 0;
+  uint8_t reg_bytes = 0;
+  bool high8 = false;
+  bool sign = false;
+  bool has_imm = false;
+  uint64_t imm = 0;
+  // EMULATE: the instruction reads or writes vector or opmask registers.
+  bool vector = false;
+};
+
+// Plans the fast path for the instruction at cpu.rip (`bytes[0..len)`). Asks
+// the table by emulating it on a copy of `cpu` with a Memory that faults at
+// its first access, so nothing is accessed or changed.
+PatchPlan plan_patch(const CpuState& cpu, const uint8_t* bytes, size_t len);
+
+// LOAD: writes the `size`-byte value read into gpr[] as the instruction would
+// (zero/sign extension, the x86-64 partial-register rules, SDM Vol. 1, 3.4.1.1).
+inline void apply_patch_load(const PatchPlan& p, uint64_t* gpr, uint64_t value) {
+  const unsigned bits = p.size * 8;
+  if (bits < 64) value &= (uint64_t{1} << bits) - 1;
+  if (p.sign && bits < 64) value = (value ^ (uint64_t{1} << (bits - 1))) - (uint64_t{1} << (bits - 1));
+  uint64_t& r = gpr[p.reg];
+  if (p.high8) {
+    r = (r & ~uint64_t{0xff00}) | ((value & 0xff) << 8);
+  } else if (p.reg_bytes == 4) {
+    r = value & 0xffffffffu;  // a 32-bit destination zero-extends
+  } else if (p.reg_bytes == 8) {
+    r = value;
+  } else {
+    const uint64_t m = p.reg_bytes == 1 ? 0xff : 0xffff;
+    r = (r & ~m) | (value & m);
+  }
+}
+
+// STORE: the value written (its low `size` bytes).
+inline uint64_t patch_store_value(const PatchPlan& p, const uint64_t* gpr) {
+  if (p.has_imm) return p.imm;
+  return p.high8 ? (gpr[p.reg] >> 8) & 0xff : gpr[p.reg];
+}
+
+// Re-encodes the instruction `bytes[0..len)` at address `from` so that it runs
+// at `to` with the same effect: a RIP-relative memory operand keeps its
+// absolute address and a relative JMP/Jcc its destination (through the generic
+// path's encoder, checked by decoding it back); anything else is copied as it
+// is. Returns the length written to `out` (`cap` >= 15), or 0 if it cannot be
+// moved (CALL, LOOP, JRCXZ, XBEGIN, FS/GS with RIP-relative, or a form the
+// encoder does not give back).
+size_t relocate(const uint8_t* bytes, size_t len, uint64_t from, uint64_t to, uint8_t* out, size_t cap);
+
 // ---- Decode only (the agent's single-stepping, for an instruction the table
 // refuses): the memory operands of the instruction at cpu.rip, explicit and
 // implicit, whose address the decoder can compute (general-register base and
