@@ -80,7 +80,7 @@ emu::MemFault DeviceMemory::write_masked(uint64_t addr, unsigned size, uint64_t 
 
 void DeviceMemory::instruction_decoded(unsigned length) {
   // Keep only the instruction's own bytes in the records.
-  if (length < ctx_.insn_len) {
+  if (!ctx_.exact && length < ctx_.insn_len) {
     memset(ctx_.insn + length, 0, sizeof(ctx_.insn) - length);
     ctx_.insn_len = static_cast<uint8_t>(length);
   }

@@ -17,9 +17,12 @@
 #include "agent/device_memory.h"
 #include "agent/exit_barrier.h"
 #include "agent/generic_step.h"
+#include "agent/patch/code_writer.h"
+#include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "agent/safe_format.h"
+#include "agent/signal_defer.h"
 #include "agent/step.h"
 #include "agent/strategy.h"
 #include "agent/ucontext_cpu.h"
@@ -122,9 +125,15 @@ void deliver_step_trap(ucontext_t* uc) {
 struct Fault {
   ucontext_t* uc;
   const RegionInfo& region;
-  uint64_t addr;  // the faulting device address (si_addr)
-  FaultContext ctx;
+  uint64_t addr;     // the faulting device address (si_addr)
+  FaultContext ctx;  // the instruction the records name
   bool code_on_device;
+  // The instruction as it runs: the same, or, when the fault comes from an
+  // instruction's copy in a patch's trampoline (`translated`), the copy at
+  // the frame's RIP, while ctx names the original.
+  bool translated;
+  uint8_t exec_len;
+  uint8_t exec_insn[16];
 };
 
 // ---- The strategies, in the order they are tried.
@@ -133,15 +142,17 @@ struct Fault {
 // and the frame's registers get the instruction's results.
 Outcome emulate_strategy(Fault& f) {
   emu::CpuState cpu;
-  cpu_from_ucontext(f.uc, f.ctx.insn, f.ctx.insn_len, &cpu);
+  cpu_from_ucontext(f.uc, f.exec_insn, f.exec_len, &cpu);
   DeviceMemory mem(f.ctx);
   enter_access();
-  const emu::EmuResult res = emu::emulate(cpu, f.ctx.insn, f.ctx.insn_len, mem);
+  const emu::EmuResult res = emu::emulate(cpu, f.exec_insn, f.exec_len, mem);
   leave_access();
   switch (res.status) {
     case emu::EmuStatus::OK:
       cpu_to_ucontext(cpu, f.uc);
       if ((cpu.rflags & emu::kFlagTF) != 0) deliver_step_trap(f.uc);
+      // A hot instruction is patched (the fast path, agent/patch).
+      if (!f.translated) patch::note_fault(f.ctx, cpu, f.region.map_id);
       return Outcome::done();
     case emu::EmuStatus::FAULT:
       // The instruction would have faulted natively (an ordinary operand is
@@ -161,6 +172,9 @@ Outcome emulate_strategy(Fault& f) {
 Outcome generic_strategy(Fault& f) {
   emu::CpuState cpu;
   cpu_from_ucontext(f.uc, f.ctx.insn, f.ctx.insn_len, &cpu);
+  // A copy in a trampoline runs as its original would: planned at the
+  // original's address, resumed after the original.
+  cpu.rip = f.ctx.pc;
   return generic_start(f.uc, cpu, f.ctx);
 }
 
@@ -220,11 +234,34 @@ void refuse(const Fault& f, const Outcome* why) {
   die_at_instruction();
 }
 
+// The instruction at the frame's RIP: as fetched; its original bytes if a
+// patch rewrote it since it faulted; or, for a copy in a trampoline, the
+// original's address and bytes for the records and the copy to run.
+void identify_instruction(Fault& f) {
+  const auto rip = static_cast<uint64_t>(f.uc->uc_mcontext.gregs[REG_RIP]);
+  patch::Moved moved;
+  f.translated = patch::translate(rip, &moved);
+  if (f.translated || patch::original_at(rip, &moved)) {
+    f.ctx.pc = moved.pc;
+    f.ctx.insn_len = moved.len;
+    f.ctx.exact = true;
+    memcpy(f.ctx.insn, moved.bytes, sizeof f.ctx.insn);
+  } else {
+    f.ctx.pc = rip;
+    f.ctx.insn_len = fetch_instruction(rip, f.ctx.insn);
+  }
+  if (f.translated) {
+    f.exec_len = fetch_instruction(rip, f.exec_insn);
+  } else {
+    f.exec_len = f.ctx.insn_len;
+    memcpy(f.exec_insn, f.ctx.insn, sizeof f.exec_insn);
+  }
+}
+
 void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
-  Fault f{uc, region, reinterpret_cast<uint64_t>(si->si_addr), FaultContext{}, false};
-  f.ctx.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  Fault f{uc, region, reinterpret_cast<uint64_t>(si->si_addr), FaultContext{}, false, false, 0, {}};
   f.ctx.tid = current_tid();
-  f.ctx.insn_len = fetch_instruction(f.ctx.pc, f.ctx.insn);
+  identify_instruction(f);
   f.code_on_device = f.ctx.pc >= region.start && f.ctx.pc < region.end;
   Outcome why[kStrategyCount];
   for (size_t i = 0; i < kStrategyCount; ++i) {
@@ -234,6 +271,8 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
       case Handled::DONE:
         return;
       case Handled::FAULT:
+        // From a copy in a trampoline: the program sees its own instruction fault.
+        if (f.translated) patch::frame_to_original(uc);
         deliver_fault(o.fault, uc);
         return;
       case Handled::REFUSED:
@@ -265,6 +304,18 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     errno = saved_errno;
     return;
   }
+  if (si->si_code <= 0 && in_fast_section()) {
+    // Sent by someone (kill, sigqueue) while this thread is in the fast
+    // path's critical part: the program's handler runs once it is out.
+    defer_signal(sig, si, uc);
+    errno = saved_errno;
+    return;
+  }
+  if (sig == SIGTRAP && patch::code_trap(si, uc)) {
+    // An INT3 of a code change in progress: resume there once it is done.
+    errno = saved_errno;
+    return;
+  }
   if (sig == SIGTRAP) {
     // The end of a step, or the program's own trap (its TF, INT3, a
     // debugger's breakpoint): a trap is not re-raised by re-running anything.
@@ -283,6 +334,9 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     // stepped instruction faulted on ordinary memory), its handler sees the
     // program's state, not the step's.
     if (step_active() && si->si_code > 0) step_abort(uc);
+    // A copy of an instruction in a trampoline faulted on ordinary memory:
+    // the program sees it at its own instruction.
+    patch::frame_to_original(uc);
     forward_signal(sig, si, uc, false);
   }
   errno = saved_errno;

@@ -100,6 +100,16 @@ bool RegionTable::overlaps(uint64_t start, uint64_t end) const {
   });
 }
 
+bool RegionTable::has_map(uint32_t map_id) const {
+  return stable_scan([&](uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      RegionInfo r;
+      if (read_entry(entries_[i], &r) && r.map_id == map_id) return std::pair{true, true};
+    }
+    return std::pair{false, false};
+  });
+}
+
 void RegionTable::for_each(void (*fn)(const RegionInfo&, void*), void* ctx) const {
   const uint32_t n = used_.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; ++i) {

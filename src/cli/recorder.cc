@@ -50,6 +50,8 @@ Result<Channel> Channel::create(const RecordOptions& options, uint64_t start_mon
   if (options.no_follow) h->flags |= trace::kChannelNoFollow;
   h->next_map_id.store(1);
   if (options.step) h->flags |= trace::kChannelStepMode;
+  // Nothing is patched in step mode: every access runs for real on the device there.
+  h->patch_after = options.step || options.no_patch ? 0 : options.patch_after;
   size_t pos = 0;
   for (const std::string& g : options.device_globs) {
     if (pos + g.size() + 2 > sizeof(h->device_globs)) {

@@ -348,7 +348,7 @@ std::string make_fake_sysroot(const std::string& dir) {
 }
 
 TEST_P(E2EModes, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/" + test_name() + "_tree";
+  const std::string dir = work_dir() + "/" + test_name() + "_tree";
   std::filesystem::remove_all(dir);
   const std::string root = make_fake_sysroot(dir);
   const TracedRun& run = keep(traced(test_name(), program("sysfs_paths"), {root}, 4096, {"--sysroot", root}));
@@ -486,7 +486,7 @@ struct WaitingRecording {
   std::vector<std::string> lines;
 
   void start(const std::string& name) {
-    dir = std::string(E2E_WORK_DIR) + "/" + name;
+    dir = work_dir() + "/" + name;
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const std::string device = dir + "/dev", fifo = dir + "/fifo";
@@ -494,9 +494,10 @@ struct WaitingRecording {
     log = dir + "/record.log";
     std::ofstream(device, std::ios::binary) << std::string(4096, '\0');
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-    std::vector<std::string> cmd = {mmiotrace_path(), "record",      "-o", trace,
-                                    "--device",       dir + "/dev*", "--", program_path("markers", "O2"),
-                                    device,           fifo};
+    std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", dir + "/dev*"};
+    const std::vector<std::string> forced = forced_record_args();
+    cmd.insert(cmd.end(), forced.begin(), forced.end());
+    cmd.insert(cmd.end(), {"--", program_path("markers", "O2"), device, fifo});
     std::vector<char*> argv;
     for (std::string& s : cmd) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -599,7 +600,7 @@ TEST(Mark, AMarkRacingTheEndOfTheRecordingLandsOrFails) {
 }
 
 TEST(Cli, MarkWithoutOneRecorderGetsOneClearErrorAndAStatus) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/CliMark";
+  const std::string dir = work_dir() + "/CliMark";
   std::filesystem::remove_all(dir);
   // A fake /proc: none, then two processes holding a channel open.
   std::filesystem::create_directories(dir + "/none/1/fd");
@@ -668,7 +669,7 @@ struct CliCase {
 };
 
 TEST(Cli, BadInputGetsOneClearErrorAndAStatus) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/Cli";
+  const std::string dir = work_dir() + "/Cli";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/text") << "hello\n";
@@ -696,7 +697,7 @@ TEST(Cli, BadInputGetsOneClearErrorAndAStatus) {
 }
 
 TEST(Cli, RecordExitsWithTheProgramsStatusAndSignal) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/CliStatus";
+  const std::string dir = work_dir() + "/CliStatus";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string out, err;
