@@ -20,8 +20,11 @@ sim=$!
 trap 'rm -f "$dev"; wait "$sim" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [[ -s "$dev" ]] && break; sleep 0.05; done
 
-echo "== mmiotrace record -o $demo/demo.mmio --device $dev -- edu_driver $dev"
-"$build/bin/mmiotrace" record -o "$demo/demo.mmio" --device "$dev" -- "$build/examples/edu_driver" "$dev"
+# The stand-in plays QEMU's edu device (PCI 1234:11e8) with BAR0 at
+# 0xfea00000 in slot 00:04.0, so the trace decodes as the real device's would.
+identity="phys=0xfea00000,pci=1234:11e8,bar=0,slot=00:04.0"
+echo "== mmiotrace record -o $demo/demo.mmio --device $dev,$identity -- edu_driver $dev"
+"$build/bin/mmiotrace" record -o "$demo/demo.mmio" --device "$dev,$identity" -- "$build/examples/edu_driver" "$dev"
 echo
 echo "== mmiotrace print $demo/demo.mmio"
 "$build/bin/mmiotrace" print "$demo/demo.mmio"

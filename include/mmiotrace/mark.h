@@ -13,7 +13,9 @@
  *
  * mmiotrace_mark() is async-signal-safe (the agent blocks signals while it
  * holds the trace's order lock); mmiotrace_markf() formats with vsnprintf and
- * is not. Text past 4000 bytes is cut. See docs/mark.md. */
+ * is not. Text past 4000 bytes is cut; the kernel format (`mmiotrace print`)
+ * prints the first 1024, as the kernel keeps of one trace_marker write. See
+ * docs/mark.md. */
 #ifndef MMIOTRACE_MARK_H
 #define MMIOTRACE_MARK_H
 

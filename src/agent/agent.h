@@ -81,6 +81,10 @@ class SignalsBlocked {
   sigset_t old_;
 };
 
+// marker.cc: a MARK record from this thread, in order with its accesses
+// (the text is cut to trace::kMaxMarkText). Async-signal-safe.
+void emit_mark(const char* text, size_t len);
+
 // interpose_mmap.cc
 void* real_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off);
 int real_munmap(void* addr, size_t len);

@@ -20,6 +20,8 @@
 #include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
+#include "agent/step.h"
+#include "agent/untraced_mappings.h"
 #include "emu/xsave_area.h"
 #include "trace/channel.h"
 
@@ -121,6 +123,7 @@ __attribute__((constructor(101))) void agent_init() {
   const char* no_pkeys = getenv("MMIOTRACE_NO_PKEYS");
   arming_init(no_pkeys == nullptr || *no_pkeys == '\0' || *no_pkeys == '0');
   producer_init();
+  step_init();
   // The fast path (agent/patch): a site is patched after this many faults.
   patch::init(ch->patch_after);
   pthread_atfork(patch::fork_prepare, patch::fork_parent, after_fork_child);
@@ -133,7 +136,9 @@ __attribute__((constructor(101))) void agent_init() {
 // handlers and destructors: the preloaded agent was initialized first, so it
 // is finalized last.
 __attribute__((destructor(101))) void agent_fini() {
-  if (attached()) exit_barrier();
+  if (!attached()) return;
+  report_untraced_device_mappings();
+  exit_barrier();
 }
 
 }  // namespace
@@ -143,7 +148,10 @@ __attribute__((destructor(101))) void agent_fini() {
 extern "C" {
 
 __attribute__((visibility("default"), noreturn)) void _exit(int status) {
-  if (mmiotrace::agent::attached()) mmiotrace::agent::exit_barrier();
+  if (mmiotrace::agent::attached()) {
+    mmiotrace::agent::report_untraced_device_mappings();
+    mmiotrace::agent::exit_barrier();
+  }
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

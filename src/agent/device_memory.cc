@@ -157,6 +157,9 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
   auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
   if (!record_only_) order_lock();  // record only: the step holds it (step.h)
   MT_CHECK(holds_order_lock());
+  // The seq before the device (producer.h, give_back_seqs_locked): killed
+  // between the two, the thread leaves a lost seq, not an unrecorded access.
+  const uint64_t seq = take_seq_locked();
   int rc;
   if (record_only_) {
     rc = 0;
@@ -166,13 +169,14 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
     rc = write ? safe_store(real, buf, size) : safe_load(real, buf, size);
   }
   if (rc != 0) {
+    give_back_seqs_locked(seq);
     order_unlock();
     return fault_from_safe();
   }
+  if (!record_only_) testing_after_device_access();
   // The record is published before the lock is released, so that a process
   // exit (which waits for in-flight accesses, see exit_barrier.h) never finds
   // an access done but not recorded, and seqs reach the rings in order.
-  uint64_t seq = take_seq_locked();
   uint64_t now = monotonic_ns();
   record(r, addr, size, buf, mask, masked, write, split, seq, now);
   if (!record_only_) order_unlock();
@@ -194,18 +198,22 @@ emu::MemFault DeviceMemory::atomic_rmw(uint64_t addr, unsigned size, void* old_o
   auto* old_value = static_cast<uint8_t*>(old_out);
   uint8_t new_value[16];
   order_lock();
+  uint64_t seq = take_seq_locked();  // before the device, as in device_access
   if (safe_load(real, old_value, size) != 0) {
+    give_back_seqs_locked(seq);
     order_unlock();
     return fault_from_safe();
   }
-  record(r, addr, size, old_value, low_mask(size), false, false, false, take_seq_locked(), monotonic_ns());
+  record(r, addr, size, old_value, low_mask(size), false, false, false, seq, monotonic_ns());
   ++device_accesses_;
   if (compute(ctx, old_value, new_value)) {
+    seq = take_seq_locked();
     if (safe_store(real, new_value, size) != 0) {
+      give_back_seqs_locked(seq);
       order_unlock();
       return fault_from_safe();
     }
-    record(r, addr, size, new_value, low_mask(size), false, true, false, take_seq_locked(), monotonic_ns());
+    record(r, addr, size, new_value, low_mask(size), false, true, false, seq, monotonic_ns());
     ++device_accesses_;
   }
   order_unlock();
@@ -278,6 +286,10 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
   emu::MemFault fault;
   uint64_t accessed = 0;  // device accesses made in this chunk
   order_lock();
+  // Seqs for every iteration before the device, as in device_access; those
+  // of iterations not made are given back. A thread killed in the middle
+  // leaves them all lost: more than it made, never fewer.
+  const uint64_t first_seq = take_seqs_locked(n);
   const uint64_t time_ns = monotonic_ns();
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t k = first + i;
@@ -310,9 +322,10 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
     if (last != nullptr && device_reads) memcpy(last, v, run.width);
     *done = k + 1;
   }
+  give_back_seqs_locked(first_seq + accessed);
   if (accessed != 0) {
     record_run(dev.region, at(dev.first, first), !device_reads, run.width, static_cast<int32_t>(step), accessed, values,
-               time_ns);
+               first_seq, time_ns);
   }
   order_unlock();
   return fault;
@@ -358,6 +371,7 @@ emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsi
   emu::MemFault fault;
   uint64_t accessed = 0;
   order_lock();
+  const uint64_t first_seq = take_seqs_locked(count);  // before the device, as in run_chunk
   const uint64_t time_ns = monotonic_ns();
   for (; accessed < count; ++accessed) {
     uint8_t* v = buf + accessed * width;
@@ -367,8 +381,9 @@ emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsi
       break;
     }
   }
+  give_back_seqs_locked(first_seq + accessed);
   if (accessed != 0) {
-    record_run(r, addr, write, width, static_cast<int32_t>(width), accessed, buf, time_ns);
+    record_run(r, addr, write, width, static_cast<int32_t>(width), accessed, buf, first_seq, time_ns);
   }
   order_unlock();
   *done = accessed * width;
@@ -376,9 +391,9 @@ emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsi
 }
 
 // One ACCESS_RUN record for `count` accesses starting at program address
-// `addr`, under the order lock (it takes their seqs).
+// `addr`, under the order lock, with the seqs from `first_seq` on.
 void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, unsigned width, int32_t stride,
-                              uint64_t count, const uint8_t* values, uint64_t time_ns) {
+                              uint64_t count, const uint8_t* values, uint64_t first_seq, uint64_t time_ns) {
   trace::AccessRunFields rf;
   rf.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
   rf.width = static_cast<uint8_t>(width);
@@ -393,8 +408,7 @@ void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, un
   rf.insn_len = ctx_.insn_len;
   rf.values = values;
   alignas(8) uint8_t rec[trace::record_size_for_access_run(1, 4096)];
-  const size_t size =
-      trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{take_seqs_locked(count), time_ns, ctx_.tid}, rf);
+  const size_t size = trace::encode_access_run(rec, sizeof(rec), trace::RecordStamp{first_seq, time_ns, ctx_.tid}, rf);
   MT_CHECK(size != 0);
   push_record(rec, size);
   device_accesses_ += static_cast<unsigned>(count);

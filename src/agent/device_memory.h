@@ -82,7 +82,7 @@ class DeviceMemory final : public emu::Memory {
   void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask, bool masked,
               bool write, bool split, uint64_t seq, uint64_t time_ns);
   void record_run(const RegionInfo& r, uint64_t addr, bool write, unsigned width, int32_t stride, uint64_t count,
-                  const uint8_t* values, uint64_t time_ns);
+                  const uint8_t* values, uint64_t first_seq, uint64_t time_ns);
   struct RunSide;
   bool run_side(const emu::StringRun& run, uint64_t base, uint64_t first, RunSide* side) const;
   emu::MemFault run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other, uint64_t first,

@@ -57,12 +57,20 @@ void emit_map(const DeviceInfo& dev, uint64_t virt, uint64_t len, uint64_t offse
   if (n != 0) emit(buf, n);
 }
 
-void emit_pcidev(const DeviceInfo& dev) {
+void emit_pcidev_record(uint8_t* record, size_t size, void*) {
+  reinterpret_cast<trace::RecordHeader*>(record)->tid = current_tid();
+  emit(record, size);
+}
+
+// The PCIDEV line(s) of a new mapping (the recorder keeps one per device).
+void emit_pcidevs(const DeviceInfo& dev, uint64_t len) {
+  if (dev.kind == trace::DeviceKind::DEV_MEM) {
+    pcidevs_in_range(dev.phys, len, emit_pcidev_record, nullptr);
+    return;
+  }
   alignas(8) uint8_t buf[trace::record_size_for_pcidev(256)];
   size_t n = build_pcidev(dev, buf, sizeof(buf));
-  if (n == 0) return;
-  reinterpret_cast<trace::RecordHeader*>(buf)->tid = current_tid();
-  emit(buf, n);
+  if (n != 0) emit_pcidev_record(buf, n, nullptr);
 }
 
 void on_removed(const RegionInfo& piece, void*) {
@@ -112,7 +120,7 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
     errno = ENOMEM;
     return MAP_FAILED;
   }
-  if (dev.has_pci) emit_pcidev(dev);
+  emit_pcidevs(dev, len);
   emit_map(dev, r.start, len, static_cast<uint64_t>(off), prot, r.map_id);
   return prog;
 }
@@ -228,7 +236,7 @@ __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int pr
     patch::after_device_unmap();
   }
   DeviceInfo dev;
-  if (fd < 0 || (flags & MAP_ANONYMOUS) != 0 || !identify_device(fd, static_cast<uint64_t>(off), &dev)) {
+  if (fd < 0 || (flags & MAP_ANONYMOUS) != 0 || !identify_device(fd, static_cast<uint64_t>(off), len, &dev)) {
     return real_mmap(addr, len, prot, flags, fd, off);
   }
   return map_device(addr, len, prot, flags, fd, off, dev);

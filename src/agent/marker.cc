@@ -12,17 +12,25 @@
 #include "trace/encode.h"
 #include "trace/format.h"
 
-extern "C" __attribute__((visibility("default"))) void mmiotrace_mark_impl(const char* text) {
-  using namespace mmiotrace;
-  if (!agent::attached() || text == nullptr) return;
-  size_t len = strnlen(text, trace::kMaxMarkText);
+namespace mmiotrace::agent {
+
+void emit_mark(const char* text, size_t len) {
+  if (!attached() || text == nullptr) return;
   alignas(8) uint8_t buf[trace::record_size_for_mark(trace::kMaxMarkText)];
   trace::MarkFields f;
-  f.pid = agent::g_agent.pid;
+  f.pid = g_agent.pid;
   f.text = text;
-  f.text_len = static_cast<uint16_t>(len);
-  size_t n = trace::encode_mark(buf, sizeof(buf), trace::RecordStamp{0, 0, agent::current_tid()}, f);
+  f.text_len = static_cast<uint16_t>(len < trace::kMaxMarkText ? len : trace::kMaxMarkText);
+  size_t n = trace::encode_mark(buf, sizeof(buf), trace::RecordStamp{0, 0, current_tid()}, f);
   if (n == 0) return;
-  agent::SignalsBlocked blocked;  // the order lock is taken in normal context
-  agent::stamp_and_push(buf, n);
+  SignalsBlocked blocked;  // the order lock is taken in normal context
+  stamp_and_push(buf, n);
+}
+
+}  // namespace mmiotrace::agent
+
+extern "C" __attribute__((visibility("default"))) void mmiotrace_mark_impl(const char* text) {
+  using namespace mmiotrace;
+  if (text == nullptr) return;
+  agent::emit_mark(text, strnlen(text, trace::kMaxMarkText));
 }

@@ -37,6 +37,11 @@ bool g_recorder_gone = false;
 // the order lock for the Nth time, to test that the others take it over.
 uint64_t g_kill_in_lock = 0;
 std::atomic<uint64_t> g_locks_taken{0};
+// Testing only (MMIOTRACE_TESTING_KILL_AFTER_ACCESS=N): the process kills
+// itself right after its Nth single device access, before the access's
+// record is published, to test that the access is reported lost.
+uint64_t g_kill_after_access = 0;
+std::atomic<uint64_t> g_accesses_made{0};
 
 int32_t claim_ring() {
   const auto ring = trace::claim_ring(g_agent.channel, g_agent.pid, current_tid());
@@ -89,6 +94,14 @@ void order_unlock() {
 uint64_t take_seq_locked() {
   MT_CHECK(holds_order_lock());
   return g_agent.channel->next_seq++;
+}
+
+void give_back_seqs_locked(uint64_t next) { g_agent.channel->next_seq = next; }
+
+void testing_after_device_access() {
+  if (g_kill_after_access != 0 && g_accesses_made.fetch_add(1, std::memory_order_relaxed) + 1 == g_kill_after_access) {
+    syscall(SYS_kill, getpid(), SIGKILL);
+  }
 }
 
 uint64_t take_seqs_locked(uint64_t count) {
@@ -144,6 +157,9 @@ void producer_after_fork_child() {
 
 void producer_init() {
   if (const char* k = getenv("MMIOTRACE_TESTING_KILL_IN_LOCK"); k != nullptr) g_kill_in_lock = strtoull(k, nullptr, 10);
+  if (const char* k = getenv("MMIOTRACE_TESTING_KILL_AFTER_ACCESS"); k != nullptr) {
+    g_kill_after_access = strtoull(k, nullptr, 10);
+  }
   g_ring_key_ok = pthread_key_create(&g_ring_key, release_thread_ring) == 0 && g_ring_key < 32;
 }
 

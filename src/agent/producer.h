@@ -19,6 +19,13 @@ bool holds_order_lock();
 uint64_t take_seq_locked();
 // Under the order lock: `count` consecutive seqs (an ACCESS_RUN); returns the first.
 uint64_t take_seqs_locked(uint64_t count);
+// Under the order lock: seqs from `next` on were taken but not used (the
+// access faulted): the next one taken is `next` again. Device accesses take
+// their seqs before they touch the device, so that a thread killed in between
+// leaves seqs that never arrive (reported lost), never an unaccounted access.
+void give_back_seqs_locked(uint64_t next);
+// Testing hook (MMIOTRACE_TESTING_KILL_AFTER_ACCESS), after a device access and before its record.
+void testing_after_device_access();
 uint64_t monotonic_ns();
 
 // Fills seq and time of a record header and pushes it, under the order lock

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "agent/agent.h"
@@ -45,8 +46,15 @@ struct StepState {
   FaultContext ctx;
   unsigned n_opened;
   Opened opened[kMaxOpened];  // ranges opened with mprotect
+  unsigned rep_bits;          // emu::rep_count_bits of the instruction: 0 unless a REP string instruction
+  uint64_t traps_let_go;      // MMIOTRACE_TESTING_STEP_LOSE_TRAPS: traps of this instruction passed over
   StepPlan plan;
 };
+
+// Testing only (MMIOTRACE_TESTING_STEP_LOSE_TRAPS=N, step_init): pass over N
+// traps in a row in the middle of a REP string instruction, as if they had
+// been lost, so that the next trap comes N + 1 iterations after the plan.
+uint64_t g_testing_lose_traps = 0;
 
 // Constant-initialized and trivially destructible: no TLS wrapper, nothing runs at thread start or exit.
 constinit thread_local StepState tls_step __attribute__((tls_model("initial-exec"))) = {};
@@ -116,6 +124,42 @@ void finish(StepState& st, ucontext_t* uc) {
   leave_access();
 }
 
+// How many iterations of the stepped instruction the CPU ran before this
+// trap. One, except for a REP string instruction whose trap came later than
+// after the iteration planned: its count register says how many ran (each
+// takes one off it). On the machines this was tested on every iteration
+// traps (docs/record.md); under virtualisation the hypervisor takes
+// interrupts between iterations, and a trap it delayed or lost would cover
+// several. The testing hook above makes that happen. 0: none ran.
+uint64_t iterations_run(const StepState& st, const ucontext_t* uc) {
+  if (st.rep_bits == 0 || st.plan.status != emu::EmuStatus::OK || st.plan.from_decoder) return 1;
+  const uint64_t mask = st.rep_bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << st.rep_bits) - 1;
+  const uint64_t before = st.plan.pre.reg(emu::Gpr::RCX) & mask;
+  const uint64_t after = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RCX]) & mask;
+  return after <= before ? before - after : 1;  // not a count this instruction took from: keep to the plan
+}
+
+void record_step(StepState& st);
+
+// Records the `n` iterations the trap covered: the planned one, then each
+// following one planned from where the previous left the registers. Their
+// accesses are known (addresses march on from the registers); a read value is
+// taken where it went if no later iteration has overwritten that place since:
+// an iteration's own element of ordinary memory (REP MOVS into memory) stays,
+// a register (REP LODS) holds only the last iteration's value.
+void record_iterations(StepState& st, const ucontext_t* uc, uint64_t n) {
+  for (uint64_t i = 1; i <= n; ++i) {
+    if (i > 1) {
+      emu::CpuState next = st.plan.post;
+      next.rip = st.pc;  // the CPU went on: whether the dry run's patterns would have stopped it is moot
+      plan_step_from(next, st.ctx, &st.plan);
+      if (st.plan.status != emu::EmuStatus::OK || st.plan.from_decoder) return;
+    }
+    collect_values(uc, st.ctx, &st.plan, i < n);
+    record_step(st);
+  }
+}
+
 void record_step(StepState& st) {
   MT_CHECK(st.active && st.holds_order && st.plan.n <= kMaxStepAccesses);
   DeviceMemory mem(st.ctx, st.record_flags);
@@ -143,6 +187,12 @@ void record_step(StepState& st) {
 }  // namespace
 
 bool step_active() { return tls_step.active; }
+
+void step_init() {
+  if (const char* n = getenv("MMIOTRACE_TESTING_STEP_LOSE_TRAPS"); n != nullptr) {
+    g_testing_lose_traps = strtoull(n, nullptr, 10);
+  }
+}
 
 Outcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) {
   StepState& st = tls_step;
@@ -187,6 +237,8 @@ Outcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) {
     st.ctx.insn_len = st.plan.insn_len;
   }
   st.record_flags = record_flags;
+  st.rep_bits = emu::rep_count_bits(st.ctx.insn, st.ctx.insn_len);
+  st.traps_let_go = 0;
   // No handler of the program may run between here and the trap: it would
   // run with the pages open and TF set. The agent's own signals stay open.
   sigset_t step_mask;
@@ -204,9 +256,14 @@ bool step_trap(siginfo_t* si, ucontext_t* uc, bool* forward) {
   StepState& st = tls_step;
   *forward = false;
   if (!st.active || si->si_code <= 0) return false;  // not a step's, or sent by someone
-  collect_values(uc, st.ctx, &st.plan);
-  record_step(st);
-  if (!st.program_tf && static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]) == st.pc) {
+  const bool mid_rep = !st.program_tf && static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]) == st.pc;
+  if (mid_rep && st.rep_bits != 0 && st.traps_let_go < g_testing_lose_traps) {
+    ++st.traps_let_go;  // testing: as if this trap were lost; TF stays set, the pages open
+    return true;
+  }
+  st.traps_let_go = 0;
+  record_iterations(st, uc, iterations_run(st, uc));
+  if (mid_rep) {
     // A REP string instruction between two iterations (RIP stays on it until
     // RCX is 0): plan the next iteration from this frame and keep stepping,
     // rather than close the pages and take a fault for each iteration.

@@ -56,4 +56,8 @@ void step_abort(ucontext_t* uc);
 
 bool step_active();
 
+// At agent start: reads the testing hook MMIOTRACE_TESTING_STEP_LOSE_TRAPS
+// (step.cc; tests/e2e/step_test.cc).
+void step_init();
+
 }  // namespace mmiotrace::agent

@@ -26,11 +26,11 @@ namespace {
 constexpr uint32_t kXsaveCopy = 4096;
 constexpr unsigned kMaxOrdinaryWrites = 4;
 
-// The copy lives in TLS, not on the stack: the handler may run on a small
+// One copy per dry run (both states are looked at together, find_place).
+// The copies live in TLS, not on the stack: the handler may run on a small
 // alternate signal stack. plan_step never nests within a thread (no signal
 // is handled while it runs but the guarded accesses' own, which return at once).
-alignas(64) constinit thread_local uint8_t tls_xsave[kXsaveCopy] __attribute__((tls_model("initial-exec"))) = {};
-constexpr unsigned kMaxCandidates = 4;
+alignas(64) constinit thread_local uint8_t tls_xsave[2][kXsaveCopy] __attribute__((tls_model("initial-exec"))) = {};
 
 uint8_t pattern(unsigned access, unsigned byte, bool complement) {
   const auto p = static_cast<uint8_t>(0xa7 + 0x3d * byte + 0x61 * access);
@@ -193,41 +193,52 @@ bool holds_pattern(const uint8_t* bytes, const StepAccess& a, unsigned index, bo
   return true;
 }
 
-// Places in the first run's state that hold read `k`'s pattern.
-unsigned find_candidates(const emu::CpuState& cpu, const ProbeMemory& probe, const StepAccess& a, unsigned k,
-                         Candidate* out) {
-  unsigned n = 0;
-  uint8_t bytes[64];
-  auto consider = [&](const Candidate& c) {
-    if (n < kMaxCandidates && place_bytes(c, cpu, &probe, a.size, bytes) && holds_pattern(bytes, a, k, false)) {
-      out[n++] = c;
-    }
+// The first place (general registers, RIP, vector registers, ordinary-memory
+// writes, in that order) that holds read `k`'s pattern after run 1 and its
+// complement after run 2: the place holds the value the read returns, bit for
+// bit. Every place is looked at: any byte of a register may equal a one-byte
+// pattern (an address, a value the program left there), so the places that
+// match run 1 alone can be many, and the real one among the last.
+bool find_place(const emu::CpuState& one, const ProbeMemory& probe1, const emu::CpuState& two,
+                const ProbeMemory& probe2, const StepAccess& a, unsigned k, Candidate* out) {
+  uint8_t b1[64], b2[64];
+  auto holds = [&](const Candidate& c) {
+    return place_bytes(c, one, &probe1, a.size, b1) && holds_pattern(b1, a, k, false) &&
+           place_bytes(c, two, &probe2, a.size, b2) && holds_pattern(b2, a, k, true);
   };
   if (a.size <= 8) {
     for (uint8_t g = 0; g < 16; ++g) {
-      for (unsigned off = 0; off + a.size <= 8; ++off)
-        consider(Candidate{ValueFrom::GPR, g, static_cast<uint8_t>(off), 0});
+      for (unsigned off = 0; off + a.size <= 8; ++off) {
+        *out = Candidate{ValueFrom::GPR, g, static_cast<uint8_t>(off), 0};
+        if (holds(*out)) return true;
+      }
     }
-    if (a.size == 8) consider(Candidate{ValueFrom::RIP, 0, 0, 0});
+    *out = Candidate{ValueFrom::RIP, 0, 0, 0};
+    if (a.size == 8 && holds(*out)) return true;
   }
-  if (cpu.xsave.valid()) {
-    for (uint8_t v = 0; v < 32 && n < kMaxCandidates; ++v) {
+  if (one.xsave.valid() && two.xsave.valid()) {
+    for (uint8_t v = 0; v < 32; ++v) {
       // Each register once (widest the frame holds), then every offset in it.
-      uint8_t reg[64];
+      uint8_t r1[64], r2[64];
       unsigned width = 64;
-      while (width >= 16 && !cpu.xsave.read_vector(v, width, reg)) width /= 2;
+      while (width >= 16 && !(one.xsave.read_vector(v, width, r1) && two.xsave.read_vector(v, width, r2))) width /= 2;
       if (width < 16) continue;
-      for (unsigned off = 0; off + a.size <= width && n < kMaxCandidates; off += a.size) {
-        if (holds_pattern(reg + off, a, k, false))
-          out[n++] = Candidate{ValueFrom::VECTOR, v, static_cast<uint8_t>(off), 0};
+      for (unsigned off = 0; off + a.size <= width; off += a.size) {
+        if (holds_pattern(r1 + off, a, k, false) && holds_pattern(r2 + off, a, k, true)) {
+          *out = Candidate{ValueFrom::VECTOR, v, static_cast<uint8_t>(off), 0};
+          return true;
+        }
       }
     }
   }
-  for (unsigned w = 0; w < probe.n_writes; ++w) {
-    const OrdinaryWrite& ow = probe.writes[w];
-    for (unsigned off = 0; off + a.size <= ow.size; ++off) consider(Candidate{ValueFrom::MEMORY, 0, 0, ow.addr + off});
+  for (unsigned w = 0; w < probe1.n_writes; ++w) {
+    const OrdinaryWrite& ow = probe1.writes[w];
+    for (unsigned off = 0; off + a.size <= ow.size; ++off) {
+      *out = Candidate{ValueFrom::MEMORY, 0, 0, ow.addr + off};
+      if (holds(*out)) return true;
+    }
   }
-  return n;
+  return false;
 }
 
 // The frame's XSAVE area, copied for a dry run that writes vector registers.
@@ -361,17 +372,14 @@ bool replay(const FaultContext& ctx, const emu::CpuState& after, StepPlan* plan)
 
 }  // namespace
 
-void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
+void plan_step_from(const emu::CpuState& frame, const FaultContext& ctx, StepPlan* plan) {
   *plan = StepPlan{};
-  emu::CpuState frame;
-  cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &frame);
-  uint8_t* xsave = tls_xsave;
   emu::EmuOptions options;
   options.max_rep_iterations = 1;  // under TF a REP instruction traps after each iteration
 
   // Run 1: pattern P.
   emu::CpuState one = frame;
-  one.xsave = copy_xsave(frame, xsave);
+  one.xsave = copy_xsave(frame, tls_xsave[0]);
   ProbeMemory probe1(plan->acc, false);
   const emu::EmuResult r1 = emu::emulate(one, ctx.insn, ctx.insn_len, probe1, options);
   if (r1.status == emu::EmuStatus::FAULT) {
@@ -396,28 +404,23 @@ void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
   plan->n = probe1.n;
   plan->pre = frame;
   plan->pre.xsave = emu::XsaveArea();
-  Candidate cand[kMaxStepAccesses][kMaxCandidates];
-  unsigned n_cand[kMaxStepAccesses] = {};
-  StepAccess first[kMaxStepAccesses];
-  for (unsigned k = 0; k < plan->n; ++k) {
-    first[k] = plan->acc[k];
-    if (!plan->acc[k].write) n_cand[k] = find_candidates(one, probe1, plan->acc[k], k, cand[k]);
-  }
+  plan->post = one;
+  plan->post.xsave = emu::XsaveArea();
 
   // Run 2: the complement ~P.
   emu::CpuState two = frame;
-  two.xsave = copy_xsave(frame, xsave);
+  two.xsave = copy_xsave(frame, tls_xsave[1]);
   StepAccess second[kMaxStepAccesses];
   ProbeMemory probe2(second, true);
   const emu::EmuResult r2 = emu::emulate(two, ctx.insn, ctx.insn_len, probe2, options);
   const bool comparable = r2.status == emu::EmuStatus::OK && probe2.n == plan->n && !probe2.overflow &&
-                          same_accesses(first, second, plan->n);
+                          same_accesses(plan->acc, second, plan->n);
   for (unsigned k = 0; k < plan->n; ++k) {
     StepAccess& a = plan->acc[k];
     a.from = ValueFrom::UNKNOWN;
     if (!comparable) continue;
     if (a.write) {
-      if (memcmp(first[k].value, second[k].value, a.size) == 0) {
+      if (memcmp(a.value, second[k].value, a.size) == 0) {
         a.from = ValueFrom::KNOWN;
         continue;
       }
@@ -425,26 +428,33 @@ void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
       memset(a.value, 0, sizeof a.value);
       continue;
     }
-    uint8_t bytes[64];
-    for (unsigned c = 0; c < n_cand[k]; ++c) {
-      if (place_bytes(cand[k][c], two, &probe2, a.size, bytes) && holds_pattern(bytes, a, k, true)) {
-        a.from = cand[k][c].from;
-        a.reg = cand[k][c].reg;
-        a.offset = cand[k][c].offset;
-        a.mem = cand[k][c].mem;
-        break;
-      }
+    Candidate c;
+    if (find_place(one, probe1, two, probe2, a, k, &c)) {
+      a.from = c.from;
+      a.reg = c.reg;
+      a.offset = c.offset;
+      a.mem = c.mem;
     }
   }
 }
 
-void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan* plan) {
+void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan) {
+  emu::CpuState frame;
+  cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &frame);
+  plan_step_from(frame, ctx, plan);
+}
+
+void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan* plan, bool later_iterations_ran) {
   emu::CpuState after;
   cpu_from_ucontext(trap_uc, ctx.insn, ctx.insn_len, &after);
   for (unsigned k = 0; k < plan->n; ++k) {
     StepAccess& a = plan->acc[k];
     if (a.write) continue;
     if (a.from == ValueFrom::KNOWN || a.from == ValueFrom::UNKNOWN || a.from == ValueFrom::DEPENDS) continue;
+    if (later_iterations_ran && a.from != ValueFrom::MEMORY) {
+      a.from = ValueFrom::UNKNOWN;  // overwritten by the next iteration (LODS: RAX)
+      continue;
+    }
     const Candidate c{a.from, a.reg, a.offset, a.mem};
     uint8_t bytes[64];
     if (!place_bytes(c, after, nullptr, a.size, bytes)) {
@@ -460,7 +470,8 @@ void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan
     reads_known = reads_known && (plan->acc[k].write || plan->acc[k].from == ValueFrom::KNOWN);
   }
   if (!depends) return;
-  const bool replayed = reads_known && !plan->from_decoder && replay(ctx, after, plan);
+  // The replay ends after one iteration: it can only be checked against a trap that came right after it.
+  const bool replayed = reads_known && !plan->from_decoder && !later_iterations_ran && replay(ctx, after, plan);
   for (unsigned k = 0; k < plan->n; ++k) {
     if (plan->acc[k].from == ValueFrom::DEPENDS) plan->acc[k].from = replayed ? ValueFrom::KNOWN : ValueFrom::UNKNOWN;
   }

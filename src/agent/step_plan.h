@@ -72,6 +72,8 @@ struct StepPlan {
   uint8_t insn_len = 0;
   bool from_decoder = false;  // the emulator refused it: decoder only, values unknown
   emu::CpuState pre;          // the registers before the step (no vector registers): for the replay
+  emu::CpuState post;         // the registers after it, as the first dry run left them (pattern P
+                              // for what the reads set): where the next REP iteration starts
   unsigned n = 0;
   StepAccess acc[kMaxStepAccesses];
 };
@@ -79,10 +81,17 @@ struct StepPlan {
 // Plans the step of the instruction in `ctx` (bytes at ctx.pc) from the
 // faulting thread's frame `uc`.
 void plan_step(const ucontext_t* uc, const FaultContext& ctx, StepPlan* plan);
+// The same from registers alone (no vector registers): one more iteration of
+// a REP string instruction from where the previous plan's `post` left it.
+void plan_step_from(const emu::CpuState& frame, const FaultContext& ctx, StepPlan* plan);
 
 // After the step, from the trap's frame: fills the values of reads (and of
 // writes that depend on them, by a checked replay); those that cannot be had
-// become UNKNOWN.
-void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan* plan);
+// become UNKNOWN. `later_iterations_ran`: the plan is for an iteration of a
+// REP string instruction that more iterations followed before this trap;
+// they wrote the same registers again, so only values in ordinary memory
+// (each iteration writes its own element) can still be taken.
+void collect_values(const ucontext_t* trap_uc, const FaultContext& ctx, StepPlan* plan,
+                    bool later_iterations_ran = false);
 
 }  // namespace mmiotrace::agent

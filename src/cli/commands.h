@@ -22,13 +22,14 @@ void add_print_command(CLI::App& root, Action& run);                    // print
 void add_mark_command(CLI::App& root, Action& run);                     // mark_command.cc
 
 // sysexits.h codes, named here so the tools need not include it everywhere.
-inline constexpr int kExitUsage = 64;      // EX_USAGE: bad command line
-inline constexpr int kExitDataErr = 65;    // EX_DATAERR: input data is wrong (corrupt trace)
-inline constexpr int kExitNoInput = 66;    // EX_NOINPUT: input file missing or unreadable
-inline constexpr int kExitSoftware = 70;   // EX_SOFTWARE: internal error
-inline constexpr int kExitCantCreat = 73;  // EX_CANTCREAT: output file cannot be created
-inline constexpr int kExitIoErr = 74;      // EX_IOERR: read or write failed
-inline constexpr int kExitNotFound = 127;  // the program to run does not exist (as a shell says)
+inline constexpr int kExitUsage = 64;        // EX_USAGE: bad command line
+inline constexpr int kExitDataErr = 65;      // EX_DATAERR: input data is wrong (corrupt trace)
+inline constexpr int kExitNoInput = 66;      // EX_NOINPUT: input file missing or unreadable
+inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no recorder to mark; a program the agent cannot enter
+inline constexpr int kExitSoftware = 70;     // EX_SOFTWARE: internal error
+inline constexpr int kExitCantCreat = 73;    // EX_CANTCREAT: output file cannot be created
+inline constexpr int kExitIoErr = 74;        // EX_IOERR: read or write failed
+inline constexpr int kExitNotFound = 127;    // the program to run does not exist (as a shell says)
 
 // Prints "mmiotrace: <message>" on stderr.
 void print_error(const std::string& message);

@@ -31,8 +31,7 @@
 namespace mmiotrace::cli {
 namespace {
 
-constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: no recorder to mark
-constexpr int kExitNoPerm = 77;       // EX_NOPERM
+constexpr int kExitNoPerm = 77;  // EX_NOPERM
 constexpr const char* kChannelLink = "/memfd:mmiotrace-channel (deleted)";
 
 struct MarkOptions {
@@ -213,12 +212,13 @@ int run_mark(const MarkOptions& opt) {
     trace::ChannelProducer producer(ch);
     if (n != 0 && producer.claim(my_pid, my_tid, 1u << 20)) {
       // Testing only (not documented for users): say the ring is claimed, then
-      // hold it a while before marking, so that a test can end the program in
-      // between.
-      if (const char* d = getenv("MMIOTRACE_TESTING_MARK_DELAY_MS"); d != nullptr) {
+      // hold it until the recorder has begun its final drain, so that a test
+      // can end the program in between. An event, not a delay: a loaded
+      // machine may take any time to end the program.
+      if (getenv("MMIOTRACE_TESTING_MARK_HOLD_UNTIL_CLOSING") != nullptr) {
         fmt::print(stderr, "mmiotrace: testing: ring claimed\n");
         fflush(stderr);
-        usleep(1000u * static_cast<unsigned>(atoi(d)));
+        while (ch->closing.load(std::memory_order_seq_cst) == 0) usleep(1000);
       }
       ok = producer.stamp_and_push(buf.data(), n);
     }

@@ -23,6 +23,7 @@ struct PrintOptions {
   std::string format = "kernel";
   std::string output;  // empty: standard output
   std::string input;
+  trace::KernelFormatOptions kernel;  // --max-width, --zero-pc-pid
 };
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -44,18 +45,24 @@ int exit_code(trace::PrintStatus status) {
   return kExitSoftware;
 }
 
-trace::PrintOutcome print_input(trace::TraceInput& input, bool native, FILE* out, const std::string& out_name) {
+trace::PrintOutcome print_input(trace::TraceInput& input, const PrintOptions& opt, FILE* out,
+                                const std::string& out_name) {
+  const bool native = opt.format == "native";
   if (input.kind == trace::InputKind::TRACE) {
     return native ? trace::print_native_format(*input.trace, out, out_name)
-                  : trace::print_kernel_format(*input.trace, out, out_name);
+                  : trace::print_kernel_format(*input.trace, out, out_name, opt.kernel);
   }
   // A kernel log has its PCIDEV lines first already: one pass, so pipes work.
   trace::KernelLogRecords& log = *input.kernel_log;
   return native ? trace::print_native_format(log, trace::kKernelLogNativeHeader, out, out_name)
-                : trace::print_kernel_format_in_order(log, out, out_name);
+                : trace::print_kernel_format_in_order(log, out, out_name, opt.kernel);
 }
 
 int run_print(const PrintOptions& opt) {
+  if (opt.format == "native" && (opt.kernel.max_width != 8 || opt.kernel.zero_pc_pid)) {
+    print_error("--max-width and --zero-pc-pid change the kernel format only; the native format prints every field");
+    return kExitUsage;
+  }
   trace::TraceFailure why = trace::TraceFailure::NONE;
   auto input = trace::open_trace_input(opt.input, &why);
   if (!input) {
@@ -79,7 +86,7 @@ int run_print(const PrintOptions& opt) {
   // A reader that goes away (`mmiotrace print t.mmio | head`) must end the
   // printing quietly: take EPIPE from write(2) rather than die of SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  trace::PrintOutcome outcome = print_input(*input, opt.format == "native", out, out_name);
+  trace::PrintOutcome outcome = print_input(*input, opt, out, out_name);
   if (out != stdout && std::fclose(out) != 0 && outcome.status == trace::PrintStatus::OK)
     outcome = {trace::PrintStatus::WRITE_FAILED, fmt::format("writing {} failed: {}", out_name, std::strerror(errno))};
   if (outcome.status != trace::PrintStatus::OK) print_error(outcome.message);
@@ -105,6 +112,14 @@ void add_print_command(CLI::App& root, Action& run) {
                   "native: one line per record with every field and the instruction's disassembly")
       ->check(CLI::IsMember({"kernel", "native"}))
       ->capture_default_str();
+  sub->add_option("--max-width", opts->kernel.max_width,
+                  "Kernel format: the widest R/W line, in bytes; 4 splits each 8-byte access into two 4-byte lines "
+                  "(low half first) for readers that know only 32-bit accesses")
+      ->check(CLI::IsMember({1, 2, 4, 8}))
+      ->capture_default_str();
+  sub->add_flag("--zero-pc-pid", opts->kernel.zero_pc_pid,
+                "Kernel format: print 0x0 as the PC and 0 as the PID, as the kernel does, instead of the "
+                "instruction address and thread id");
   sub->add_option("-o,--output", opts->output, "Write the text to this file instead of standard output");
   sub->add_option("FILE", opts->input,
                   "Trace file written by mmiotrace record, or a Linux kernel mmiotrace log (trace_pipe)")

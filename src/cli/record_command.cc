@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/recorder.h"
+#include "common/program_kind.h"
 
 extern char** environ;
 
@@ -137,10 +138,29 @@ Result<pid_t> spawn(const std::string& program, const std::vector<std::string>& 
   return pid;
 }
 
-// The MARK text for how a process ended.
-std::string exit_text(pid_t pid, int status) {
-  if (WIFSIGNALED(status)) return fmt::format("mmiotrace: exit {} killed by signal {}", pid, WTERMSIG(status));
-  return fmt::format("mmiotrace: exit {} status {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+// Channel::mark gave up: a live thread kept the order lock (a process
+// stopped in the middle of an access), or the recorder's own ring was full.
+void warn_no_exit_mark(pid_t pid) {
+  fmt::print(stderr,
+             "mmiotrace: warning: the trace has no exit MARK for process {}: the order lock stayed taken by a live "
+             "thread for 2 s, or the recorder's ring was full\n",
+             pid);
+}
+
+// The MARK text for how a process ended (waitid's report of it).
+std::string exit_text(const siginfo_t& info) {
+  if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) {
+    return fmt::format("mmiotrace: exit {} killed by signal {}", info.si_pid, info.si_status);
+  }
+  return fmt::format("mmiotrace: exit {} status {}", info.si_pid, info.si_code == CLD_EXITED ? info.si_status : -1);
+}
+
+// A child that has ended, left unreaped (WNOWAIT): its pid, with *info; 0 if
+// none has ended yet; -1 if there is no child left.
+pid_t ended_child(siginfo_t* info) {
+  *info = siginfo_t{};
+  if (waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+  return info->si_pid;
 }
 
 // The dynamic loader ignores LD_PRELOAD for a program that changes identity
@@ -169,6 +189,17 @@ std::string patching_summary(const RecordStats& s) {
     sep = "; ";
   }
   return text + ")";
+}
+
+// Why the agent cannot enter `program` ("'/bin/busybox' is statically
+// linked"), or "" if it can.
+std::string untraceable_program(const std::string& program) {
+  char runs[256];
+  const ProgramKind kind = program_kind(program.c_str(), runs, sizeof runs);
+  const char* why = untraceable_reason(kind);
+  if (*why == '\0') return "";
+  if (program == runs) return fmt::format("'{}' {}", program, why);
+  return fmt::format("'{}' runs '{}', which {}", program, runs, why);
 }
 
 std::string summary(const RecordStats& s, const std::string& output) {
@@ -214,25 +245,66 @@ Result<void> finish_header(const trace::ChannelHeader* ch, uint64_t features, tr
   return writer.set_features(features | trace::kFeatureStepMayMiss);
 }
 
+// The --device identities, parsed and checked (globs made canonical).
+// Returns 0, or the exit status after saying what is wrong.
+int parse_devices(RecordOptions& options) {
+  for (const std::string& arg : options.device_args) {
+    auto device = parse_stand_in(arg);
+    if (!device) {
+      print_error(device.error());
+      return kExitUsage;
+    }
+    device->glob = canonical_glob(device->glob);
+    options.devices.push_back(*device);
+  }
+  if (auto ok = complete_stand_ins(options.devices); !ok) {
+    print_error(ok.error());
+    return kExitUsage;
+  }
+  return 0;
+}
+
+// Whether the program can be traced at all: it exists, it does not change
+// identity, and the agent can enter it. Returns 0 (with `untraceable` saying
+// why it runs untraced, if --allow-untraceable let it), or the exit status
+// after saying what is wrong.
+int check_program(const RecordOptions& options, const std::string& program, std::string* untraceable) {
+  if (std::string why = setid_reason(program); !why.empty()) {
+    print_error(
+        fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
+                    "trace would be empty (run record as the program's owner, or use a copy without the bit)",
+                    program, why));
+    return kExitNoPerm;
+  }
+  // The agent is loaded with LD_PRELOAD: a program the dynamic loader does
+  // not start (static) or cannot load it into (another architecture) would
+  // run untraced and leave an empty trace.
+  *untraceable = untraceable_program(program);
+  if (!untraceable->empty() && !options.allow_untraceable) {
+    print_error(
+        fmt::format("{}: the agent is loaded with LD_PRELOAD and cannot enter it, so nothing it does would be "
+                    "recorded (give --allow-untraceable to run it untraced)",
+                    *untraceable));
+    return kExitUnavailable;
+  }
+  if (!untraceable->empty()) print_error(fmt::format("warning: {}: it runs untraced", *untraceable));
+  return 0;
+}
+
 int run_record(const RecordOptions& in) {
   if (in.command.empty()) {
     print_error("record needs a program to run: mmiotrace record [-o FILE] [--device GLOB]... -- PROGRAM [ARGS...]");
     return kExitUsage;
   }
   RecordOptions options = in;
-  for (std::string& g : options.device_globs) g = canonical_glob(g);
+  if (int status = parse_devices(options); status != 0) return status;
   auto program = find_program(options.command.front());
   if (!program) {
     print_error(program.error());
     return kExitNotFound;
   }
-  if (std::string why = setid_reason(*program); !why.empty()) {
-    print_error(
-        fmt::format("'{}' is {}: the loader ignores LD_PRELOAD for it, so the agent would not load and the "
-                    "trace would be empty (run record as the program's owner, or use a copy without the bit)",
-                    *program, why));
-    return kExitNoPerm;
-  }
+  std::string untraceable;
+  if (int status = check_program(options, *program, &untraceable); status != 0) return status;
   auto agent = find_agent();
   if (!agent) {
     print_error(agent.error());
@@ -268,25 +340,28 @@ int run_record(const RecordOptions& in) {
   }
   channel->mark_start(spawn_ns, static_cast<uint32_t>(*pid),
                       fmt::format("mmiotrace: start {} {}", *pid, options.command.front()));
+  if (!untraceable.empty()) channel->mark(static_cast<uint32_t>(*pid), "mmiotrace: " + untraceable + ": not traced");
   Consumer consumer(channel->header(), &*writer);
   int status = 0;
   bool program_ended = false;
   // Until the program and every process it left behind have ended.
   for (;;) {
     bool progress = consumer.drain();
-    int st = 0;
+    siginfo_t info;
     pid_t w;
-    while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+    // The program, or a process it left behind (reparented to the recorder).
+    // Its exit MARK is written before it is reaped: a process that sees it
+    // gone (its parent's pid no longer in use) knows the MARK precedes
+    // whatever it does next in the trace.
+    while ((w = ended_child(&info)) > 0) {
+      // Everything the process published is in the rings: the mark comes after it.
+      consumer.drain();
+      if (!channel->mark(static_cast<uint32_t>(w), exit_text(info))) warn_no_exit_mark(w);
+      int st = 0;
+      waitpid(w, &st, 0);
       if (w == *pid) {
         status = st;
         program_ended = true;
-        // Everything the program published is in the rings: the mark comes after it.
-        consumer.drain();
-        channel->mark(static_cast<uint32_t>(*pid), exit_text(*pid, st));
-      } else {
-        // A process the program left behind, reparented to the recorder.
-        consumer.drain();
-        channel->mark(static_cast<uint32_t>(w), exit_text(w, st));
       }
     }
     // w == 0: children still running; -1 (ECHILD): none left.
@@ -325,9 +400,10 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   auto options = std::make_shared<RecordOptions>();
   auto* sub = root.add_subcommand("record", "Run a program and record every access it makes to device memory");
   sub->add_option("-o,--output", options->output, "Trace file to write")->capture_default_str();
-  sub->add_option("--device", options->device_globs,
-                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset)")
-      ->type_name("GLOB")
+  sub->add_option("--device", options->device_args,
+                  "Treat files matching GLOB as device memory (a stand-in device; physical address = file offset, "
+                  "or phys= + offset; with pci=, the trace names it as that PCI device's BAR)")
+      ->type_name("GLOB[,phys=ADDR][,pci=VENDOR:DEVICE][,bar=N][,size=BYTES][,slot=BUS:DEV.FN]")
       ->expected(1)  // one pattern per --device: `--device X PROGRAM` must not take PROGRAM as a pattern
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -351,6 +427,9 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   sub->add_flag("--drop-when-full", options->drop_when_full,
                 "When a buffer is full, drop device accesses (counted, and shown as \"Lost N events\") instead of "
                 "making the program wait");
+  sub->add_flag("--allow-untraceable", options->allow_untraceable,
+                "Run PROGRAM even if the agent cannot enter it (statically linked, not x86-64): it runs untraced, "
+                "and the trace says so");
   sub->add_option("--sysroot", options->sysroot, "Look for /sys and /dev under DIR (testing)")
       ->type_name("DIR")
       ->group("");

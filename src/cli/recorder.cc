@@ -53,14 +53,16 @@ Result<Channel> Channel::create(const RecordOptions& options, uint64_t start_mon
   // Nothing is patched in step mode: every access runs for real on the device there.
   h->patch_after = options.step || options.no_patch ? 0 : options.patch_after;
   size_t pos = 0;
-  for (const std::string& g : options.device_globs) {
-    if (pos + g.size() + 2 > sizeof(h->device_globs)) {
+  for (size_t i = 0; i < options.devices.size(); ++i) {
+    const std::string& g = options.devices[i].glob;
+    if (pos + g.size() + 2 > sizeof(h->device_globs) || i >= trace::kMaxStandIns) {
       munmap(p, size);
       close(fd);
-      return make_error("too many --device patterns (at most 4 KiB of them in all)");
+      return make_error("too many --device patterns (at most 64, and 4 KiB of them in all)");
     }
     memcpy(h->device_globs + pos, g.c_str(), g.size() + 1);
     pos += g.size() + 1;
+    h->stand_ins[i] = options.devices[i].id;
   }
   if (options.sysroot.size() >= sizeof(h->sysroot)) {
     munmap(p, size);

@@ -50,6 +50,19 @@ bool is_gpr(ZydisRegister r) {
   }
 }
 
+unsigned vector_reg_bytes(ZydisRegister r) {
+  switch (ZydisRegisterGetClass(r)) {
+    case ZYDIS_REGCLASS_XMM:
+      return 16;
+    case ZYDIS_REGCLASS_YMM:
+      return 32;
+    case ZYDIS_REGCLASS_ZMM:
+      return 64;
+    default:
+      return 0;
+  }
+}
+
 uint64_t read_gpr(const CpuState& cpu, ZydisRegister r) {
   const int i = gpr_index(r);
   if (i < 0) return 0;

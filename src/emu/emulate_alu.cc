@@ -1,8 +1,11 @@
 // Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
 //
-// ALU instructions with a memory operand: ADD OR ADC SBB AND SUB XOR CMP TEST,
-// INC DEC NOT NEG, ROL ROR RCL RCR SHL/SAL SHR SAR, SHLD SHRD, BT BTS BTR BTC,
-// XCHG, XADD, CMPXCHG, CMPXCHG8B, CMPXCHG16B (SDM Vol. 2, each by name).
+// The table's ALU and CMPXCHG_WIDE families: ALU instructions with a memory
+// operand: ADD OR ADC SBB AND SUB XOR CMP TEST, INC DEC NOT NEG, ROL ROR RCL
+// RCR SHL/SAL SHR SAR, SHLD SHRD, BT BTS BTR BTC, XCHG, XADD, CMPXCHG,
+// CMPXCHG8B, CMPXCHG16B (SDM Vol. 2, each by name). Each row
+// (instruction_table.cc) gives the form's shape, the operation run natively,
+// whether it writes memory and whether it takes LOCK.
 //
 // Memory accesses, all of the operand's width, in this order:
 //   read-only (CMP, TEST, BT, register destinations): one read;
@@ -19,74 +22,15 @@
 #include <csignal>
 #include <cstring>
 
+#include "common/check.h"
 #include "common/handler_rules.h"
-#include "emu/emulate_internal.h"
+#include "emu/instruction_table.h"
 #include "emu/native_ops.h"
 
 MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {
-
-enum class Shape : uint8_t {
-  BINARY,  // op r/m, r/imm and op r, r/m
-  UNARY,   // op r/m
-  SHIFT,   // op r/m, 1/imm8/CL
-  DOUBLE,  // SHLD/SHRD r/m, r, imm8/CL
-  BIT,     // BT* r/m, r/imm8
-  SWAP,    // XCHG, XADD: r/m, r; the register receives the old memory value
-  CMPXCHG,
-};
-
-struct Form {
-  ZydisMnemonic mnemonic;
-  Shape shape;
-  NativeOp op;      // memory-destination form
-  NativeOp op_reg;  // register-destination form (BINARY); D0/D1 by-1 form (SHIFT)
-  bool writes;      // the memory-destination form writes memory
-  bool lockable;    // LOCK is valid (SDM Vol. 2, LOCK)
-};
-
-constexpr Form kForms[] = {
-    {ZYDIS_MNEMONIC_ADD, Shape::BINARY, NativeOp::ADD, NativeOp::ADD_R, true, true},
-    {ZYDIS_MNEMONIC_OR, Shape::BINARY, NativeOp::OR, NativeOp::OR_R, true, true},
-    {ZYDIS_MNEMONIC_ADC, Shape::BINARY, NativeOp::ADC, NativeOp::ADC_R, true, true},
-    {ZYDIS_MNEMONIC_SBB, Shape::BINARY, NativeOp::SBB, NativeOp::SBB_R, true, true},
-    {ZYDIS_MNEMONIC_AND, Shape::BINARY, NativeOp::AND, NativeOp::AND_R, true, true},
-    {ZYDIS_MNEMONIC_SUB, Shape::BINARY, NativeOp::SUB, NativeOp::SUB_R, true, true},
-    {ZYDIS_MNEMONIC_XOR, Shape::BINARY, NativeOp::XOR, NativeOp::XOR_R, true, true},
-    {ZYDIS_MNEMONIC_CMP, Shape::BINARY, NativeOp::CMP, NativeOp::CMP_R, false, false},
-    // TEST has no register-destination form (84/85 are TEST r/m, r).
-    {ZYDIS_MNEMONIC_TEST, Shape::BINARY, NativeOp::TEST, NativeOp::TEST, false, false},
-    {ZYDIS_MNEMONIC_INC, Shape::UNARY, NativeOp::INC, NativeOp::INC, true, true},
-    {ZYDIS_MNEMONIC_DEC, Shape::UNARY, NativeOp::DEC, NativeOp::DEC, true, true},
-    {ZYDIS_MNEMONIC_NOT, Shape::UNARY, NativeOp::NOT, NativeOp::NOT, true, true},
-    {ZYDIS_MNEMONIC_NEG, Shape::UNARY, NativeOp::NEG, NativeOp::NEG, true, true},
-    {ZYDIS_MNEMONIC_ROL, Shape::SHIFT, NativeOp::ROL, NativeOp::ROL1, true, false},
-    {ZYDIS_MNEMONIC_ROR, Shape::SHIFT, NativeOp::ROR, NativeOp::ROR1, true, false},
-    {ZYDIS_MNEMONIC_RCL, Shape::SHIFT, NativeOp::RCL, NativeOp::RCL1, true, false},
-    {ZYDIS_MNEMONIC_RCR, Shape::SHIFT, NativeOp::RCR, NativeOp::RCR1, true, false},
-    // SAL is SHL (/4); Zydis 4.0 has no SAL mnemonic and names the /6 alias SHL too.
-    {ZYDIS_MNEMONIC_SHL, Shape::SHIFT, NativeOp::SHL, NativeOp::SHL1, true, false},
-    {ZYDIS_MNEMONIC_SHR, Shape::SHIFT, NativeOp::SHR, NativeOp::SHR1, true, false},
-    {ZYDIS_MNEMONIC_SAR, Shape::SHIFT, NativeOp::SAR, NativeOp::SAR1, true, false},
-    {ZYDIS_MNEMONIC_SHLD, Shape::DOUBLE, NativeOp::SHLD, NativeOp::SHLD, true, false},
-    {ZYDIS_MNEMONIC_SHRD, Shape::DOUBLE, NativeOp::SHRD, NativeOp::SHRD, true, false},
-    {ZYDIS_MNEMONIC_BT, Shape::BIT, NativeOp::BT, NativeOp::BT, false, false},
-    {ZYDIS_MNEMONIC_BTS, Shape::BIT, NativeOp::BTS, NativeOp::BTS, true, true},
-    {ZYDIS_MNEMONIC_BTR, Shape::BIT, NativeOp::BTR, NativeOp::BTR, true, true},
-    {ZYDIS_MNEMONIC_BTC, Shape::BIT, NativeOp::BTC, NativeOp::BTC, true, true},
-    {ZYDIS_MNEMONIC_XCHG, Shape::SWAP, NativeOp::XCHG, NativeOp::XCHG, true, true},
-    {ZYDIS_MNEMONIC_XADD, Shape::SWAP, NativeOp::XADD, NativeOp::XADD, true, true},
-    {ZYDIS_MNEMONIC_CMPXCHG, Shape::CMPXCHG, NativeOp::CMPXCHG, NativeOp::CMPXCHG, true, true},
-};
-
-const Form* find_form(ZydisMnemonic m) {
-  for (const Form& f : kForms) {
-    if (f.mnemonic == m) return &f;
-  }
-  return nullptr;
-}
 
 // Everything the accesses and the register effects need, settled before the first access.
 struct AluPlan {
@@ -105,8 +49,6 @@ struct AluPlan {
 bool is_gpr_reg(const ZydisDecodedOperand& op) {
   return op.type == ZYDIS_OPERAND_TYPE_REGISTER && is_gpr(op.reg.value);
 }
-
-bool valid_width(unsigned bytes) { return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8; }
 
 uint64_t sign_extend(uint64_t v, unsigned bits) {
   if (bits >= 64) return v;
@@ -157,16 +99,12 @@ uint64_t bit_operand_address(const CpuState& cpu, const Insn& insn, const ZydisD
 }
 
 // Fills the operands of a BINARY form. ops[mem_index] is the memory operand.
-bool plan_binary(const CpuState& cpu, const Insn& insn, const Form& f, unsigned mem_index, AluPlan& p) {
+bool plan_binary(const CpuState& cpu, const Insn& insn, const Row& f, unsigned mem_index, AluPlan& p) {
   const ZydisDecodedOperand& other = insn.ops[mem_index == 0 ? 1 : 0];
   uint64_t value = 0;
   if (!operand_value(cpu, other, value)) return false;
   p.args.src = truncate_bits(value, p.bytes * 8);  // Zydis sign-extends immediates to 64 bits
-  if (mem_index == 0) {
-    p.op = f.op;
-    p.writes = f.writes;
-    return true;
-  }
+  if (mem_index == 0) return true;
   // Register destination: op r, m. TEST has no such encoding.
   if (f.mnemonic == ZYDIS_MNEMONIC_TEST || !is_gpr_reg(other)) return false;
   p.op = f.op_reg;
@@ -175,55 +113,35 @@ bool plan_binary(const CpuState& cpu, const Insn& insn, const Form& f, unsigned 
   return true;
 }
 
-// Encodings refused although the mnemonic is in the table. The undocumented
-// aliases SHL r/m /6 (C0/C1, D0-D3) and TEST r/m, imm /1 (F6/F7) are not in
-// the SDM. LOCK on a form that does not allow it is #UD, which Zydis reports
-// as DECODE_ERROR already; anything that still gets here is refused, not guessed.
-bool refused_encoding(const ZydisDecodedInstruction& in, const Form& f, unsigned mem_index) {
-  const bool group2 = in.opcode == 0xC0 || in.opcode == 0xC1 || (in.opcode >= 0xD0 && in.opcode <= 0xD3);
-  const bool group3 = in.opcode == 0xF6 || in.opcode == 0xF7;
-  if (in.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT &&
-      ((group2 && in.raw.modrm.reg == 6) || (group3 && in.raw.modrm.reg == 1))) {
-    return true;
-  }
-  const bool lock = (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) != 0;
-  return lock && (!f.lockable || mem_index != 0);
-}
-
 // Fills the operands other than the memory one, ops[mem_index], by shape.
-bool plan_operands(const CpuState& cpu, const Insn& insn, const Form& f, unsigned mem_index, AluPlan& p) {
+bool plan_operands(const CpuState& cpu, const Insn& insn, const Row& f, unsigned mem_index, AluPlan& p) {
   const ZydisDecodedInstruction& in = insn.in;
   const ZydisDecodedOperand& op1 = insn.ops[1];
   uint64_t value = 0;
-  switch (f.shape) {
-    case Shape::BINARY:
+  switch (static_cast<AluShape>(f.kind)) {
+    case AluShape::BINARY:
       return in.operand_count_visible == 2 && plan_binary(cpu, insn, f, mem_index, p);
-    case Shape::UNARY:
+    case AluShape::UNARY:
       return in.operand_count_visible == 1;
-    case Shape::SHIFT:
+    case AluShape::SHIFT:
       if (in.operand_count_visible != 2 || !operand_value(cpu, op1, value)) return false;
       // D0/D1: the "by 1" encodings, run as such; C0/C1 (imm8) and D2/D3 (CL) by count.
       if (in.opcode == 0xD0 || in.opcode == 0xD1) p.op = f.op_reg;
       p.args.count = static_cast<uint8_t>(value);
       return true;
-    case Shape::DOUBLE:
-      if (in.operand_count_visible != 3 || p.bytes == 1 || !is_gpr_reg(op1) ||
-          !operand_value(cpu, insn.ops[2], value)) {
-        return false;
-      }
+    case AluShape::DOUBLE:
+      if (in.operand_count_visible != 3 || !is_gpr_reg(op1) || !operand_value(cpu, insn.ops[2], value)) return false;
       p.args.src = read_gpr(cpu, op1.reg.value);
       p.args.count = static_cast<uint8_t>(value);
       return true;
-    case Shape::BIT:
-      if (in.operand_count_visible != 2 || p.bytes == 1 || !operand_value(cpu, op1, value)) {
-        return false;
-      }
+    case AluShape::BIT:
+      if (in.operand_count_visible != 2 || !operand_value(cpu, op1, value)) return false;
       // An immediate offset is taken modulo the width; a register one also
       // selects which operand-sized piece of memory is accessed.
       if (is_gpr_reg(op1)) p.addr = bit_operand_address(cpu, insn, insn.ops[0], value, p.bytes);
       p.args.src = value & (p.bytes * 8 - 1);
       return true;
-    case Shape::SWAP: {
+    case AluShape::SWAP: {
       const ZydisDecodedOperand& r = insn.ops[mem_index == 0 ? 1 : 0];
       if (in.operand_count_visible != 2 || !is_gpr_reg(r)) return false;
       if (f.mnemonic == ZYDIS_MNEMONIC_XADD && mem_index != 0) return false;
@@ -231,7 +149,7 @@ bool plan_operands(const CpuState& cpu, const Insn& insn, const Form& f, unsigne
       p.reg_out = r.reg.value;
       return true;
     }
-    case Shape::CMPXCHG:
+    case AluShape::CMPXCHG:
       if (in.operand_count_visible != 2 || mem_index != 0 || !is_gpr_reg(op1)) return false;
       p.args.src = read_gpr(cpu, op1.reg.value);
       p.acc = accumulator(p.bytes);
@@ -242,9 +160,11 @@ bool plan_operands(const CpuState& cpu, const Insn& insn, const Form& f, unsigne
 }
 
 // Fills `p` from the instruction, or returns false (refused, nothing touched).
-bool plan_alu(const CpuState& cpu, const Insn& insn, const Form& f, AluPlan& p) {
+// The row has settled the encoding (legacy), the memory operand's width (1, 2,
+// 4 or 8 bytes; 2, 4 or 8 for DOUBLE and BIT) and LOCK (only where the row
+// takes it, on a memory destination).
+bool plan_alu(const CpuState& cpu, const Insn& insn, const Row& f, AluPlan& p) {
   const ZydisDecodedInstruction& in = insn.in;
-  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY) return false;
   unsigned mem_index = 2;  // the memory operand is one of the first two
   for (unsigned i = 0; i < in.operand_count_visible && i < 2; ++i) {
     if (insn.ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) mem_index = i;
@@ -252,12 +172,12 @@ bool plan_alu(const CpuState& cpu, const Insn& insn, const Form& f, AluPlan& p) 
   if (mem_index == 2 || !is_plain_memory(insn.ops[mem_index])) return false;
   const ZydisDecodedOperand& m = insn.ops[mem_index];
   p.bytes = m.size / 8;
-  if (!valid_width(p.bytes) || refused_encoding(in, f, mem_index)) return false;
-  p.atomic = (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) || f.mnemonic == ZYDIS_MNEMONIC_XCHG;
+  MT_CHECK(p.bytes >= 1 && p.bytes <= 8);
+  p.atomic = (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) || f.lock == Lock::ALWAYS;
   p.rflags_in = cpu.rflags;
   p.addr = effective_address(cpu, insn, m);
   p.op = f.op;
-  p.writes = f.writes;
+  p.writes = f.access == AccessShape::READ_MODIFY_WRITE;
   return plan_operands(cpu, insn, f, mem_index, p);
 }
 
@@ -304,18 +224,19 @@ bool compute_wide(void* ctx, const uint8_t* old_value, uint8_t* new_value) {
   return true;
 }
 
-Outcome emulate_cmpxchg_wide(CpuState& cpu, const Insn& insn, Memory& mem) {
+}  // namespace
+
+// The row has settled the encoding (legacy), the width (8 or 16 bytes) and the alignment rule.
+Outcome emulate_cmpxchg_wide(CpuState& cpu, const Insn& insn, const Row& row, Memory& mem) {
   const ZydisDecodedInstruction& in = insn.in;
   const ZydisDecodedOperand& m = insn.ops[0];
+  if (in.operand_count_visible != 1 || !is_plain_memory(m)) return outcome_unsupported();
   WidePlan p;
   p.bytes = m.size / 8;
-  const bool sixteen = in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B;
-  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || in.operand_count_visible != 1 || !is_plain_memory(m) ||
-      p.bytes != (sixteen ? 16u : 8u)) {
-    return outcome_unsupported();
-  }
+  MT_CHECK(p.bytes == 8 || p.bytes == 16);
   const uint64_t addr = effective_address(cpu, insn, m);
-  if (sixteen && addr % 16 != 0) {
+  const unsigned align = required_alignment(row, insn, p.bytes);
+  if (align != 0 && addr % align != 0) {
     // #GP(0) before any access; Linux delivers it as SIGSEGV with si_code
     // SI_KERNEL and si_addr 0 (arch/x86/kernel/traps.c, exc_general_protection).
     return outcome_fault(MemFault{SIGSEGV, SI_KERNEL, 0});
@@ -333,21 +254,9 @@ Outcome emulate_cmpxchg_wide(CpuState& cpu, const Insn& insn, Memory& mem) {
   return outcome_done();
 }
 
-}  // namespace
-
-bool is_alu(const Insn& insn) {
-  return find_form(insn.in.mnemonic) != nullptr || insn.in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG8B ||
-         insn.in.mnemonic == ZYDIS_MNEMONIC_CMPXCHG16B;
-}
-
-Outcome emulate_alu(CpuState& cpu, const Insn& insn, Memory& mem) {
-  const ZydisMnemonic m = insn.in.mnemonic;
-  if (m == ZYDIS_MNEMONIC_CMPXCHG8B || m == ZYDIS_MNEMONIC_CMPXCHG16B) {
-    return emulate_cmpxchg_wide(cpu, insn, mem);
-  }
-  const Form* form = find_form(m);
+Outcome emulate_alu(CpuState& cpu, const Insn& insn, const Row& row, Memory& mem) {
   AluPlan p;
-  if (form == nullptr || !plan_alu(cpu, insn, *form, p)) return outcome_unsupported();
+  if (!plan_alu(cpu, insn, row, p)) return outcome_unsupported();
   const MemFault f = read_modify_write(mem, p.addr, p.bytes, p.atomic, compute_alu, &p);
   if (!f.ok()) return outcome_fault(f);
   cpu.rflags = p.rflags_out;

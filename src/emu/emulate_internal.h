@@ -44,6 +44,7 @@ bool decode_cached(uint64_t pc, const uint8_t* bytes, size_t len, Insn& out);
 bool is_plain_memory(const ZydisDecodedOperand& op);
 
 bool is_gpr(ZydisRegister r);
+unsigned vector_reg_bytes(ZydisRegister r);                  // XMM 16, YMM 32, ZMM 64; 0: not a vector register
 uint64_t read_gpr(const CpuState& cpu, ZydisRegister r);     // value of r, zero-extended
 void write_gpr(CpuState& cpu, ZydisRegister r, uint64_t v);  // with the x86-64 merge rules
 
@@ -57,21 +58,6 @@ uint64_t segment_base(const CpuState& cpu, ZydisRegister seg);
 
 inline uint64_t truncate_bits(uint64_t v, unsigned bits) { return bits >= 64 ? v : v & ((uint64_t{1} << bits) - 1); }
 
-// Handlers. Each decides whether it supports the instruction before any
-// memory access, and returns outcome_unsupported() having touched nothing if not.
-Outcome emulate_gpr_move(CpuState& cpu, const Insn& insn, Memory& mem);
-Outcome emulate_string(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options);
-Outcome emulate_vector(CpuState& cpu, const Insn& insn, Memory& mem);
-bool is_string_move(const Insn& insn);
-bool is_vector_move(const Insn& insn);
-// ALU rows, exchanges and CMPXCHG* (emulate_alu.cc).
-Outcome emulate_alu(CpuState& cpu, const Insn& insn, Memory& mem);
-bool is_alu(const Insn& insn);
-// SETcc, CMOVcc, MOVBE, PUSH m, POP m (emulate_gpr_extra.cc).
-Outcome emulate_gpr_extra(CpuState& cpu, const Insn& insn, Memory& mem);
-bool is_gpr_extra(const Insn& insn);
-// CMPS, SCAS (emulate_string_compare.cc).
-Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options);
-bool is_string_compare(const Insn& insn);
+// The families that emulate each row of the table: instruction_table.h.
 
 }  // namespace mmiotrace::emu::detail

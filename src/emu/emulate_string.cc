@@ -1,7 +1,7 @@
 // Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
 //
-// String instructions MOVS, STOS and LODS (byte, word, dword, qword), with and
-// without REP, either direction. A REP instruction's iterations go to the
+// The table's STRING family: MOVS, STOS and LODS (byte, word, dword, qword),
+// with and without REP, either direction. A REP instruction's iterations go to the
 // Memory as one StringRun (the agent performs and records them in bulk; the
 // accesses are the same). One element per iteration; MOVS reads its
 // source then writes its destination (SDM Vol. 2, MOVS/MOVSB/MOVSW/MOVSD/MOVSQ,
@@ -14,33 +14,12 @@
 #include <Zydis/Zydis.h>
 
 #include "common/handler_rules.h"
-#include "emu/emulate_internal.h"
+#include "emu/instruction_table.h"
 
 MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {
-
-enum class StringOp : uint8_t { NONE, MOVS, STOS, LODS };
-
-StringOp string_op(const ZydisDecodedInstruction& in) {
-  if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || in.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT) {
-    return StringOp::NONE;
-  }
-  switch (in.opcode) {
-    case 0xA4:
-    case 0xA5:
-      return StringOp::MOVS;
-    case 0xAA:
-    case 0xAB:
-      return StringOp::STOS;
-    case 0xAC:
-    case 0xAD:
-      return StringOp::LODS;
-    default:
-      return StringOp::NONE;
-  }
-}
 
 // The source operand's segment (DS unless overridden; MOVS and LODS only).
 // The destination is always ES:RDI and ES cannot be overridden (SDM Vol. 2, MOVS).
@@ -55,7 +34,7 @@ ZydisRegister source_segment(const Insn& insn) {
 }
 
 struct StringState {
-  StringOp op = StringOp::NONE;
+  StringOp op = StringOp::MOVS;
   unsigned width = 0;       // element bytes
   unsigned addr_bits = 64;  // 32 with 67h: ESI/EDI/ECX are used and written
   uint64_t src_base = 0;    // segment base added to RSI
@@ -110,26 +89,18 @@ MemFault one_element(CpuState& cpu, Memory& mem, const StringState& s) {
       write_accumulator(cpu, value, s.width);
       step_pointer(cpu, Gpr::RSI, s);
       return f;
-    case StringOp::NONE:
-      break;
   }
   return f;
 }
 
 }  // namespace
 
-bool is_string_move(const Insn& insn) { return string_op(insn.in) != StringOp::NONE; }
-
-Outcome emulate_string(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options) {
+// The row (instruction_table.cc) has refused F2 (REPNE), which is defined for
+// CMPS/SCAS only (its effect on MOVS/STOS/LODS is undocumented), and LOCK.
+Outcome emulate_string(CpuState& cpu, const Insn& insn, const Row& row, Memory& mem, const EmuOptions& options) {
   const ZydisDecodedInstruction& in = insn.in;
   StringState s;
-  s.op = string_op(in);
-  // F2 (REPNE) is defined for CMPS/SCAS only; on MOVS/STOS/LODS its effect is
-  // undocumented, so it is refused rather than guessed.
-  const auto refused = ZYDIS_ATTRIB_HAS_REPNE | ZYDIS_ATTRIB_HAS_LOCK;
-  if (s.op == StringOp::NONE || (in.attributes & refused)) {
-    return outcome_unsupported();
-  }
+  s.op = static_cast<StringOp>(row.kind);
   s.width = in.operand_width / 8;
   s.addr_bits = in.address_width;
   s.src_base = segment_base(cpu, source_segment(insn));

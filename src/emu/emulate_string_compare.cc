@@ -8,20 +8,81 @@
 // With a repeat prefix: while RCX != 0: one element, RCX -= 1, then stop if
 // ZF = 0 (REPE) or ZF = 1 (REPNE). RCX = 0 performs no access and leaves the
 // flags alone. RCX/RSI/RDI are updated after every element, so that a fault
-// in element i leaves them as after element i-1 with RIP on the instruction,
-// as emulate_string.cc does for MOVS/STOS/LODS. RFLAGS, though, changes only
-// when the instruction completes: a CPU that faults in element i > 0 of a
-// REPE SCASD reports the flags the instruction started with, not those of
-// element i-1 (found by tests/diff on this project's development machine),
-// and a run stopped by max_rep_iterations leaves them too, so that a later
-// fault reports the same.
+// in element i leaves them as after element i-1 with RIP on the instruction
+// (SDM Vol. 2B, REP/REPE/REPZ/REPNE/REPNZ: "the source and destination
+// registers point to the next string elements ... ECX has the value it held
+// following the last successful iteration"), as emulate_string.cc does for
+// MOVS/STOS/LODS.
+//
+// RFLAGS at such a fault is where the vendors differ (RepCompareFlags):
+//   - Intel: "When a fault occurs during the execution of a CMPS or SCAS
+//     instruction that is prefixed with REPE or REPNE, the EFLAGS value is
+//     restored to the state prior to the execution of the instruction" (same
+//     page). tests/diff on a Xeon (Sapphire Rapids) agreed.
+//   - AMD: the APM says nothing of it (Vol. 3, 1.2.6 "Repeat Prefixes" and
+//     the CMPS/SCAS pages); an EPYC (Zen 3) reports the flags of the last
+//     completed comparison (tests/diff: every cmps/scas divergence on that
+//     host, and none once the emulator did the same).
+// The emulator does what the CPU it runs on does (host_rep_compare_flags(),
+// from the CPUID vendor), so that a program's SIGSEGV handler sees the state
+// it would have seen natively. A run stopped by max_rep_iterations leaves
+// RFLAGS as a fault at that point would, so that a fault in a later run
+// reports the same as one native run.
 #include <Zydis/Zydis.h>
+#include <cpuid.h>
+
+#include <atomic>
+#include <cstring>
 
 #include "common/handler_rules.h"
-#include "emu/emulate_internal.h"
+#include "emu/instruction_table.h"
 #include "emu/native_ops.h"
 
 MT_HANDLER_RULES
+
+namespace mmiotrace::emu {
+namespace {
+
+// 0: not looked at yet, else 1 + RepCompareFlags. CPUID traps to the
+// hypervisor in a VM (microseconds), hence computed once; a race computes it twice.
+constinit std::atomic<uint8_t> g_host_rep_compare_flags{0};
+
+RepCompareFlags rep_compare_flags_of_vendor() {
+  unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &max_leaf, &ebx, &ecx, &edx) == 0) return RepCompareFlags::INSTRUCTION_START;
+  char vendor[12];
+  memcpy(vendor, &ebx, 4);
+  memcpy(vendor + 4, &edx, 4);
+  memcpy(vendor + 8, &ecx, 4);
+  return memcmp(vendor, "AuthenticAMD", 12) == 0 ? RepCompareFlags::LAST_COMPARISON
+                                                 : RepCompareFlags::INSTRUCTION_START;
+}
+
+}  // namespace
+
+RepCompareFlags host_rep_compare_flags() {
+  uint8_t v = g_host_rep_compare_flags.load(std::memory_order_relaxed);
+  if (v == 0) {
+    v = static_cast<uint8_t>(1 + static_cast<uint8_t>(rep_compare_flags_of_vendor()));
+    g_host_rep_compare_flags.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<RepCompareFlags>(v - 1);
+}
+
+unsigned rep_count_bits(const uint8_t* bytes, size_t len) {
+  detail::Insn insn;
+  if (!detail::decode(bytes, len, insn)) return 0;
+  const ZydisDecodedInstruction& in = insn.in;
+  const detail::Row* row = detail::find_row(insn);
+  const bool move = row != nullptr && row->family == Family::STRING;
+  const bool compare = row != nullptr && row->family == Family::STRING_COMPARE;
+  // As the emulator takes them: REP on the moves (REPNE there is refused), REPE/REPNE on the comparisons.
+  const bool rep = move ? (in.attributes & ZYDIS_ATTRIB_HAS_REP) != 0 && (in.attributes & ZYDIS_ATTRIB_HAS_REPNE) == 0
+                        : compare && (in.attributes & (ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) != 0;
+  return rep && (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) == 0 ? in.address_width : 0;
+}
+
+}  // namespace mmiotrace::emu
 
 namespace mmiotrace::emu::detail {
 namespace {
@@ -87,8 +148,6 @@ MemFault one_element(CpuState& cpu, Memory& mem, const CompareState& s, uint64_t
 
 }  // namespace
 
-bool is_string_compare(const Insn& insn) { return compare_op(insn.in) != CompareOp::NONE; }
-
 Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, const EmuOptions& options) {
   const ZydisDecodedInstruction& in = insn.in;
   CompareState s;
@@ -111,6 +170,11 @@ Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, con
     cpu.rflags = flags;
     return outcome_done();
   }
+  RepCompareFlags policy = options.rep_compare_flags;
+  if (policy == RepCompareFlags::HOST) policy = host_rep_compare_flags();
+  // LAST_COMPARISON: RFLAGS follows every element; INSTRUCTION_START: only
+  // the completed instruction sets it (the file's comment).
+  const bool per_element = policy == RepCompareFlags::LAST_COMPARISON;
   uint64_t count = truncate_bits(cpu.reg(Gpr::RCX), s.addr_bits);
   uint64_t done = 0;
   while (count != 0) {
@@ -122,6 +186,7 @@ Outcome emulate_string_compare(CpuState& cpu, const Insn& insn, Memory& mem, con
     --count;
     ++done;
     set_addr_reg(cpu, Gpr::RCX, count, s.addr_bits);
+    if (per_element) cpu.rflags = flags;
     const bool zf = (flags & kFlagZF) != 0;
     if (repe ? !zf : zf) break;
   }

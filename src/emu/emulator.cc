@@ -1,8 +1,8 @@
 // Async-signal-safe: runs in the traced program's signal handler; no allocation, no locks.
 //
-// emulate(): decode, pick the handler from the closed table
-// (docs/emulated-instructions.md), let it decide support before it touches
-// memory, then advance RIP. disassemble() and to_string() for the tools.
+// emulate(): decode, find the instruction's row in the closed table
+// (instruction_table.cc), let the row's family check its operands before it
+// touches memory, then advance RIP. disassemble() and to_string() for the tools.
 #include "emu/emulator.h"
 
 #include <Zydis/Zydis.h>
@@ -11,50 +11,42 @@
 #include <cstring>
 
 #include "common/handler_rules.h"
-#include "emu/emulate_internal.h"
+#include "emu/instruction_table.h"
 
 MT_HANDLER_RULES
 
 namespace mmiotrace::emu {
 namespace {
 
-// Prefetches are hints with no architectural memory access ("merely a hint and
-// does not affect program behavior", SDM Vol. 2, PREFETCHh): they never fault,
-// even on a PROT_NONE page, so emulating one is a no-op that only moves RIP.
-bool is_prefetch(ZydisMnemonic m) {
-  switch (m) {
-    case ZYDIS_MNEMONIC_PREFETCH:
-    case ZYDIS_MNEMONIC_PREFETCHNTA:
-    case ZYDIS_MNEMONIC_PREFETCHT0:
-    case ZYDIS_MNEMONIC_PREFETCHT1:
-    case ZYDIS_MNEMONIC_PREFETCHT2:
-    case ZYDIS_MNEMONIC_PREFETCHW:
-    case ZYDIS_MNEMONIC_PREFETCHWT1:
-      return true;
-    default:
-      return false;
-  }
-}
-
+// The table's row decides the family; the family checks the operands it
+// needs, then accesses memory.
 detail::Outcome dispatch(CpuState& cpu, const detail::Insn& insn, Memory& mem, const EmuOptions& options) {
-  switch (insn.in.mnemonic) {
-    case ZYDIS_MNEMONIC_MOV:
-    case ZYDIS_MNEMONIC_MOVZX:
-    case ZYDIS_MNEMONIC_MOVSX:
-    case ZYDIS_MNEMONIC_MOVSXD:
-    case ZYDIS_MNEMONIC_MOVNTI:
-      return detail::emulate_gpr_move(cpu, insn, mem);
-    default:
-      break;
+  const detail::Row* row = detail::find_row(insn);
+  if (row == nullptr) return detail::outcome_unsupported();
+  switch (row->family) {
+    case Family::GPR_MOVE:
+      return detail::emulate_gpr_move(cpu, insn, *row, mem);
+    case Family::SETCC:
+      return detail::emulate_setcc(cpu, insn, mem);
+    case Family::CMOVCC:
+      return detail::emulate_cmovcc(cpu, insn, mem);
+    case Family::PUSH_POP:
+      return detail::emulate_push_pop(cpu, insn, mem);
+    case Family::STRING:
+      return detail::emulate_string(cpu, insn, *row, mem, options);
+    case Family::STRING_COMPARE:
+      return detail::emulate_string_compare(cpu, insn, mem, options);
+    case Family::ALU:
+      return detail::emulate_alu(cpu, insn, *row, mem);
+    case Family::CMPXCHG_WIDE:
+      return detail::emulate_cmpxchg_wide(cpu, insn, *row, mem);
+    case Family::VECTOR_MOVE:
+      return detail::emulate_vector_move(cpu, insn, *row, mem);
+    case Family::VECTOR_ELEMENT:
+      return detail::emulate_vector_element(cpu, insn, *row, mem);
+    case Family::PREFETCH:
+      return detail::outcome_done();
   }
-  // String instructions go by opcode: Zydis calls both MOVS dword (A5) and
-  // SSE2's scalar move (F2 0F 10) MOVSD.
-  if (detail::is_string_move(insn)) return detail::emulate_string(cpu, insn, mem, options);
-  if (detail::is_vector_move(insn)) return detail::emulate_vector(cpu, insn, mem);
-  if (detail::is_alu(insn)) return detail::emulate_alu(cpu, insn, mem);
-  if (detail::is_gpr_extra(insn)) return detail::emulate_gpr_extra(cpu, insn, mem);
-  if (detail::is_string_compare(insn)) return detail::emulate_string_compare(cpu, insn, mem, options);
-  if (is_prefetch(insn.in.mnemonic)) return detail::outcome_done();
   return detail::outcome_unsupported();
 }
 

@@ -31,16 +31,92 @@ struct EmuResult {
   uint8_t insn_len = 0;  // length of the decoded instruction (0 on DECODE_ERROR)
 };
 
+// The RFLAGS a REPE/REPNE CMPS or SCAS shows when it faults after completing
+// some elements (or is stopped by max_rep_iterations): the vendors differ
+// (docs/emulated-instructions.md, section 9).
+enum class RepCompareFlags : uint8_t {
+  HOST,               // whichever of the two the CPU this runs on does (host_rep_compare_flags)
+  INSTRUCTION_START,  // the flags before the instruction: Intel (SDM Vol. 2B, REP/REPE/REPZ/REPNE/REPNZ)
+  LAST_COMPARISON,    // the flags of the last completed element's comparison: AMD
+};
+
+// The behaviour of this CPU, from its CPUID vendor: LAST_COMPARISON on
+// AuthenticAMD, INSTRUCTION_START (the SDM's rule) on any other. Computed once.
+RepCompareFlags host_rep_compare_flags();
+
 struct EmuOptions {
   // REP string instructions stop after this many iterations with RIP unchanged
   // and RCX/RSI/RDI updated, so that the CPU re-runs the instruction (and the
   // program can take signals between chunks). 0: no limit.
   uint64_t max_rep_iterations = 0;
+  RepCompareFlags rep_compare_flags = RepCompareFlags::HOST;
 };
+
+// The bits of the count register (RCX: 64; ECX with 67h: 32) if the
+// instruction at `bytes` is a REP string instruction the emulator runs (REP
+// MOVS/STOS/LODS, REPE/REPNE CMPS/SCAS), else 0. Its iterations each take one
+// off the count (SDM Vol. 2B, REP/REPE/REPZ/REPNE/REPNZ, Operation).
+unsigned rep_count_bits(const uint8_t* bytes, size_t len);
 
 // Emulates the instruction at cpu.rip whose bytes are `bytes[0..len)` (len may
 // exceed the instruction; up to 15 are looked at).
 EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem, const EmuOptions& options = {});
+
+// ---- The table, asked about one instruction (src/emu/instruction_table.cc,
+// docs/emulated-instructions.md "The table in the code"): which family
+// emulates it, and the shape of its memory accesses, from its bytes alone.
+
+// The emulator's families: each is one handler, and each row of the table names one.
+enum class Family : uint8_t {
+  GPR_MOVE,        // MOV, MOVZX, MOVSX, MOVSXD, MOVNTI, MOVBE: one load or store of a general register
+  SETCC,           // SETcc m8: one store of 0 or 1
+  CMOVCC,          // CMOVcc r, m: one load, whatever the condition
+  PUSH_POP,        // PUSH m / POP m: the operand, and the stack at RSP
+  STRING,          // MOVS, STOS, LODS, alone or with REP
+  STRING_COMPARE,  // CMPS, SCAS, alone or with REPE/REPNE
+  ALU,             // arithmetic, logic, shifts, rotates, bit tests, XCHG, XADD, CMPXCHG
+  CMPXCHG_WIDE,    // CMPXCHG8B, CMPXCHG16B
+  VECTOR_MOVE,     // SSE/AVX/AVX-512 loads and stores of a whole vector (AVX-512: opmasks)
+  VECTOR_ELEMENT,  // scalar, half, broadcast and duplicating vector loads and stores
+  PREFETCH,        // hints: no access at all
+};
+
+// The memory accesses of one instruction, by shape. A memory operand that is a
+// source (not the instruction's first operand) is always a LOAD.
+enum class AccessShape : uint8_t {
+  NONE,               // no access (prefetches)
+  LOAD,               // reads only (also CMP, TEST, BT and the ALU forms with a register destination)
+  STORE,              // writes only, without reading
+  READ_MODIFY_WRITE,  // reads, then writes the same bytes (even when the value does not change)
+  COPY,               // reads one address and writes another: MOVS, PUSH m (operand -> stack), POP m
+};
+
+// What the table says about one instruction. status OK: a row of the table
+// covers it; whenever emulate() emulates it (OK or FAULT), it does so as this
+// says (family, shape, width, alignment, atomicity). emulate() may still refuse
+// it (UNSUPPORTED, before any access) for operands the family cannot address
+// (MMX registers of MOVD/MOVQ, 66 63, an embedded broadcast, an opmask on a form
+// without one) or a register the XSAVE area lacks: what can be emulated is
+// certain only from emulate(). UNSUPPORTED: no row covers it, emulate()
+// refuses it. DECODE_ERROR: not an instruction.
+struct FormInfo {
+  EmuStatus status = EmuStatus::UNSUPPORTED;
+  Family family = Family::PREFETCH;
+  AccessShape access = AccessShape::NONE;
+  unsigned width = 0;     // bytes of each access: the memory operand's (a string instruction's: one element's)
+  unsigned align = 0;     // the address must be a multiple of this, else #GP before any access; 0: no rule
+  bool atomic = false;    // the read and the write are one Memory::atomic_rmw (LOCK, or XCHG)
+  bool repeated = false;  // REP/REPE/REPNE: RCX elements of `width` bytes
+  bool masked = false;    // an AVX-512 opmask k1-k7 selects, at run time, the bytes accessed
+  // BT/BTS/BTR/BTC with a register bit offset: the bytes accessed are not at the operand's
+  // effective address ea but at ea + (offset >> log2(8 * width)) * width (docs/emulated-instructions.md, 6).
+  bool register_bit_offset = false;
+  uint8_t insn_len = 0;  // 0 on DECODE_ERROR
+};
+
+// The table's answer for the instruction at `bytes[0..len)` (up to 15 looked
+// at). Pure computation: no CpuState, no memory access.
+FormInfo describe(const uint8_t* bytes, size_t len);
 
 // ---- The generic path (src/emu/emulate_generic.cc, docs/emulated-instructions.md
 // "Generic path"): for an instruction the table refuses, a plan to run it for

@@ -33,6 +33,26 @@ inline constexpr uint32_t kRingCount = 257;         // 256 threads that can trac
 inline constexpr uint64_t kRingBytes = 256 * 1024;  // per ring; a power of two
 inline constexpr size_t kMaxDeviceGlobs = 4096;     // bytes for the NUL-separated globs
 inline constexpr size_t kMaxSysroot = 256;
+inline constexpr size_t kMaxStandIns = 64;  // --device options
+
+// StandInIdentity.flags
+inline constexpr uint8_t kStandInPhys = 1u << 0;  // `phys` is the physical address of the file's byte 0
+inline constexpr uint8_t kStandInPci = 1u << 1;   // the file is BAR `bar` of PCI device `busdevfn`
+
+// The identity a --device stand-in plays (record --device GLOB,phys=...,pci=...,
+// docs/record.md): where its bytes are physically, and which PCI device's BAR
+// it is. Without flags: physical address = file offset, no PCI device.
+struct StandInIdentity {
+  uint64_t phys;
+  uint64_t bar_size;  // bytes, a power of two (kStandInPci)
+  uint32_t busdevfn;  // (domain << 16) | (bus << 8) | devfn (kStandInPci)
+  uint16_t vendor;
+  uint16_t device;
+  uint8_t bar;  // 0-5
+  uint8_t flags;
+  uint8_t reserved[6];
+};
+static_assert(sizeof(StandInIdentity) == 32);
 
 enum class RingState : uint32_t {
   FREE = 0,     // no owner; the recorder has consumed everything in it
@@ -120,8 +140,9 @@ struct ChannelHeader {
   uint64_t start_monotonic_ns;
   uint32_t flags;
   uint32_t recorder_pid;
-  char device_globs[kMaxDeviceGlobs];  // "glob\0glob\0\0": stand-in devices (record --device)
-  char sysroot[kMaxSysroot];           // prefix for /sys and /dev paths ("" in real use; tests fake a tree)
+  char device_globs[kMaxDeviceGlobs];       // "glob\0glob\0\0": stand-in devices (record --device)
+  char sysroot[kMaxSysroot];                // prefix for /sys and /dev paths ("" in real use; tests fake a tree)
+  StandInIdentity stand_ins[kMaxStandIns];  // the identity of the i-th glob of device_globs
 
   alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time; 0 or the owner's tid
   std::atomic<uint32_t> lock_wanted;             // 0, or a waiter that waited long: it gets the next turn

@@ -10,8 +10,10 @@
 //
 // The order lock word is 0 or its owner's thread id. A process killed by
 // SIGKILL while it holds the lock would otherwise stall every other producer
-// forever. A waiter that has spun for a long time (kDeadOwnerCheckSpins)
-// looks at the owner: if /proc/<tid>/stat is gone or shows the thread dead
+// forever. A waiter that has waited for a while (kDeadOwnerCheckNs of
+// CLOCK_MONOTONIC, not a number of spins: see there) looks at the owner,
+// and again after each such while, before it looks at any timeout of its
+// own: if /proc/<tid>/stat is gone or shows the thread dead
 // (Z: a zombie leader its parent has not reaped yet, X: dead), no one can ever
 // release the lock (without /proc nothing can be told: waiters wait), and the
 // waiter takes it over with a CAS from exactly that owner's id. The dead owner
@@ -46,10 +48,13 @@
 
 namespace mmiotrace::trace {
 
-// Spins before a waiter first looks whether the lock's owner is alive (and
-// between looks): far longer than any access holds the lock, short enough to
-// recover within a fraction of a second.
-inline constexpr uint64_t kDeadOwnerCheckSpins = 1u << 14;
+// How long a waiter waits before it first looks whether the lock's owner is
+// alive, and between looks: far longer than an access holds the lock, short
+// enough that a dead owner stalls the others for about that long. Time, not
+// spins: a waiter that has spun a while yields its CPU, and on a loaded
+// machine each yield may give it back milliseconds later (16384 spins took
+// more than 2 s with two busy processes on two CPUs).
+inline constexpr uint64_t kDeadOwnerCheckNs = 1000 * 1000;
 
 inline void channel_relax(unsigned& spins) {
   if (++spins < 64) {
@@ -123,7 +128,9 @@ inline bool thread_dead(uint32_t tid) {
 inline constexpr uint64_t kWantTurnSpins = 256;
 
 // Takes the order lock as thread `tid` (nonzero). Gives up after `timeout_ns`
-// (0: never) and returns false.
+// (0: never) and returns false, but never while the owner is dead: the owner
+// is looked at before the timeout, so however late the waiter runs again, a
+// dead owner's lock is taken over, not given up on.
 //
 // The lock is a plain spinlock, so a thread that takes it again right after
 // releasing it (a patched access in a loop, agent/patch) could keep others
@@ -137,7 +144,7 @@ inline bool order_lock_acquire(ChannelHeader* ch, uint32_t tid, uint64_t timeout
   unsigned spins = 0;
   uint64_t waited = 0;
   bool asked = false;
-  const uint64_t start = timeout_ns != 0 ? channel_monotonic_ns() : 0;
+  uint64_t start = 0, last_look = 0;  // CLOCK_MONOTONIC, read every 64 waits (a few ns through the vDSO)
   for (;;) {
     uint32_t owner = l.load(std::memory_order_relaxed);
     const uint32_t turn = wanted.load(std::memory_order_relaxed);
@@ -153,21 +160,26 @@ inline bool order_lock_acquire(ChannelHeader* ch, uint32_t tid, uint64_t timeout
       uint32_t none = 0;
       asked = wanted.compare_exchange_strong(none, tid, std::memory_order_relaxed);
     }
-    if (waited % kDeadOwnerCheckSpins == 0) {
-      if (owner != 0 && thread_dead(owner) && l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
-        ch->lock_takeovers.fetch_add(1, std::memory_order_relaxed);
-        if (asked) wanted.store(0, std::memory_order_relaxed);
-        return true;
+    if (waited % 64 == 0) {
+      const uint64_t now = channel_monotonic_ns();
+      if (start == 0) start = last_look = now;
+      if (now - last_look >= kDeadOwnerCheckNs) {
+        last_look = now;
+        if (owner != 0 && thread_dead(owner) && l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
+          ch->lock_takeovers.fetch_add(1, std::memory_order_relaxed);
+          if (asked) wanted.store(0, std::memory_order_relaxed);
+          return true;
+        }
+        uint32_t asker = wanted.load(std::memory_order_relaxed);
+        if (asker != 0 && asker != tid && thread_dead(asker)) wanted.compare_exchange_strong(asker, 0);
       }
-      uint32_t asker = wanted.load(std::memory_order_relaxed);
-      if (asker != 0 && asker != tid && thread_dead(asker)) wanted.compare_exchange_strong(asker, 0);
-    }
-    if (timeout_ns != 0 && waited % 1024 == 0 && channel_monotonic_ns() - start > timeout_ns) {
-      if (asked) {
-        uint32_t me = tid;
-        wanted.compare_exchange_strong(me, 0);
+      if (timeout_ns != 0 && now - start > timeout_ns) {
+        if (asked) {
+          uint32_t me = tid;
+          wanted.compare_exchange_strong(me, 0);
+        }
+        return false;
       }
-      return false;
     }
     channel_relax(spins);
   }

@@ -143,7 +143,7 @@ constexpr uint64_t run_access_phys(uint64_t phys, int32_t stride, uint32_t i) {
 }
 
 enum class DeviceKind : uint16_t {
-  FILE = 0,          // a stand-in device (record --device GLOB); phys = file offset
+  FILE = 0,          // a stand-in device (record --device GLOB); phys = file offset (+ its phys=)
   PCI_RESOURCE = 1,  // /sys/bus/pci/devices/*/resource<N>[_wc]
   DEV_MEM = 2,       // /dev/mem; phys = mmap offset
   UIO = 3,           // /dev/uio<N>; phys from /sys/class/uio/uio<N>/maps
@@ -162,9 +162,9 @@ struct MapRecord {
   uint32_t map_id;        // 1, 2, ... in order of creation across the trace
   uint16_t kind;          // DeviceKind
   uint16_t prot;          // PROT_* the program asked for
-  uint16_t bar;           // PCI BAR or UIO map index, kNoBar if none
+  uint16_t bar;           // PCI BAR (for DEV_MEM: the one holding phys) or UIO map index, kNoBar if none
   uint16_t path_len;      // bytes of path that follow (no terminator)
-  uint32_t pci_busdevfn;  // (domain << 16) | (bus << 8) | devfn for PCI_RESOURCE/UIO of a PCI device, else 0
+  uint32_t pci_busdevfn;  // (domain << 16) | (bus << 8) | devfn of the PCI device the mapping is in, else 0
   uint32_t reserved;
   // followed by path_len bytes of the device file's path, zero-padded to 8
 };

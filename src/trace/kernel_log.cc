@@ -295,7 +295,7 @@ Result<KernelLogReader> KernelLogReader::open(const std::string& path, TraceFail
 KernelLogReader KernelLogReader::adopt_fd(int fd, std::string path, std::string_view already_read) {
   KernelLogReader reader(fd, std::move(path));
   const size_t n = std::min(already_read.size(), kBufferSize);
-  std::memcpy(reader.buffer_.get(), already_read.data(), n);
+  if (n != 0) std::memcpy(reader.buffer_.get(), already_read.data(), n);  // an empty view may have no data()
   reader.end_ = n;
   return reader;
 }

@@ -72,6 +72,27 @@ PrintOutcome print_records(RecordSource& source, TextSink& sink, const RecordFor
 
 // ---- The kernel format ----
 
+// The most text one MARK line of the kernel format carries: one write to the
+// kernel's trace_marker keeps at most TRACE_BUF_SIZE (1024) bytes
+// (kernel/trace/trace.c, tracing_mark_write(), every kernel before 6.8, which
+// raised it to 4096). Longer text is cut to this in the kernel format only:
+// the trace keeps up to kMaxMarkText and the native format prints it all.
+inline constexpr size_t kKernelMarkTextMax = 1024;
+
+// Choices for readers of the kernel format that expect less than it allows
+// (docs/print.md, "Readers"). The defaults print what the kernel prints.
+struct KernelFormatOptions {
+  // The widest R/W line: 8 (the kernel's own widest, writeq/readq), or 4, 2
+  // or 1. A wider access becomes several lines of this width in address
+  // order (so, little-endian, the low half first), each with its own address
+  // and bytes; narrower accesses are printed as they are.
+  unsigned max_width = 8;
+  // Print 0x0 in the PC column and 0 in the PID column, as the kernel does
+  // (it records no PC unless mmiotrace's trace_pc parameter is set, and
+  // always prints PID 0), instead of the instruction address and thread id.
+  bool zero_pc_pid = false;
+};
+
 // "%u.%06lu": seconds and microseconds, rounded to the nearest microsecond as
 // the kernel's ns2usecs() does (kernel/trace/trace.c).
 void format_kernel_time(uint64_t time_ns, fmt::memory_buffer& out);
@@ -79,18 +100,22 @@ void format_kernel_time(uint64_t time_ns, fmt::memory_buffer& out);
 // Appends the kernel line(s) for one record: R/W (several lines for an access
 // that is wide, of odd width or masked; one per access for an ACCESS_RUN), MAP,
 // UNMAP, MARK, UNKNOWN, PCIDEV, or "MARK 0.000000 Lost N events." for LOST.
-void format_kernel_record(const RecordView& record, fmt::memory_buffer& out);
+// An access whose value is unknown (kAccessValueUnknown) prints what the
+// kernel prints when it loses a value: an UNKNOWN line, one per access.
+void format_kernel_record(const RecordView& record, fmt::memory_buffer& out, const KernelFormatOptions& options = {});
 
 // Prints "VERSION 20070824", then the PCIDEV line of every PCIDEV record in the
 // file (a first pass with a second reader opened on reader.path(): the kernel
 // puts them before any event), then every other record in file order.
 // `reader` must be freshly opened, on a regular file (a pipe cannot be read twice).
-PrintOutcome print_kernel_format(TraceReader& reader, FILE* out, std::string_view out_name = "standard output");
+PrintOutcome print_kernel_format(TraceReader& reader, FILE* out, std::string_view out_name = "standard output",
+                                 const KernelFormatOptions& options = {});
 
 // Prints "VERSION 20070824", then every record of `source` in its order,
 // PCIDEV records where they are: for a source whose PCIDEV records come first
 // already, such as a kernel log (kernel_log_records.h). One pass: pipes work.
 PrintOutcome print_kernel_format_in_order(RecordSource& source, FILE* out,
-                                          std::string_view out_name = "standard output");
+                                          std::string_view out_name = "standard output",
+                                          const KernelFormatOptions& options = {});
 
 }  // namespace mmiotrace::trace

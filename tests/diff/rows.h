@@ -71,6 +71,8 @@ enum : uint32_t {
   kOptLockAlways = 1u << 8,  // F0 LOCK on every instance
 };
 
+inline constexpr uint8_t kWig = 2;  // Row::w: VEX/EVEX.W ignored by the instruction
+
 struct Variant {
   uint8_t opsize;   // operand size in bytes (register / immediate / string element)
   uint8_t memsize;  // bytes of the memory access
@@ -95,7 +97,7 @@ struct Row {
   Enc enc = Enc::LEGACY;
   uint8_t pp = 0;  // mandatory prefix / VEX-EVEX pp: 0 none, 1 66, 2 F3, 3 F2
   uint8_t vopcode = 0;
-  uint8_t w = 0;          // VEX/EVEX.W: 0, 1, or 2 = ignored (random)
+  uint8_t w = 0;          // VEX/EVEX.W: 0, 1, or kWig (ignored: random)
   uint8_t vls = 0;        // vector lengths: bit 0 128, bit 1 256, bit 2 512
   uint8_t vmem = 0;       // access size: 0 = the vector length, else 4 or 8
   uint8_t mask_elem = 0;  // EVEX merge/zero masking element size; 0: not maskable

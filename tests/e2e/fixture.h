@@ -1,4 +1,4 @@
-// The end-to-end fixture shared by e2e_test.cc and step_test.cc: programs by
+// The end-to-end fixture shared by the *_test.cc files here: programs by
 // optimisation level, runs in the parameter's mode, failures that keep their
 // files and say how to reproduce.
 #pragma once

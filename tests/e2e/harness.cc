@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "programs/e2e.h"
+#include "reference/kernel_format_reader.h"
 #include "trace/reader.h"
 
 namespace mmiotrace::e2e {
@@ -122,10 +124,12 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
     dev.write(reinterpret_cast<const char*>(run.device_before.data()), static_cast<std::streamsize>(device_size));
   }
   const std::string trace = run.dir + "/trace.mmio";
-  std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", run.dir + "/dev*"};
+  // The test's own options first: a --device of its own matches before the default one.
+  std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace};
   const std::vector<std::string> forced = forced_record_args();
   cmd.insert(cmd.end(), forced.begin(), forced.end());
   cmd.insert(cmd.end(), extra_record_args.begin(), extra_record_args.end());
+  cmd.insert(cmd.end(), {"--device", run.dir + "/dev*"});
   cmd.push_back("--");
   cmd.push_back(program);
   cmd.push_back(run.device);
@@ -141,6 +145,10 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
   std::string print_err;
   run_command({mmiotrace_path(), "print", trace}, &run.trace_text, &print_err);
   run.err += print_err;
+  // Whatever a program did, the kernel format holds only what the kernel
+  // prints (the independent reader of tests/reference).
+  const std::string unreadable = reference::read_kernel_format(run.trace_text);
+  if (!unreadable.empty()) ADD_FAILURE() << "kernel format of " << trace << ": " << unreadable;
   std::istringstream in(run.trace_text);
   std::string line;
   while (std::getline(in, line)) {
@@ -318,6 +326,41 @@ std::string read_binary_accesses(const TracedRun& run, std::vector<BinaryAccess>
     }
   }
   return "";
+}
+
+// A fake /sys and /dev under the work folder: ordinary files only.
+std::string make_fake_sysroot(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string root = dir + "/root";
+  const std::string pci = root + "/sys/devices/pci0000:00/0000:00:04.0";
+  fs::create_directories(pci);
+  fs::create_directories(root + "/sys/bus/pci/devices");
+  fs::create_directories(root + "/sys/bus/pci/drivers/uio_pci_generic");
+  fs::create_directories(root + "/sys/class/uio/uio0/maps/map0");
+  fs::create_directories(root + "/dev");
+  auto put = [](const std::string& path, const std::string& text) { std::ofstream(path) << text; };
+  put(pci + "/resource",
+      "0x00000000fea00000 0x00000000fea00fff 0x0000000000040200\n"
+      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+      "0x00000000fe800000 0x00000000fe803fff 0x000000000014220c\n"
+      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
+  put(pci + "/vendor", "0x1234\n");
+  put(pci + "/device", "0x11e8\n");
+  put(pci + "/irq", "11\n");
+  fs::create_symlink("../../../bus/pci/drivers/uio_pci_generic", pci + "/driver");
+  fs::create_symlink("../../../devices/pci0000:00/0000:00:04.0", root + "/sys/bus/pci/devices/0000:00:04.0");
+  put(pci + "/resource0", "");
+  fs::resize_file(pci + "/resource0", 4096);
+  put(root + "/sys/class/uio/uio0/maps/map0/addr", "0xfeb00000\n");
+  fs::create_symlink(pci, root + "/sys/class/uio/uio0/device");
+  put(root + "/dev/uio0", "");
+  fs::resize_file(root + "/dev/uio0", 4096);
+  put(root + "/dev/mem", "");
+  fs::resize_file(root + "/dev/mem", 0xfea02000);  // sparse
+  return root;
 }
 
 }  // namespace mmiotrace::e2e

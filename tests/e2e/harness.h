@@ -49,7 +49,8 @@ std::vector<std::string> forced_record_args();
 
 // Runs `program args...` (the device path is passed as the first argument)
 // under the tracer with a `device_size`-byte device filled with the e2e
-// pattern. `extra_record_args` go before `--`. With print false, the trace is
+// pattern. `extra_record_args` go first, before the harness's own --device
+// (so a --device among them that matches the device file is the one used). With print false, the trace is
 // not printed (trace_text, lines and accesses stay empty).
 // With `same_addresses`, record runs under `setarch -R` (no address space
 // randomisation): two runs of a program map everything at the same
@@ -93,5 +94,11 @@ struct BinaryAccess {
   uint8_t width = 0;
 };
 std::string read_binary_accesses(const TracedRun& run, std::vector<BinaryAccess>* out, uint64_t* lost);
+
+// A fake /sys and /dev under `dir` (record --sysroot), ordinary files only:
+// PCI device 0000:00:04.0 (1234:11e8, BAR0 0xfea00000 4 KiB, BAR2 0xfe800000
+// 16 KiB, driver uio_pci_generic) with its sysfs resource0, /dev/uio0 (map0
+// at 0xfeb00000, that device) and a sparse /dev/mem. Returns the root.
+std::string make_fake_sysroot(const std::string& dir);
 
 }  // namespace mmiotrace::e2e

@@ -90,5 +90,31 @@ TEST(PrintKernelLog, MalformedLogPrintsWhatCameBeforeThenOneErrorAnd65) {
             "MARK 1.000003 before the bad line\n");
 }
 
+// The options for readers that expect less than the kernel format allows
+// (docs/print.md, "Readers"), from the command line, on a kernel log.
+TEST(PrintKernelLog, OptionsForReadersOfTheKernelFormat) {
+  const std::string dir = work_dir() + "/PrintOptionsForReaders";
+  std::filesystem::create_directories(dir);
+  const std::string log = dir + "/k.log";
+  std::ofstream(log) << "VERSION 20070824\n"
+                        "W 8 1.000000 1 0xfe000000 0x1122334455667788 0x401000 77\n"
+                        "R 2 1.000001 1 0xfe000008 0xbeef 0x401004 77\n"
+                        "W 4 1.000002 1 0xfe00000c ? 0x401008 77\n";
+  std::string out, err;
+  int status = run_command({mmiotrace_path(), "print", "--max-width", "4", "--zero-pc-pid", log}, &out, &err);
+  EXPECT_EQ(exit_status(status), 0) << err;
+  EXPECT_EQ(out,
+            "VERSION 20070824\n"
+            "W 4 1.000000 1 0xfe000000 0x55667788 0x0 0\n"
+            "W 4 1.000000 1 0xfe000004 0x11223344 0x0 0\n"
+            "R 2 1.000001 1 0xfe000008 0xbeef 0x0 0\n"
+            "UNKNOWN 1.000002 1 0xfe00000c 00,00,00 0x0 0\n");
+  status = run_command({mmiotrace_path(), "print", "--format", "native", "--max-width", "4", log}, &out, &err);
+  EXPECT_EQ(exit_status(status), 64);
+  EXPECT_EQ(err,
+            "mmiotrace: --max-width and --zero-pc-pid change the kernel format only; the native format prints "
+            "every field\n");
+}
+
 }  // namespace
 }  // namespace mmiotrace::e2e

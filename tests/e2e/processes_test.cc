@@ -241,6 +241,26 @@ TEST_P(E2E, AProcessKilledHoldingTheOrderLockDoesNotStallTheOthers) {
       << run.err;
 }
 
+// A victim killed between a device access and its record (after its 300th
+// access, MMIOTRACE_TESTING_KILL_AFTER_ACCESS): the access took its seq
+// before it touched the device, so the trace says one event was lost where
+// the device holds one write more than the trace shows.
+TEST_P(E2E, AProcessKilledBetweenAnAccessAndItsRecordLeavesALostEvent) {
+  const TracedRun& run = keep(run_traced(test_name(), program("lock_holder_killed"), {"after-access"}, 4096));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("VICTIM signal 9"), std::string::npos) << run.out;
+  uint64_t count = 0, victim = 0;
+  std::string why;
+  EXPECT_TRUE(consecutive_writes(run, 0x0, &count, &why)) << why;
+  EXPECT_TRUE(consecutive_writes(run, 0x100, &victim, &why)) << why;
+  // Writes 0-298 are recorded; the 300th access (299) reached the device only.
+  EXPECT_EQ(victim, 299u);
+  uint32_t v = 0;
+  memcpy(&v, run.device_after.data() + 0x100, 4);
+  EXPECT_EQ(v, 299u);
+  EXPECT_NE(run.trace_text.find("Lost 1 events"), std::string::npos) << run.trace_text.substr(0, 2000);
+}
+
 // Signals (docs/record.md): a handler that touches the device while its
 // thread waits in sigsuspend, ppoll, pselect or epoll_pwait with every other
 // signal blocked, or whose own sa_mask blocks everything; a handler on an

@@ -39,6 +39,13 @@
 //     nor do the FS/GS bases.
 //   - plan_generic(): writes at most kGenericStubCapacity bytes, nothing when
 //     it refuses; a plan ends in HLT and its operand fits the bounce area.
+//   - describe() (the table's answer): whenever emulate() emulates the
+//     instruction (OK or FAULT), describe() says OK with its length, and the
+//     Memory calls are of its shape (NONE: none; LOAD: reads; STORE: writes;
+//     READ_MODIFY_WRITE: a read then a write of the same bytes; COPY: reads
+//     and writes alternating), of its width, inside one atomic_rmw exactly
+//     when it says atomic, masked only when it says masked; a #GP before any
+//     access only when it gives an alignment rule. DECODE_ERROR agrees.
 //   - disassemble(): NUL-terminated within the buffer it is given.
 #include <csignal>
 #include <cstddef>
@@ -93,6 +100,15 @@ class FuzzMemory final : public Memory {
   // in a fault here instead of running for ever (the CPU would run as long).
   static constexpr unsigned kMaxCalls = 2048;
 
+  struct Call {
+    uint64_t addr;
+    unsigned size;
+    bool write;
+    bool masked;
+    bool atomic;  // made inside atomic_rmw
+  };
+  Call log[kMaxCalls + 1];  // the calls of the current emulate()
+
   FuzzMemory(uint64_t seed, unsigned fault_nibble, bool sigbus, unsigned fault_after)
       : seed_(seed), fault_nibble_(fault_nibble), sigbus_(sigbus), fault_after_(fault_after) {}
 
@@ -120,6 +136,13 @@ class FuzzMemory final : public Memory {
   MemFault write_masked(uint64_t addr, unsigned size, uint64_t mask, const void* in) override {
     return access(addr, size, mask, true, nullptr, static_cast<const uint8_t*>(in));
   }
+  // Memory's default (a read, compute, then a write), with its calls marked atomic.
+  MemFault atomic_rmw(uint64_t addr, unsigned size, void* old_out, RmwCompute compute, void* ctx) override {
+    in_atomic_ = true;
+    const MemFault f = Memory::atomic_rmw(addr, size, old_out, compute, ctx);
+    in_atomic_ = false;
+    return f;
+  }
   void instruction_decoded(unsigned length) override {
     ++decoded_calls;
     decoded_length = length;
@@ -137,6 +160,7 @@ class FuzzMemory final : public Memory {
     // shorter than `size` is an ASan report here.
     uint8_t scratch[64];
     std::memcpy(scratch, out != nullptr ? out : in, size);
+    log[calls] = {addr, size, in != nullptr, masked, in_atomic_};
     ++calls;
     MemFault f;
     if ((fault_after_ != 0 && calls > fault_after_) || calls > kMaxCalls) {
@@ -167,7 +191,39 @@ class FuzzMemory final : public Memory {
   unsigned fault_nibble_;
   bool sigbus_;
   unsigned fault_after_;
+  bool in_atomic_ = false;
 };
+
+// An instruction emulate() emulated (OK or FAULT) is one the table describes,
+// and its Memory calls are as the description says.
+void check_description(const FormInfo& info, const EmuResult& r, const FuzzMemory& mem) {
+  FUZZ_CHECK(info.status == EmuStatus::OK && info.insn_len == r.insn_len);
+  if (r.status == EmuStatus::FAULT && !mem.faulted) FUZZ_CHECK(info.align != 0);  // #GP before any access
+  if (info.access == AccessShape::NONE) FUZZ_CHECK(mem.calls == 0);
+  if (info.access == AccessShape::READ_MODIFY_WRITE) FUZZ_CHECK(mem.calls <= 2 && !info.repeated);
+  for (unsigned i = 0; i < mem.calls; ++i) {
+    const FuzzMemory::Call& c = mem.log[i];
+    FUZZ_CHECK(c.size == info.width && c.atomic == info.atomic);
+    if (c.masked) FUZZ_CHECK(info.masked);
+    switch (info.access) {
+      case AccessShape::LOAD:
+        FUZZ_CHECK(!c.write);
+        break;
+      case AccessShape::STORE:
+        FUZZ_CHECK(c.write);
+        break;
+      case AccessShape::READ_MODIFY_WRITE:
+        FUZZ_CHECK(c.write == (i == 1));
+        if (i == 1) FUZZ_CHECK(c.addr == mem.log[0].addr);
+        break;
+      case AccessShape::COPY:
+        FUZZ_CHECK(c.write == (i % 2 == 1));
+        break;
+      case AccessShape::NONE:
+        break;
+    }
+  }
+}
 
 void check_emulate(const Reader& in, const uint8_t* code, size_t len) {
   const XsaveLayout& host = XsaveLayout::host();
@@ -229,6 +285,9 @@ void check_emulate(const Reader& in, const uint8_t* code, size_t len) {
     const uint64_t rip = cpu.rip;
     const uint64_t flags = cpu.rflags;
     const EmuResult r = emulate(cpu, code, len, mem, options);
+    const FormInfo info = describe(code, len);
+    if (r.status == EmuStatus::OK || r.status == EmuStatus::FAULT) check_description(info, r, mem);
+    FUZZ_CHECK((r.status == EmuStatus::DECODE_ERROR) == (info.status == EmuStatus::DECODE_ERROR));
     FUZZ_CHECK(cpu.fs_base == before.fs_base && cpu.gs_base == before.gs_base);
     FUZZ_CHECK(((cpu.rflags ^ flags) & ~uint64_t{0x8d5}) == 0);  // only OF SF ZF AF PF CF
     switch (r.status) {

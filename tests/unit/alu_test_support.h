@@ -1,4 +1,5 @@
-// Shared by the emulator_alu*_test.cc files: a Memory that records every call
+// Shared by the emulator tests of general-register rows (emulator_alu*_test.cc,
+// emulator_gpr_test.cc, emulator_string_compare_test.cc): a Memory that records every call
 // (kind, address, size, bytes; one entry per atomic_rmw with the bytes read
 // and the bytes written) and serves reads from what the test put there, and
 // the row runner the table-driven tests use.

@@ -1,8 +1,9 @@
 // emu::emulate for CMPS and SCAS (docs/emulated-instructions.md, "String
 // comparisons"): every width x repeat prefix x direction x address size, with
 // REPE stopping on the first mismatch and REPNE on the first match; the flags
-// of the last comparison, set only when the instruction completes; faults and
-// max_rep_iterations as for MOVS.
+// of the last comparison; faults and max_rep_iterations as for MOVS, with
+// RFLAGS at a fault after some elements as each vendor leaves it.
+#include <cpuid.h>
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -165,8 +166,11 @@ TEST_P(EmulatorStringCompareRows, AccessesRegistersFlags) { run_row(GetParam());
 INSTANTIATE_TEST_SUITE_P(Table, EmulatorStringCompareRows, ::testing::ValuesIn(compare_rows()),
                          [](const auto& info) { return sanitize(info.param.name); });
 
-TEST(EmulatorStringCompareRep, MaxIterationsStopsAndResumes) {
-  const Bytes code = {0xf3, 0xa6};  // repe cmpsb over 5 equal bytes
+// REPE CMPSB over 5 equal bytes in runs of 2: RCX/RSI/RDI per element; RFLAGS
+// as the vendor leaves it at an interruption (RepCompareFlags), then the last
+// comparison's once complete.
+void max_iterations_stop_and_resume(RepCompareFlags policy) {
+  const Bytes code = {0xf3, 0xa6};
   CpuState cpu = base_cpu();
   cpu.reg(Gpr::RSI) = 0x10000;
   cpu.reg(Gpr::RDI) = 0x20000;
@@ -179,22 +183,33 @@ TEST(EmulatorStringCompareRep, MaxIterationsStopsAndResumes) {
   }
   EmuOptions opt;
   opt.max_rep_iterations = 2;
+  opt.rep_compare_flags = policy;
+  // Intel: unchanged until the instruction completes; AMD: the last comparison's (equal: ZF PF).
+  const uint64_t interrupted = policy == RepCompareFlags::INSTRUCTION_START ? fl(CF | SF) : fl(ZF | PF);
   EmuResult r = emulate(cpu, code.data(), code.size(), mem, opt);
   EXPECT_EQ(r.status, EmuStatus::OK);
   EXPECT_EQ(cpu.rip, kRip);  // the CPU re-runs it
   EXPECT_EQ(cpu.reg(Gpr::RCX), 3u);
   EXPECT_EQ(cpu.reg(Gpr::RSI), 0x10002u);
   EXPECT_EQ(mem.log.size(), 4u);
-  EXPECT_EQ(cpu.rflags, fl(CF | SF));  // unchanged until the instruction completes
+  EXPECT_EQ(cpu.rflags, interrupted);
   r = emulate(cpu, code.data(), code.size(), mem, opt);
   EXPECT_EQ(cpu.rip, kRip);
-  EXPECT_EQ(cpu.rflags, fl(CF | SF));
+  EXPECT_EQ(cpu.rflags, interrupted);
   r = emulate(cpu, code.data(), code.size(), mem, opt);
   EXPECT_EQ(r.status, EmuStatus::OK);
   EXPECT_EQ(cpu.rip, kRip + 2);
   EXPECT_EQ(cpu.reg(Gpr::RCX), 0u);
   EXPECT_EQ(mem.log.size(), 10u);
   EXPECT_EQ(cpu.rflags, fl(ZF | PF));
+}
+
+TEST(EmulatorStringCompareRep, MaxIterationsStopsAndResumesIntel) {
+  max_iterations_stop_and_resume(RepCompareFlags::INSTRUCTION_START);
+}
+
+TEST(EmulatorStringCompareRep, MaxIterationsStopsAndResumesAmd) {
+  max_iterations_stop_and_resume(RepCompareFlags::LAST_COMPARISON);
 }
 
 TEST(EmulatorStringCompareRep, StopConditionAtTheLimitCompletes) {
@@ -215,7 +230,10 @@ TEST(EmulatorStringCompareRep, StopConditionAtTheLimitCompletes) {
   EXPECT_EQ(cpu.rflags & ZF, ZF);
 }
 
-TEST(EmulatorStringCompareRep, FaultKeepsTheCompletedElements) {
+// REPE CMPSB faulting on element 1's [RDI] after element 0 compared equal
+// (ZF PF): RCX/RSI/RDI show element 0 done on both vendors; RFLAGS is the
+// vendor's (RepCompareFlags).
+CpuState fault_after_one_element(const EmuOptions& opt) {
   const Bytes code = {0xf3, 0xa6};
   CpuState cpu = base_cpu();
   cpu.reg(Gpr::RSI) = 0x10000;
@@ -227,15 +245,73 @@ TEST(EmulatorStringCompareRep, FaultKeepsTheCompletedElements) {
   mem.put(0x10000, {7, 7});
   mem.put(0x20000, {7, 7});
   mem.fault_at(0x20001, MemFault{SIGSEGV, SEGV_MAPERR, 0x20001});
-  const EmuResult r = emulate(cpu, code.data(), code.size(), mem);
+  const EmuResult r = emulate(cpu, code.data(), code.size(), mem, opt);
   EXPECT_EQ(r.status, EmuStatus::FAULT);
   EXPECT_EQ(r.fault.addr, 0x20001u);
   EXPECT_EQ(cpu.rip, kRip);
   EXPECT_EQ(mem.log, (std::vector<Access>{R(0x10000, {7}), R(0x20000, {7}), R(0x10001, {7}), RF(0x20001, 1)}));
   expect_gprs(cpu, before, {{Gpr::RSI, 0x10001}, {Gpr::RDI, 0x20001}, {Gpr::RCX, 3}});
-  // Not the first element's ZF | PF: the CPU reports the flags the
-  // instruction started with (tests/diff, REPE SCASD faulting mid-run).
-  EXPECT_EQ(cpu.rflags, fl(CF));
+  return cpu;
+}
+
+TEST(EmulatorStringCompareRep, FaultKeepsTheFlagsTheInstructionStartedWithOnIntel) {
+  // SDM Vol. 2B, REP: "the EFLAGS value is restored to the state prior to the
+  // execution of the instruction"; what tests/diff found on a Xeon.
+  EmuOptions opt;
+  opt.rep_compare_flags = RepCompareFlags::INSTRUCTION_START;
+  EXPECT_EQ(fault_after_one_element(opt).rflags, fl(CF));
+}
+
+TEST(EmulatorStringCompareRep, FaultKeepsTheLastComparisonsFlagsOnAmd) {
+  // What tests/diff found on an EPYC: element 0's comparison (equal), not the
+  // flags the instruction started with.
+  EmuOptions opt;
+  opt.rep_compare_flags = RepCompareFlags::LAST_COMPARISON;
+  EXPECT_EQ(fault_after_one_element(opt).rflags, fl(ZF | PF));
+}
+
+TEST(EmulatorStringCompareRep, FaultInTheFirstElementChangesNoFlagOnEitherVendor) {
+  for (const RepCompareFlags policy : {RepCompareFlags::INSTRUCTION_START, RepCompareFlags::LAST_COMPARISON}) {
+    const Bytes code = {0xf2, 0xaf};  // repne scasd
+    CpuState cpu = base_cpu();
+    cpu.reg(Gpr::RDI) = 0x20000;
+    cpu.reg(Gpr::RCX) = 4;
+    cpu.rflags = fl(OF | AF);
+    const CpuState before = cpu;
+    RecordingMemory mem;
+    mem.fault_at(0x20000, MemFault{SIGSEGV, SEGV_ACCERR, 0x20000});
+    EmuOptions opt;
+    opt.rep_compare_flags = policy;
+    EXPECT_EQ(emulate(cpu, code.data(), code.size(), mem, opt).status, EmuStatus::FAULT);
+    expect_gprs(cpu, before, {});
+    EXPECT_EQ(cpu.rflags, fl(OF | AF));
+  }
+}
+
+TEST(EmulatorStringCompareRep, TheDefaultIsTheHostVendors) {
+  // HOST follows the CPUID vendor: AMD's behaviour on AuthenticAMD, the
+  // SDM's everywhere else (tests/diff checks it against this CPU).
+  unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+  ASSERT_NE(__get_cpuid(0, &max_leaf, &ebx, &ecx, &edx), 0);
+  const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "Auth" "enti" "cAMD"
+  EXPECT_EQ(host_rep_compare_flags(), amd ? RepCompareFlags::LAST_COMPARISON : RepCompareFlags::INSTRUCTION_START);
+  EXPECT_EQ(fault_after_one_element(EmuOptions{}).rflags, amd ? fl(ZF | PF) : fl(CF));
+}
+
+// The count register of a REP string instruction (agent/step.cc counts the
+// iterations a late trap covered with it).
+TEST(RepCountBits, RepStringInstructionsAndNothingElse) {
+  const auto bits = [](Bytes b) { return rep_count_bits(b.data(), b.size()); };
+  EXPECT_EQ(bits({0xf3, 0xa4}), 64u);              // rep movsb
+  EXPECT_EQ(bits({0x67, 0xf3, 0x48, 0xab}), 32u);  // rep stosq (%edi)
+  EXPECT_EQ(bits({0xf3, 0xac}), 64u);              // rep lodsb
+  EXPECT_EQ(bits({0xf3, 0xa6}), 64u);              // repe cmpsb
+  EXPECT_EQ(bits({0x67, 0xf2, 0xaf}), 32u);        // repne scasl (%edi)
+  EXPECT_EQ(bits({0xa4}), 0u);                     // movsb: one element
+  EXPECT_EQ(bits({0xf2, 0xa4}), 0u);               // repne movsb: refused by the emulator
+  EXPECT_EQ(bits({0xf3, 0x90}), 0u);               // pause
+  EXPECT_EQ(bits({0x8b, 0x07}), 0u);               // mov (%rdi), %eax
+  EXPECT_EQ(bits({0xf3}), 0u);                     // not an instruction
 }
 
 TEST(EmulatorStringCompareRefused, LockIsUd) {

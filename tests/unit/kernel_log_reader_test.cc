@@ -1,6 +1,7 @@
 // KernelLogReader on the kernel's own mmiotrace text: every kind of line with
 // its fields, the lines it passes over, and the errors for lines that are not
 // what the kernel writes (line number, what was expected, events before it delivered).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -265,6 +266,28 @@ TEST(KernelLogReader, OtherTracersLinesArePassedOverAndCounted) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, KernelEventKind::LOST);
   EXPECT_EQ(ev[0].lost, 0u);  // ftrace did not know how many
+}
+
+// Found by tests/fuzz/kernel_log_fuzzer.cc: adopt_fd() with nothing read ahead
+// copied from the empty view's data(), which may be a null pointer (undefined
+// behaviour, which UBSan stops in the asan build).
+TEST(KernelLogReader, AdoptedWithNothingReadAheadReadsTheWholeLog) {
+  const std::string path = write_log("adopt_nothing_ahead", "VERSION 20070824\nMARK 1.000000 hello there\n");
+  for (const std::string_view ahead : {std::string_view{}, std::string_view("")}) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    KernelLogReader reader = KernelLogReader::adopt_fd(fd, path, ahead);
+    KernelLogEvent e;
+    auto more = reader.next(e);
+    ASSERT_TRUE(more.ok()) << more.error();
+    ASSERT_TRUE(*more);
+    EXPECT_EQ(e.kind, KernelEventKind::MARK);
+    EXPECT_EQ(e.text, "hello there");
+    EXPECT_EQ(e.line, 2u);
+    more = reader.next(e);
+    ASSERT_TRUE(more.ok()) << more.error();
+    EXPECT_FALSE(*more);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// What the printer tests share: records built with encode.h, and the text a
-// printer wrote into a temporary FILE.
+// What the printer tests share: records built with encode.h, a source that
+// hands them to a printer, and the text a printer wrote into a temporary FILE.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "reference/kernel_format_reader.h"
 #include "trace/encode.h"
+#include "trace/kernel_printer.h"
+#include "trace/reader.h"
 
 namespace mmiotrace::trace {
 
@@ -25,6 +28,50 @@ Record encode(size_t (*fn)(void*, size_t, const RecordStamp&, const Fields&), Re
   return r;
 }
 
+// An access whose value bytes are 0x10, 0x11, ... in memory order: time 1 s,
+// thread 7, process 6, map 2, pc 0x400000.
+inline Record access(uint64_t seq, AccessOp op, uint8_t width, uint64_t phys, uint8_t flags = 0, uint64_t mask = 0,
+                     const std::vector<uint8_t>& insn = {}) {
+  uint8_t value[64];
+  for (int i = 0; i < 64; ++i) value[i] = static_cast<uint8_t>(0x10 + i);
+  AccessFields a;
+  a.op = op;
+  a.width = width;
+  a.flags = flags;
+  a.phys = phys;
+  a.pc = 0x400000;
+  a.byte_mask = mask;
+  a.pid = 6;
+  a.map_id = 2;
+  a.insn = insn.data();
+  a.insn_len = static_cast<uint8_t>(insn.size());
+  a.value = value;
+  return encode(encode_access, RecordStamp{seq, 1'000'000'000, 7}, a);
+}
+
+// A run of `count` accesses of `width` bytes whose value bytes are 0x10, 0x11,
+// ... in record order (access i's bytes start at 0x10 + i*width), with the
+// fields of access() above.
+inline Record access_run(uint64_t seq, AccessOp op, uint8_t width, uint32_t count, uint64_t phys, int32_t stride,
+                         const std::vector<uint8_t>& insn = {}, uint8_t flags = 0) {
+  std::vector<uint8_t> values(size_t{count} * width);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<uint8_t>(0x10 + i);
+  AccessRunFields f;
+  f.op = op;
+  f.width = width;
+  f.phys = phys;
+  f.pc = 0x400000;
+  f.pid = 6;
+  f.map_id = 2;
+  f.count = count;
+  f.stride = stride;
+  f.flags = flags;
+  f.insn = insn.data();
+  f.insn_len = static_cast<uint8_t>(insn.size());
+  f.values = values.data();
+  return encode(encode_access_run, RecordStamp{seq, 1'000'000'000, 7}, f);
+}
+
 // Reads `f` (a std::tmpfile() a printer wrote) from its start, then closes it.
 inline std::string take_printed_text(FILE* f) {
   std::rewind(f);
@@ -33,6 +80,42 @@ inline std::string take_printed_text(FILE* f) {
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
   std::fclose(f);
+  return text;
+}
+
+// Hands a list of records to a printer, in order (no file needed).
+class VectorSource final : public RecordSource {
+ public:
+  explicit VectorSource(std::vector<Record> records) : records_(std::move(records)) {}
+  Result<bool> next(RecordView& out) override {
+    if (next_ == records_.size()) return false;
+    auto view = RecordView::checked(records_[next_++]);
+    EXPECT_TRUE(view.ok()) << view.error();
+    if (!view.ok()) return make_error(view.error());
+    out = *view;
+    return true;
+  }
+  bool read_failed() const override { return false; }
+
+ private:
+  std::vector<Record> records_;
+  size_t next_ = 0;
+};
+
+// Kernel-format text must read in the independent reader of the tests
+// (tests/reference): nothing a kernel would not print.
+inline void expect_kernel_readers_accept(const std::string& text) {
+  EXPECT_EQ(reference::read_kernel_format(text), "") << text.substr(0, 2000);
+}
+
+// The kernel format of `records` in their order, "VERSION 20070824" first.
+inline std::string kernel_text(std::vector<Record> records, const KernelFormatOptions& options = {}) {
+  VectorSource source(std::move(records));
+  FILE* f = std::tmpfile();
+  const PrintOutcome o = print_kernel_format_in_order(source, f, "standard output", options);
+  EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
+  std::string text = take_printed_text(f);
+  expect_kernel_readers_accept(text);
   return text;
 }
 

@@ -42,6 +42,24 @@ static inline void* e2e_map(const char* path, size_t len) {
   return p;
 }
 
+/* Maps 4096 bytes at `off` of the file `rel` under the fake tree `root` (record --sysroot). */
+static inline volatile uint32_t* e2e_map_at(const char* root, const char* rel, off_t off) {
+  char path[4096];
+  snprintf(path, sizeof(path), "%s%s", root, rel);
+  int fd = open(path, O_RDWR);
+  if (fd < 0) {
+    perror(path);
+    exit(2);
+  }
+  void* p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+  if (p == MAP_FAILED) {
+    perror("mmap");
+    exit(2);
+  }
+  close(fd);
+  return (volatile uint32_t*)p;
+}
+
 static inline void e2e_expect(char op, int width, uint64_t offset, uint64_t value) {
   printf("EXPECT %c %d 0x%" PRIx64 " 0x%" PRIx64 "\n", op, width, offset, value);
 }

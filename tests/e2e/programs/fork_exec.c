@@ -1,8 +1,9 @@
 /* Processes: the program runs itself again through fork + exec (argv[2] ==
  * "exec"), then forks a child that outlives it (the child waits until its
- * parent has exited, then accesses the device). Every process writes its own
+ * parent has been reaped, then accesses the device). Every process writes its own
  * range of the device; record must keep all three in one trace. Each process
  * prints "PID <role> <pid>" and its EXPECT lines. */
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -40,8 +41,10 @@ int main(int argc, char** argv) {
   pid_t orphan = fork();
   E2E_CHECK(orphan >= 0);
   if (orphan == 0) {
-    for (int i = 0; i < 5000 && getppid() == parent; ++i) usleep(1000);
-    usleep(50000);
+    /* Until the parent has been reaped: the recorder writes a process's exit
+     * MARK before it reaps it, so this process's accesses come after the
+     * parent's exit MARK, however late the recorder gets to run. */
+    while (kill(parent, 0) == 0) usleep(1000);
     printf("PID orphan %d\n", (int)getpid());
     writes(dev, 0x100, 0xc0000000u);
     return 0;

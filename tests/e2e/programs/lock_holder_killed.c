@@ -6,7 +6,10 @@
  * ... to 0x0 until the victim is dead, then 1000 more. Prints
  * "COUNT <writes to 0x0>" and "VICTIM signal <n>". Without recovery the
  * program would spin in the agent's handler (every signal blocked) for ever:
- * the test's ctest timeout ends it. */
+ * the test's ctest timeout ends it.
+ * With the argument "after-access", the victim is killed instead right after
+ * its 300th device access, before that access's record
+ * (MMIOTRACE_TESTING_KILL_AFTER_ACCESS=300). */
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -23,7 +26,8 @@ int main(int argc, char** argv) {
   pid_t victim = fork();
   E2E_CHECK(victim >= 0);
   if (victim == 0) {
-    setenv("MMIOTRACE_TESTING_KILL_IN_LOCK", "300", 1);
+    const int after_access = argc == 3 && strcmp(argv[2], "after-access") == 0;
+    setenv(after_access ? "MMIOTRACE_TESTING_KILL_AFTER_ACCESS" : "MMIOTRACE_TESTING_KILL_IN_LOCK", "300", 1);
     execl("/proc/self/exe", argv[0], argv[1], "victim", (char*)NULL);
     _exit(126);
   }

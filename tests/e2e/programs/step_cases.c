@@ -4,6 +4,8 @@
  *   signal    a timer signal whose handler writes the device arrives all the time
  *   pages     one access straddles two pages of one mapping
  *   rep       REP MOVSB/STOSB/LODSB on the device, iteration by iteration
+ *   crowded   REP MOVSB/MOVSW from the device into memory while every other general
+ *             register and xmm0-15 hold bytes equal to the step's probe pattern
  *   unknown   OR [dev], EAX: a device value no register holds (step: recorded as unknown)
  *   atomic    LOCK XADD, LOCK CMPXCHG succeeding and failing: written values that depend on
  *             the read one
@@ -123,6 +125,49 @@ static int case_rep(volatile uint8_t* dev) {
   return 0;
 }
 
+/* The step finds where a read value went by running the instruction on a
+ * pattern (0xa7 for the first byte, 0xe4 for the second) and then on its
+ * complement, and looking for it in the registers and in memory. Here every
+ * general register but RSI/RDI/RCX/RSP/RBP and every xmm register holds the
+ * pattern already, so that only the complement run tells the real place (the
+ * destination in memory) from the others. */
+#define CROWD(value, insn)                                                                                         \
+  __asm__ volatile(                                                                                                \
+      "movabs $" value                                                                                             \
+      ", %%rax\n\tmov %%rax, %%rbx\n\tmov %%rax, %%rdx\n\tmov %%rax, %%r8\n\t"                                     \
+      "mov %%rax, %%r9\n\tmov %%rax, %%r10\n\tmov %%rax, %%r11\n\tmov %%rax, %%r12\n\tmov %%rax, %%r13\n\t"        \
+      "mov %%rax, %%r14\n\tmov %%rax, %%r15\n\tmovq %%rax, %%xmm0\n\tpunpcklqdq %%xmm0, %%xmm0\n\t"                \
+      "movdqa %%xmm0, %%xmm1\n\tmovdqa %%xmm0, %%xmm2\n\tmovdqa %%xmm0, %%xmm3\n\tmovdqa %%xmm0, %%xmm4\n\t"       \
+      "movdqa %%xmm0, %%xmm5\n\tmovdqa %%xmm0, %%xmm6\n\tmovdqa %%xmm0, %%xmm7\n\tmovdqa %%xmm0, %%xmm8\n\t"       \
+      "movdqa %%xmm0, %%xmm9\n\tmovdqa %%xmm0, %%xmm10\n\tmovdqa %%xmm0, %%xmm11\n\tmovdqa %%xmm0, %%xmm12\n\t"    \
+      "movdqa %%xmm0, %%xmm13\n\tmovdqa %%xmm0, %%xmm14\n\tmovdqa %%xmm0, %%xmm15\n\t" insn                        \
+      : "+D"(d), "+S"(s), "+c"(n)                                                                                  \
+      :                                                                                                            \
+      : "rax", "rbx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", \
+        "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",      \
+        "memory")
+
+static int case_crowded(volatile uint8_t* dev) {
+  static uint8_t dst[16];
+  for (int i = 0; i < 48; ++i) {
+    dev[0x900 + i] = e2e_pattern(0x900 + i);
+    e2e_expect('W', 1, 0x900 + i, e2e_pattern(0x900 + i));
+  }
+  void* d = dst;
+  const void* s = (const void*)(dev + 0x900);
+  size_t n = 16;
+  CROWD("0xa7a7a7a7a7a7a7a7", "rep movsb");
+  for (int i = 0; i < 16; ++i) e2e_expect('R', 1, 0x900 + i, e2e_pattern(0x900 + i));
+  for (int i = 0; i < 16; ++i) E2E_CHECK(dst[i] == e2e_pattern(0x900 + i));
+  d = dst;
+  s = (const void*)(dev + 0x920);
+  n = 8;
+  CROWD("0xe4a7e4a7e4a7e4a7", "rep movsw");
+  for (int i = 0; i < 8; ++i) e2e_expect('R', 2, 0x920 + 2 * i, e2e_pattern_value(0x920 + 2 * i, 2));
+  for (int i = 0; i < 16; ++i) E2E_CHECK(dst[i] == e2e_pattern(0x920 + i));
+  return 0;
+}
+
 static int case_unknown(volatile uint8_t* dev) {
   REG32(dev, 0x600) = 0x0f0f0000;
   e2e_expect('W', 4, 0x600, 0x0f0f0000);
@@ -181,6 +226,7 @@ int main(int argc, char** argv) {
            : !strcmp(c, "signal")   ? case_signal(dev)
            : !strcmp(c, "pages")    ? case_pages(dev)
            : !strcmp(c, "rep")      ? case_rep(dev)
+           : !strcmp(c, "crowded")  ? case_crowded(dev)
            : !strcmp(c, "unknown")  ? case_unknown(dev)
            : !strcmp(c, "atomic")   ? case_atomic(dev)
            : !strcmp(c, "fallback") ? case_fallback(dev)

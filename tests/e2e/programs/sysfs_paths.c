@@ -3,31 +3,18 @@
  * at a BAR's physical address, and /dev/uio0. The trace must carry the
  * physical addresses sysfs gives, and a PCIDEV line for the PCI device.
  * Nothing here touches a real device: every file is an ordinary file. */
-#include <string.h>
-
 #include "e2e.h"
-
-static volatile uint32_t* map_path(const char* root, const char* rel, off_t off) {
-  char path[4096];
-  snprintf(path, sizeof(path), "%s%s", root, rel);
-  int fd = open(path, O_RDWR);
-  E2E_CHECK(fd >= 0);
-  void* p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
-  E2E_CHECK(p != MAP_FAILED);
-  close(fd);
-  return p;
-}
 
 int main(int argc, char** argv) {
   E2E_CHECK(argc == 3);
   const char* root = argv[2];
-  volatile uint32_t* bar = map_path(root, "/sys/bus/pci/devices/0000:00:04.0/resource0", 0);
+  volatile uint32_t* bar = e2e_map_at(root, "/sys/bus/pci/devices/0000:00:04.0/resource0", 0);
   bar[1] = 0x11;
   e2e_expect('W', 4, 0xfea00004, 0x11);
-  volatile uint32_t* mem = map_path(root, "/dev/mem", 0xfea01000);
+  volatile uint32_t* mem = e2e_map_at(root, "/dev/mem", 0xfea01000);
   mem[2] = 0x22;
   e2e_expect('W', 4, 0xfea01008, 0x22);
-  volatile uint32_t* uio = map_path(root, "/dev/uio0", 0);
+  volatile uint32_t* uio = e2e_map_at(root, "/dev/uio0", 0);
   uio[3] = 0x33;
   e2e_expect('W', 4, 0xfeb0000c, 0x33);
   puts("DONE");

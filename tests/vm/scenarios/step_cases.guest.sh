@@ -1,6 +1,6 @@
 # Guest half of step_cases.sh.
 cd /tmp
-for c in tf signal pages rep unknown atomic fallback; do
+for c in tf signal pages rep crowded unknown atomic fallback; do
   truncate -s 0 dev3
   truncate -s 8192 dev3
   rc=0

@@ -245,9 +245,9 @@ std::vector<Case> cases() {
   // clang-format on
 }
 
-class VectorExtraTest : public ::testing::TestWithParam<Case> {};
+class VectorElementTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(VectorExtraTest, AccessesAndRegisters) {
+TEST_P(VectorElementTest, AccessesAndRegisters) {
   if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine";
   const Case& c = GetParam();
   VectorState s(c.k);
@@ -263,13 +263,13 @@ TEST_P(VectorExtraTest, AccessesAndRegisters) {
   for (const auto& [n, v] : c.k) EXPECT_EQ(s.cpu.xsave.read_opmask(n), v);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, VectorExtraTest, ::testing::ValuesIn(cases()),
+INSTANTIATE_TEST_SUITE_P(Table, VectorElementTest, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Register-only forms (MOVHLPS, MOVLHPS, VMOVSS xmm, xmm, xmm, VBROADCASTSS
 // from a register) and broadcast embedded in an EVEX memory operand: refused,
 // nothing touched.
-TEST(VectorExtraSupport, RefusesOtherForms) {
+TEST(VectorElementSupport, RefusesOtherForms) {
   if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine";
   const Bytes refused[] = {
       {0x0f, 0x12, 0xca},                    // movhlps %xmm2,%xmm1
@@ -290,7 +290,7 @@ TEST(VectorExtraSupport, RefusesOtherForms) {
 
 // Legacy MOVSLDUP/MOVSHDUP: m128 must be 16-byte aligned (#GP before any
 // access); MOVDDUP's m64 and the VEX forms need no alignment.
-TEST(VectorExtraAlignment, LegacyMovsldupMovshdup) {
+TEST(VectorElementAlignment, LegacyMovsldupMovshdup) {
   if (!host_has_avx512()) GTEST_SKIP() << "no AVX-512 on this machine";
   const Bytes faulting[] = {{0xf3, 0x0f, 0x12, 0x16}, {0xf3, 0x0f, 0x16, 0x1e}};
   for (const Bytes& code : faulting) {
