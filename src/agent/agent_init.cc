@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/arming.h"
 #include "agent/exit_barrier.h"
+#include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
 #include "agent/step.h"
@@ -91,6 +92,7 @@ void after_fork_child() {
   if (g_agent.channel == nullptr) return;
   g_agent.pid = static_cast<uint32_t>(getpid());
   producer_after_fork_child();
+  patch::fork_child();
   if ((g_agent.channel->flags & trace::kChannelNoFollow) != 0) {
     detach_child();
     return;
@@ -122,7 +124,9 @@ __attribute__((constructor(101))) void agent_init() {
   arming_init(no_pkeys == nullptr || *no_pkeys == '\0' || *no_pkeys == '0');
   producer_init();
   step_init();
-  pthread_atfork(nullptr, nullptr, after_fork_child);
+  // The fast path (agent/patch): a site is patched after this many faults.
+  patch::init(ch->patch_after);
+  pthread_atfork(patch::fork_prepare, patch::fork_parent, after_fork_child);
   install_fault_handlers();
   ch->processes_attached.fetch_add(1);
   g_agent.channel = ch;  // from here on, device mmaps are traced

@@ -11,8 +11,9 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "common/handler_rules.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 

@@ -12,8 +12,11 @@
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "common/check.h"
+#include "common/handler_rules.h"
 #include "trace/encode.h"
 #include "trace/format.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -77,7 +80,7 @@ emu::MemFault DeviceMemory::write_masked(uint64_t addr, unsigned size, uint64_t 
 
 void DeviceMemory::instruction_decoded(unsigned length) {
   // Keep only the instruction's own bytes in the records.
-  if (length < ctx_.insn_len) {
+  if (!ctx_.exact && length < ctx_.insn_len) {
     memset(ctx_.insn + length, 0, sizeof(ctx_.insn) - length);
     ctx_.insn_len = static_cast<uint8_t>(length);
   }
@@ -147,11 +150,13 @@ emu::MemFault DeviceMemory::split_access(uint64_t addr, unsigned size, uint8_t* 
 
 emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, unsigned size, uint8_t* buf,
                                           uint64_t mask, bool masked, bool write, bool split) {
+  MT_CHECK(addr >= r.start && size <= r.end - addr && size <= trace::kMaxAccessWidth);
   if (!record_only_ && (r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(addr);
   if (masked && mask == low_mask(size)) masked = false;
   if (masked && mask == 0) return {};  // nothing selected: no access at all
   auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
   if (!record_only_) order_lock();  // record only: the step holds it (step.h)
+  MT_CHECK(holds_order_lock());
   // The seq before the device (producer.h, give_back_seqs_locked): killed
   // between the two, the thread leaves a lost seq, not an unrecorded access.
   const uint64_t seq = take_seq_locked();
@@ -272,6 +277,7 @@ emu::MemFault DeviceMemory::string_run(const emu::StringRun& run, uint64_t* done
 emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other,
                                       uint64_t first, uint64_t n, uint64_t* done, uint64_t* last) {
   alignas(8) uint8_t values[4096];
+  MT_CHECK(n != 0 && n * run.width <= sizeof values);
   const bool device_reads =
       run.kind == emu::StringKind::LODS || (run.kind == emu::StringKind::MOVS && dev.first == run.src);
   const int64_t step = run.down ? -static_cast<int64_t>(run.width) : static_cast<int64_t>(run.width);

@@ -15,10 +15,15 @@
 
 namespace mmiotrace::agent {
 
+// The instruction whose accesses are recorded: the address and bytes the
+// records carry. Normally the faulting instruction as fetched (up to 15
+// bytes, trimmed to the instruction once decoded); for a copy of an
+// instruction run in a trampoline (agent/patch), the original's, `exact`.
 struct FaultContext {
   uint64_t pc = 0;
   uint32_t tid = 0;
   uint8_t insn_len = 0;
+  bool exact = false;  // insn holds exactly the instruction: never trimmed
   uint8_t insn[16] = {};
 };
 

@@ -12,6 +12,10 @@
 
 #include "agent/agent.h"
 #include "agent/producer.h"
+#include "common/check.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -33,7 +37,10 @@ void enter_access() {
   }
 }
 
-void leave_access() { g_in_flight.fetch_sub(1, std::memory_order_seq_cst); }
+void leave_access() {
+  const uint32_t before = g_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+  MT_CHECK(before != 0);  // every leave_access() pairs with an enter_access()
+}
 
 void exit_barrier() {
   // A vfork child shares this memory with its parent, which lives on: it must

@@ -17,18 +17,52 @@
 #include "agent/device_memory.h"
 #include "agent/exit_barrier.h"
 #include "agent/generic_step.h"
+#include "agent/patch/code_writer.h"
+#include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "agent/safe_format.h"
+#include "agent/signal_defer.h"
 #include "agent/step.h"
+#include "agent/strategy.h"
 #include "agent/ucontext_cpu.h"
+#include "common/check.h"
+#include "common/handler_rules.h"
 #include "emu/emulator.h"
 #include "trace/encode.h"
 #include "trace/format.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
+
+const char* describe(Refusal r) {
+  switch (r) {
+    case Refusal::NONE:
+      return "not refused";
+    case Refusal::NOT_AN_INSTRUCTION:
+      return "not a valid instruction";
+    case Refusal::CODE_ON_DEVICE:
+      return "executing code from device memory is not supported";
+    case Refusal::NOT_IN_TABLE:
+      return "not in its table of instructions";
+    case Refusal::GENERIC_PLAN:
+      return "it cannot be re-encoded";
+    case Refusal::GENERIC_NO_STUB_PAGE:
+      return "the per-thread stub page could not be mapped (mmap PROT_EXEC failed)";
+    case Refusal::GENERIC_WRITES_ORDINARY:
+      return "it writes an operand that is partly ordinary memory";
+    case Refusal::STEP_TOO_MANY_OPERANDS:
+      return "too many memory operands";
+    case Refusal::STEP_NO_DEVICE_OPERAND:
+      return "the decoder finds no operand of it on device memory";
+    case Refusal::STEP_TOO_MANY_ACCESSES:
+      return "it makes more device accesses than a step can record";
+    case Refusal::STEP_PAGES_NOT_OPENED:
+      return "its pages could not be opened for a step (no PKRU in the signal frame)";
+  }
+  return "unknown refusal";
+}
 
 namespace {
 
@@ -55,29 +89,6 @@ void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr)
   stamp_and_push(buf, n);
 }
 
-// `generic_refusal`, `step_refusal`: why the generic path and single-stepping
-// refused it too, if they were tried.
-void report_refused(const FaultContext& ctx, const RegionInfo& r, uint64_t addr, emu::EmuStatus status,
-                    const char* generic_refusal, const char* step_refusal) {
-  char text[160];
-  emu::disassemble(ctx.insn, ctx.insn_len, ctx.pc, text, sizeof(text));
-  SafeBuf m;
-  m.str("mmiotrace: cannot emulate the instruction at ").hex(ctx.pc).str(" (");
-  for (unsigned i = 0; i < ctx.insn_len; ++i) {
-    if (i != 0) m.str(" ");
-    m.byte(ctx.insn[i]);
-  }
-  m.str(": ").str(text).str(") that accesses device memory at ").hex(addr);
-  m.str(" (map ").dec(r.map_id).str(", physical ").hex(r.phys + (addr - r.start)).str("): ");
-  m.str(status == emu::EmuStatus::DECODE_ERROR ? "not a valid instruction"
-        : ctx.pc >= r.start && ctx.pc < r.end  ? "executing code from device memory is not supported"
-                                               : "instruction not supported by the emulator");
-  if (generic_refusal != nullptr) m.str(" (nor by its generic path: ").str(generic_refusal).str(")");
-  if (step_refusal != nullptr) m.str(" (nor can it be single-stepped: ").str(step_refusal).str(")");
-  m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");
-  m.write_to(STDERR_FILENO);
-}
-
 // The program dies by SIGSEGV at the faulting instruction, as the kernel would
 // kill it: the default action is restored and the instruction re-runs.
 void die_at_instruction() {
@@ -88,8 +99,8 @@ void die_at_instruction() {
   real_sigaction(SIGSEGV, &dfl, nullptr);
 }
 
-// Delivers a fault the emulator (or the generic path) found before the
-// instruction ran, as the CPU would have raised it.
+// Delivers a fault a strategy found before the instruction ran (or, for the
+// emulator, at the access that faulted), as the CPU would have raised it.
 void deliver_fault(const emu::MemFault& fault, ucontext_t* uc) {
   siginfo_t synth;
   memset(&synth, 0, sizeof(synth));
@@ -110,79 +121,168 @@ void deliver_step_trap(ucontext_t* uc) {
   forward_signal(SIGTRAP, &synth, uc, true);
 }
 
-void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
-  FaultContext ctx;
-  ctx.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  ctx.tid = current_tid();
-  ctx.insn_len = fetch_instruction(ctx.pc, ctx.insn);
-  const auto addr = reinterpret_cast<uint64_t>(si->si_addr);
+// One traced fault, as the strategies see it.
+struct Fault {
+  ucontext_t* uc;
+  const RegionInfo& region;
+  uint64_t addr;     // the faulting device address (si_addr)
+  FaultContext ctx;  // the instruction the records name
+  bool code_on_device;
+  // The instruction as it runs: the same, or, when the fault comes from an
+  // instruction's copy in a patch's trampoline (`translated`), the copy at
+  // the frame's RIP, while ctx names the original.
+  bool translated;
+  uint8_t exec_len;
+  uint8_t exec_insn[16];
+};
 
-  const bool executing_device = ctx.pc >= region.start && ctx.pc < region.end;
-  const char* step_refusal = nullptr;
-  if (g_agent.step_mode && !executing_device) {
-    // --mode=step: the instruction runs for real on the device (step.h).
-    const StepOutcome s = step_start(uc, ctx, trace::kAccessStepped);
-    if (s.result == StepStart::STARTED) return;
-    if (s.result == StepStart::FAULT) {
-      deliver_fault(s.fault, uc);
-      return;
-    }
-    step_refusal = s.refusal;
-  }
-  if (step_refusal != nullptr) {
-    g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
-    record_unknown(ctx, region, addr);
-    report_refused(ctx, region, addr, emu::EmuStatus::UNSUPPORTED, nullptr, step_refusal);
-    die_at_instruction();
-    return;
-  }
+// ---- The strategies, in the order they are tried.
+
+// Emulate it (src/emu): the access is performed on the agent's real mapping
+// and the frame's registers get the instruction's results.
+Outcome emulate_strategy(Fault& f) {
   emu::CpuState cpu;
-  cpu_from_ucontext(uc, ctx.insn, ctx.insn_len, &cpu);
-  DeviceMemory mem(ctx);
+  cpu_from_ucontext(f.uc, f.exec_insn, f.exec_len, &cpu);
+  DeviceMemory mem(f.ctx);
   enter_access();
-  emu::EmuResult res = executing_device ? emu::EmuResult{emu::EmuStatus::UNSUPPORTED, {}, 0}
-                                        : emu::emulate(cpu, ctx.insn, ctx.insn_len, mem);
+  const emu::EmuResult res = emu::emulate(cpu, f.exec_insn, f.exec_len, mem);
   leave_access();
   switch (res.status) {
     case emu::EmuStatus::OK:
-      cpu_to_ucontext(cpu, uc);
-      if ((cpu.rflags & emu::kFlagTF) != 0) deliver_step_trap(uc);
-      return;
+      cpu_to_ucontext(cpu, f.uc);
+      if ((cpu.rflags & emu::kFlagTF) != 0) deliver_step_trap(f.uc);
+      // A hot instruction is patched (the fast path, agent/patch).
+      if (!f.translated) patch::note_fault(f.ctx, cpu, f.region.map_id);
+      return Outcome::done();
     case emu::EmuStatus::FAULT:
       // The instruction would have faulted natively (an ordinary operand is
       // unmapped, a write to a read-only mapping, a misaligned MOVAPS...).
-      cpu_to_ucontext(cpu, uc);
-      deliver_fault(res.fault, uc);
-      return;
+      cpu_to_ucontext(cpu, f.uc);
+      return Outcome::faulted(res.fault);
     case emu::EmuStatus::UNSUPPORTED:
+      return Outcome::refused(Refusal::NOT_IN_TABLE);
     case emu::EmuStatus::DECODE_ERROR:
       break;
   }
-  // Not in the table: the generic path runs it for real on a copy of the
-  // operand (generic_step.h). Only what it cannot run is refused.
-  const char* generic_refusal = nullptr;
-  if (res.status == emu::EmuStatus::UNSUPPORTED && !executing_device) {
-    const GenericOutcome g = generic_start(uc, cpu, ctx);
-    if (g.result == GenericStart::STARTED) return;
-    if (g.result == GenericStart::FAULT) {
-      deliver_fault(g.fault, uc);
-      return;
-    }
-    generic_refusal = g.refusal;
-    // The fallback: single-step it on the device; its records say so
-    // (kAccessStepped), and the values the step cannot know are marked.
-    const StepOutcome s = step_start(uc, ctx, trace::kAccessStepped);
-    if (s.result == StepStart::STARTED) return;
-    if (s.result == StepStart::FAULT) {
-      deliver_fault(s.fault, uc);
-      return;
-    }
-    step_refusal = s.refusal;
-  }
+  return Outcome::refused(Refusal::NOT_AN_INSTRUCTION);
+}
+
+// Not in the table: the generic path runs it for real on a copy of the
+// operand (generic_step.h).
+Outcome generic_strategy(Fault& f) {
+  emu::CpuState cpu;
+  cpu_from_ucontext(f.uc, f.ctx.insn, f.ctx.insn_len, &cpu);
+  // A copy in a trampoline runs as its original would: planned at the
+  // original's address, resumed after the original.
+  cpu.rip = f.ctx.pc;
+  return generic_start(f.uc, cpu, f.ctx);
+}
+
+// Single-step it on the device (step.h): --mode=step, and emulate mode's
+// fallback. Its records say so (kAccessStepped), and the values the step
+// cannot know are marked.
+Outcome step_strategy(Fault& f) { return step_start(f.uc, f.ctx, trace::kAccessStepped); }
+
+bool emulate_mode(const Fault& f) { return !g_agent.step_mode && !f.code_on_device; }
+bool any_mode(const Fault& f) { return !f.code_on_device; }
+
+struct Strategy {
+  const char* name;  // in the refusal message
+  bool (*applies)(const Fault&);
+  Outcome (*run)(Fault&);
+};
+
+// The one list. In emulate mode: the emulator's table, then the generic
+// path, then a single step; in step mode (--mode=step) a single step only.
+// Code fetched from device memory: none applies.
+constexpr Strategy kStrategies[] = {
+    {"emulator", emulate_mode, emulate_strategy},
+    {"generic path", emulate_mode, generic_strategy},
+    {"single step", any_mode, step_strategy},
+};
+constexpr size_t kStrategyCount = sizeof(kStrategies) / sizeof(kStrategies[0]);
+
+// The refusal tail: every applicable strategy refused (`why[i]` for
+// kStrategies[i], NONE where it was not tried). The trace keeps everything
+// so far and ends with an UNKNOWN record; the program dies by SIGSEGV.
+void refuse(const Fault& f, const Outcome* why) {
   g_agent.channel->refused.fetch_add(1, std::memory_order_relaxed);
-  record_unknown(ctx, region, addr);
-  report_refused(ctx, region, addr, res.status, generic_refusal, step_refusal);
+  record_unknown(f.ctx, f.region, f.addr);
+  char text[160];
+  emu::disassemble(f.ctx.insn, f.ctx.insn_len, f.ctx.pc, text, sizeof(text));
+  SafeBuf m;
+  m.str("mmiotrace: cannot emulate the instruction at ").hex(f.ctx.pc).str(" (");
+  for (unsigned i = 0; i < f.ctx.insn_len; ++i) {
+    if (i != 0) m.str(" ");
+    m.byte(f.ctx.insn[i]);
+  }
+  m.str(": ").str(text).str(") that accesses device memory at ").hex(f.addr);
+  m.str(" (map ").dec(f.region.map_id).str(", physical ").hex(f.region.phys + (f.addr - f.region.start)).str(")");
+  const char* sep = ": ";
+  if (f.code_on_device) {
+    m.str(sep).str(describe(Refusal::CODE_ON_DEVICE));
+    sep = "; ";
+  }
+  for (size_t i = 0; i < kStrategyCount; ++i) {
+    if (why[i].why == Refusal::NONE) continue;
+    m.str(sep).str(kStrategies[i].name).str(": ");
+    m.str(why[i].why == Refusal::GENERIC_PLAN ? emu::describe(why[i].generic) : describe(why[i].why));
+    sep = "; ";
+  }
+  m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");
+  m.write_to(STDERR_FILENO);
   die_at_instruction();
+}
+
+// The instruction at the frame's RIP: as fetched; its original bytes if a
+// patch rewrote it since it faulted; or, for a copy in a trampoline, the
+// original's address and bytes for the records and the copy to run.
+void identify_instruction(Fault& f) {
+  const auto rip = static_cast<uint64_t>(f.uc->uc_mcontext.gregs[REG_RIP]);
+  patch::Moved moved;
+  f.translated = patch::translate(rip, &moved);
+  if (f.translated || patch::original_at(rip, &moved)) {
+    f.ctx.pc = moved.pc;
+    f.ctx.insn_len = moved.len;
+    f.ctx.exact = true;
+    memcpy(f.ctx.insn, moved.bytes, sizeof f.ctx.insn);
+  } else {
+    f.ctx.pc = rip;
+    f.ctx.insn_len = fetch_instruction(rip, f.ctx.insn);
+  }
+  if (f.translated) {
+    f.exec_len = fetch_instruction(rip, f.exec_insn);
+  } else {
+    f.exec_len = f.ctx.insn_len;
+    memcpy(f.exec_insn, f.ctx.insn, sizeof f.exec_insn);
+  }
+}
+
+void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
+  Fault f{uc, region, reinterpret_cast<uint64_t>(si->si_addr), FaultContext{}, false, false, 0, {}};
+  f.ctx.tid = current_tid();
+  identify_instruction(f);
+  f.code_on_device = f.ctx.pc >= region.start && f.ctx.pc < region.end;
+  Outcome why[kStrategyCount];
+  for (size_t i = 0; i < kStrategyCount; ++i) {
+    if (!kStrategies[i].applies(f)) continue;
+    const Outcome o = kStrategies[i].run(f);
+    switch (o.result) {
+      case Handled::DONE:
+        return;
+      case Handled::FAULT:
+        // From a copy in a trampoline: the program sees its own instruction fault.
+        if (f.translated) patch::frame_to_original(uc);
+        deliver_fault(o.fault, uc);
+        return;
+      case Handled::REFUSED:
+        MT_CHECK(o.why != Refusal::NONE);
+        why[i] = o;
+        break;
+    }
+    if (is_final(o.why)) break;
+  }
+  refuse(f, why);
 }
 
 }  // namespace
@@ -204,6 +304,18 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     errno = saved_errno;
     return;
   }
+  if (si->si_code <= 0 && in_fast_section()) {
+    // Sent by someone (kill, sigqueue) while this thread is in the fast
+    // path's critical part: the program's handler runs once it is out.
+    defer_signal(sig, si, uc);
+    errno = saved_errno;
+    return;
+  }
+  if (sig == SIGTRAP && patch::code_trap(si, uc)) {
+    // An INT3 of a code change in progress: resume there once it is done.
+    errno = saved_errno;
+    return;
+  }
   if (sig == SIGTRAP) {
     // The end of a step, or the program's own trap (its TF, INT3, a
     // debugger's breakpoint): a trap is not re-raised by re-running anything.
@@ -222,6 +334,9 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     // stepped instruction faulted on ordinary memory), its handler sees the
     // program's state, not the step's.
     if (step_active() && si->si_code > 0) step_abort(uc);
+    // A copy of an instruction in a trampoline faulted on ordinary memory:
+    // the program sees it at its own instruction.
+    patch::frame_to_original(uc);
     forward_signal(sig, si, uc, false);
   }
   errno = saved_errno;

@@ -31,10 +31,11 @@
 #include "agent/agent.h"
 #include "agent/exit_barrier.h"
 #include "agent/producer.h"
+#include "common/handler_rules.h"
 #include "emu/emulator.h"
 #include "trace/format.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -150,19 +151,15 @@ emu::MemFault copy_operand(DeviceMemory& mem, uint64_t addr, unsigned size, uint
 // mappings, and a part the program may not write is the fault the CPU would
 // have raised before running it (SEGV_ACCERR at that part). Ordinary memory
 // cannot be checked for writability without writing it: refused.
-GenericOutcome check_writable(uint64_t addr, unsigned size) {
+Outcome check_writable(uint64_t addr, unsigned size) {
   const uint64_t end = addr + size;
   for (uint64_t pos = addr; pos < end;) {
     RegionInfo r;
-    if (!g_agent.regions.find(pos, &r)) {
-      return {GenericStart::REFUSED, {}, "it writes an operand that is partly ordinary memory"};
-    }
-    if ((r.prot & PROT_WRITE) == 0) {
-      return {GenericStart::FAULT, emu::MemFault{SIGSEGV, SEGV_ACCERR, pos}, nullptr};
-    }
+    if (!g_agent.regions.find(pos, &r)) return Outcome::refused(Refusal::GENERIC_WRITES_ORDINARY);
+    if ((r.prot & PROT_WRITE) == 0) return Outcome::faulted(emu::MemFault{SIGSEGV, SEGV_ACCERR, pos});
     pos = r.end;
   }
-  return {GenericStart::STARTED, {}, nullptr};
+  return Outcome::done();
 }
 
 void set_rip(ucontext_t* uc, uint64_t rip) { uc->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(rip); }
@@ -205,11 +202,9 @@ void finish(SlotState& st, uint8_t* bounce, ucontext_t* uc) {
 
 }  // namespace
 
-GenericOutcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultContext& ctx) {
+Outcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultContext& ctx) {
   StubPage* page = thread_page();
-  if (page == nullptr) {
-    return {GenericStart::REFUSED, {}, "the per-thread stub page could not be mapped (mmap PROT_EXEC failed)"};
-  }
+  if (page == nullptr) return Outcome::refused(Refusal::GENERIC_NO_STUB_PAGE);
   const unsigned s = pick_slot(page);
   const auto stub_addr = reinterpret_cast<uint64_t>(page->code[s]);
   uint8_t stub[emu::kGenericStubCapacity];
@@ -219,14 +214,15 @@ GenericOutcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultCont
     case emu::EmuStatus::OK:
       break;
     case emu::EmuStatus::FAULT:
-      return {GenericStart::FAULT, plan.fault, nullptr};
+      return Outcome::faulted(plan.fault);
     case emu::EmuStatus::UNSUPPORTED:
+      return Outcome::refused(Refusal::GENERIC_PLAN, plan.refusal);
     case emu::EmuStatus::DECODE_ERROR:
-      return {GenericStart::REFUSED, {}, plan.refusal != nullptr ? plan.refusal : "not a valid instruction"};
+      return Outcome::refused(Refusal::NOT_AN_INSTRUCTION);
   }
   if (plan.writes) {
-    const GenericOutcome w = check_writable(plan.addr, plan.size);
-    if (w.result != GenericStart::STARTED) return w;
+    const Outcome w = check_writable(plan.addr, plan.size);
+    if (w.result != Handled::DONE) return w;
   }
   if (plan.reads) {
     DeviceMemory mem(ctx, trace::kAccessGeneric);
@@ -242,7 +238,7 @@ GenericOutcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultCont
       f = mem.read_masked(plan.addr, plan.size, plan.read_mask, copy);
     }
     leave_access();
-    if (!f.ok()) return {GenericStart::FAULT, f, nullptr};
+    if (!f.ok()) return Outcome::faulted(f);
   }
   SlotState& st = page->slot[s];
   st.stamp = ++page->clock;
@@ -254,11 +250,12 @@ GenericOutcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultCont
   st.insn_len = ctx.insn_len;
   st.terminator = plan.terminator_offset;
   memcpy(st.insn, ctx.insn, sizeof(st.insn));
+  MT_CHECK(plan.stub_len <= emu::kGenericStubCapacity && plan.terminator_offset < plan.stub_len);
   memcpy(page->code[s], stub, plan.stub_len);
   st.busy = 1;
   // The return from the handler (rt_sigreturn, serializing) runs the stub.
   set_rip(uc, stub_addr);
-  return {GenericStart::STARTED, {}, nullptr};
+  return Outcome::done();
 }
 
 bool generic_stub_fault(int sig, siginfo_t* si, ucontext_t* uc) {
@@ -268,6 +265,7 @@ bool generic_stub_fault(int sig, siginfo_t* si, ucontext_t* uc) {
   const auto code = reinterpret_cast<uint64_t>(page->code);
   if (pc < code || pc >= code + sizeof(page->code)) return false;
   const unsigned s = static_cast<unsigned>((pc - code) / emu::kGenericStubCapacity);
+  MT_CHECK(s < kSlots);
   SlotState& st = page->slot[s];
   const uint64_t stub = code + uint64_t{s} * emu::kGenericStubCapacity;
   // A signal someone sent (si_code <= 0) while the thread was at the stub is

@@ -20,28 +20,19 @@
 #include <cstdint>
 
 #include "agent/device_memory.h"
+#include "agent/strategy.h"
 #include "emu/cpu_state.h"
-#include "emu/memory.h"
 
 namespace mmiotrace::agent {
 
-enum class GenericStart : uint8_t {
-  STARTED,  // the frame's RIP is now the stub: return from the handler
-  FAULT,    // the instruction would have faulted natively before running: deliver `fault`
-  REFUSED,  // not even the generic path can run it: `refusal` says why
-};
-
-struct GenericOutcome {
-  GenericStart result = GenericStart::REFUSED;
-  emu::MemFault fault;
-  const char* refusal = nullptr;  // static text
-};
-
 // For an instruction the table refused (UNSUPPORTED). `cpu` was filled from
-// `uc`; `ctx` holds the instruction's bytes, trimmed to its length. On
-// STARTED the device bytes the instruction reads have been read and
-// recorded, and the frame's RIP points at the stub.
-GenericOutcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultContext& ctx);
+// `uc`; `ctx` holds the instruction's bytes, trimmed to its length. DONE: the
+// device bytes the instruction reads have been read and recorded, and the
+// frame's RIP points at the stub (return from the handler). FAULT: the
+// instruction would have faulted natively before running. REFUSED: not even
+// the generic path can run it (GENERIC_PLAN with the planner's reason,
+// GENERIC_NO_STUB_PAGE, GENERIC_WRITES_ORDINARY).
+Outcome generic_start(ucontext_t* uc, const emu::CpuState& cpu, FaultContext& ctx);
 
 // Checked first for every SIGSEGV/SIGBUS: is it the generic path's own,
 // raised in this thread's stub page? The stub's HLT (copy the written bytes

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "agent/agent.h"
+#include "agent/patch/patcher.h"
 
 namespace mmiotrace::agent {
 namespace {
@@ -59,5 +60,10 @@ extern "C" __attribute__((visibility("default"))) int clone(int (*fn)(void*), vo
   if (g_real_clone == nullptr) resolve_clone();  // called before the agent's constructor ran
   if (!attached() || (flags & CLONE_VM) != 0) return g_real_clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
   CloneStart start{fn, arg};
-  return g_real_clone(clone_trampoline, stack, flags, &start, parent_tid, tls, child_tid);
+  // As fork's atfork handlers: no code change is half done in the child
+  // (clone_trampoline's after_fork_child releases the lock there).
+  patch::fork_prepare();
+  const int rc = g_real_clone(clone_trampoline, stack, flags, &start, parent_tid, tls, child_tid);
+  patch::fork_parent();
+  return rc;
 }

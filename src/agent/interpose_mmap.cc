@@ -19,6 +19,7 @@
 #include "agent/agent.h"
 #include "agent/arming.h"
 #include "agent/device_identify.h"
+#include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "trace/encode.h"
 #include "trace/format.h"
@@ -220,6 +221,10 @@ __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int pr
   using namespace mmiotrace::agent;
   if (!attached() || len == 0) return real_mmap(addr, len, prot, flags, fd, off);
   const auto start = reinterpret_cast<uint64_t>(addr);
+  if ((flags & MAP_FIXED) != 0) {
+    SignalsBlocked blocked;
+    patch::code_unmapped(start, start + page_round_up(len));  // patched code replaced
+  }
   if ((flags & MAP_FIXED) != 0 && g_agent.regions.overlaps(start, start + page_round_up(len))) {
     // MAP_FIXED replaces what was there, whatever the new mapping is: end the
     // old traced mapping first.
@@ -228,6 +233,7 @@ __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int pr
       errno = ENOMEM;
       return MAP_FAILED;
     }
+    patch::after_device_unmap();
   }
   DeviceInfo dev;
   if (fd < 0 || (flags & MAP_ANONYMOUS) != 0 || !identify_device(fd, static_cast<uint64_t>(off), len, &dev)) {
@@ -244,6 +250,10 @@ __attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
   using namespace mmiotrace::agent;
   const auto start = reinterpret_cast<uint64_t>(addr);
   const uint64_t end = start + page_round_up(len);
+  if (attached() && len != 0) {
+    SignalsBlocked blocked;
+    patch::code_unmapped(start, end);  // patched code going away
+  }
   if (!attached() || len == 0 || (start & (page_size() - 1)) != 0 || !g_agent.regions.overlaps(start, end)) {
     return real_munmap(addr, len);
   }
@@ -255,6 +265,8 @@ __attribute__((visibility("default"))) int munmap(void* addr, size_t len) {
       errno = ENOMEM;
       return -1;
     }
+    // Sites patched for this mapping get their own bytes back.
+    patch::after_device_unmap();
   }
   return real_munmap(addr, len);
 }
@@ -283,6 +295,7 @@ __attribute__((visibility("default"))) void* mremap(void* old, size_t old_len, s
       errno = ENOMEM;
       return MAP_FAILED;
     }
+    patch::after_device_unmap();
   }
   if (!g_agent.regions.overlaps(start, old_end)) {
     return reinterpret_cast<void*>(sys_mremap(start, old_len, new_len, flags, new_addr));

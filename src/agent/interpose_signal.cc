@@ -19,7 +19,12 @@
 
 #include "agent/agent.h"
 #include "agent/exit_barrier.h"
+#include "agent/patch/patcher.h"
 #include "agent/producer.h"
+#include "agent/signal_defer.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -85,6 +90,67 @@ void die_by(int sig, siginfo_t* info, bool reraise) {
   syscall(SYS_rt_tgsigqueueinfo, getpid(), static_cast<pid_t>(current_tid()), sig, info);
 }
 
+// The program's handlers of the other signals, while patching is on: the
+// kernel runs mt_signal_wrapper, which defers the program's handler while the
+// thread is in the fast path's critical part (signal_defer.h).
+SavedAction g_wrapped[NSIG];
+std::atomic<bool> g_wrapped_set[NSIG];
+
+bool is_handler(const struct sigaction& a) { return !is_default_or_ignore(a); }
+
+bool wraps(int sig) {
+  return attached() && patch::enabled() && sig > 0 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP;
+}
+
+// What the kernel gets for the program's action `a`: the wrapper in place of
+// its handler, its mask without the agent's signals.
+struct sigaction wrapped_action(const struct sigaction& a);
+
+}  // namespace
+
+extern "C" void mt_signal_wrapper(int sig, siginfo_t* si, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  struct sigaction a = load_saved(&g_wrapped[sig]);
+  if (in_fast_section()) {
+    const int saved_errno = errno;
+    // The kernel reset a one-shot handler for this delivery: put the wrapper
+    // back, so that the re-sent signal reaches the program's handler.
+    if (a.sa_flags & SA_RESETHAND) {
+      const struct sigaction w = wrapped_action(a);
+      g_real_sigaction(sig, &w, nullptr);
+    }
+    defer_signal(sig, si, uc);
+    errno = saved_errno;
+    return;
+  }
+  if (a.sa_flags & SA_RESETHAND) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    store_saved(&g_wrapped[sig], dfl);
+  }
+  if (!is_handler(a)) return;  // changed meanwhile
+  // Interrupted at an instruction's copy in a trampoline: the program sees its own code.
+  patch::frame_to_original(uc);
+  if (a.sa_flags & SA_SIGINFO) {
+    a.sa_sigaction(sig, si, uc);
+  } else {
+    a.sa_handler(sig);
+  }
+}
+
+namespace {
+
+struct sigaction wrapped_action(const struct sigaction& a) {
+  struct sigaction w = a;
+  remove_agent_signals(&w.sa_mask);
+  if (is_handler(a)) {
+    w.sa_sigaction = mt_signal_wrapper;
+    w.sa_flags |= SA_SIGINFO;
+  }
+  return w;
+}
+
 }  // namespace
 
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
@@ -135,6 +201,11 @@ void restore_program_dispositions() {
     struct sigaction a = load_saved(saved_for(sig));
     g_real_sigaction(sig, &a, nullptr);
   }
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (!g_wrapped_set[sig].load(std::memory_order_acquire)) continue;
+    struct sigaction a = load_saved(&g_wrapped[sig]);
+    g_real_sigaction(sig, &a, nullptr);
+  }
 }
 
 void init_signal_interposition() {
@@ -155,6 +226,33 @@ using mmiotrace::agent::attached;
 using mmiotrace::agent::g_real_sigaction;
 using mmiotrace::agent::g_real_sigmask;
 
+namespace mmiotrace::agent {
+namespace {
+
+// sigaction() for a signal whose handler the agent wraps.
+int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  const bool known = g_wrapped_set[sig].load(std::memory_order_acquire);
+  struct sigaction before;
+  if (known) before = load_saved(&g_wrapped[sig]);
+  struct sigaction kernel_old;
+  int rc = 0;
+  if (act != nullptr) {
+    const struct sigaction w = wrapped_action(*act);
+    rc = g_real_sigaction(sig, &w, &kernel_old);
+    if (rc != 0) return rc;
+    store_saved(&g_wrapped[sig], *act);
+    g_wrapped_set[sig].store(true, std::memory_order_release);
+  } else if (!known) {
+    rc = g_real_sigaction(sig, nullptr, &kernel_old);
+    if (rc != 0) return rc;
+  }
+  if (old != nullptr) *old = known ? before : kernel_old;
+  return 0;
+}
+
+}  // namespace
+}  // namespace mmiotrace::agent
+
 extern "C" {
 
 __attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
@@ -162,6 +260,7 @@ __attribute__((visibility("default"))) int sigaction(int sig, const struct sigac
   if (g_real_sigaction == nullptr) init_signal_interposition();
   if (!attached()) return g_real_sigaction(sig, act, old);
   if (!is_owned_signal(sig)) {
+    if (wraps(sig)) return wrapped_sigaction(sig, act, old);
     if (act == nullptr) return g_real_sigaction(sig, act, old);
     // A handler's sa_mask is blocked while it runs: it must not block the
     // agent's signals, or the handler's first device access would kill.

@@ -16,8 +16,11 @@
 
 #include "agent/agent.h"
 #include "common/check.h"
+#include "common/handler_rules.h"
 #include "trace/channel_producer.h"
 #include "trace/format.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -79,9 +82,19 @@ void order_lock() {
   }
 }
 
-void order_unlock() { trace::order_lock_release(g_agent.channel); }
+// The lock word holds its owner's tid: only the owner releases it, and seqs
+// are taken only under it.
+bool holds_order_lock() { return g_agent.channel->order_lock.load(std::memory_order_relaxed) == current_tid(); }
 
-uint64_t take_seq_locked() { return g_agent.channel->next_seq++; }
+void order_unlock() {
+  MT_CHECK(holds_order_lock());
+  trace::order_lock_release(g_agent.channel);
+}
+
+uint64_t take_seq_locked() {
+  MT_CHECK(holds_order_lock());
+  return g_agent.channel->next_seq++;
+}
 
 void give_back_seqs_locked(uint64_t next) { g_agent.channel->next_seq = next; }
 
@@ -92,6 +105,7 @@ void testing_after_device_access() {
 }
 
 uint64_t take_seqs_locked(uint64_t count) {
+  MT_CHECK(holds_order_lock() && count != 0);
   uint64_t first = g_agent.channel->next_seq;
   g_agent.channel->next_seq += count;
   return first;
@@ -110,6 +124,7 @@ void push_record(const void* record, size_t size) {
   trace::ChannelHeader* ch = g_agent.channel;
   if (ch == nullptr || g_recorder_gone) return;
   MT_CHECK(size % 8 == 0 && size <= 65535);
+  MT_CHECK(holds_order_lock());  // rings fill in seq order
   if (tls_ring < 0) tls_ring = claim_ring();
   const bool drop = (ch->flags & trace::kChannelDropWhenFull) != 0 && droppable(record);
   switch (trace::ring_push(ch, static_cast<uint32_t>(tls_ring), record, size,

@@ -13,6 +13,8 @@ namespace mmiotrace::agent {
 // Order lock: the device access, the seq and the timestamp happen inside it.
 void order_lock();
 void order_unlock();
+// Whether the calling thread holds the order lock.
+bool holds_order_lock();
 // Under the order lock: the next seq. Outside: use stamp_record().
 uint64_t take_seq_locked();
 // Under the order lock: `count` consecutive seqs (an ACCESS_RUN); returns the first.

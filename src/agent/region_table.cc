@@ -5,6 +5,11 @@
 #include <cstdint>
 #include <utility>
 
+#include "common/check.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
+
 namespace mmiotrace::agent {
 
 bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
@@ -32,6 +37,8 @@ bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
 
 void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
   constexpr auto rel = std::memory_order_release;
+  MT_CHECK(writer_lock_.load(std::memory_order_relaxed));  // writers are serialized (and readers see odd gens)
+  MT_CHECK(!live || info.start < info.end);
   e.gen.fetch_add(1, std::memory_order_relaxed);  // odd: readers retry (writers hold the writer lock)
   // Release stores: each is ordered after the odd gen for a reader that sees it.
   e.start.store(info.start, rel);
@@ -88,6 +95,16 @@ bool RegionTable::overlaps(uint64_t start, uint64_t end) const {
     for (uint32_t i = 0; i < n; ++i) {
       RegionInfo r;
       if (read_entry(entries_[i], &r) && r.start < end && start < r.end) return std::pair{true, true};
+    }
+    return std::pair{false, false};
+  });
+}
+
+bool RegionTable::has_map(uint32_t map_id) const {
+  return stable_scan([&](uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      RegionInfo r;
+      if (read_entry(entries_[i], &r) && r.map_id == map_id) return std::pair{true, true};
     }
     return std::pair{false, false};
   });

@@ -51,6 +51,8 @@ class RegionTable {
   // calling `changed(piece, ctx)` for each piece.
   bool protect_range(uint64_t start, uint64_t end, int prot, void (*changed)(const RegionInfo&, void*), void* ctx);
   bool overlaps(uint64_t start, uint64_t end) const;
+  // Whether some part of mapping `map_id` is still in the table.
+  bool has_map(uint32_t map_id) const;
   // Calls `fn(region, ctx)` for every region (no writer may run: a fork
   // child's only thread, record --no-follow).
   void for_each(void (*fn)(const RegionInfo&, void*), void* ctx) const;

@@ -1,6 +1,10 @@
 // Async-signal-safe: runs in the traced program's signal handler.
 #include "agent/safe_access.h"
 
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
+
 namespace mmiotrace::agent {
 
 namespace {

@@ -15,10 +15,11 @@
 #include "agent/exit_barrier.h"
 #include "agent/producer.h"
 #include "agent/step_plan.h"
+#include "common/handler_rules.h"
 #include "emu/cpu_state.h"
 #include "trace/format.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -160,6 +161,7 @@ void record_iterations(StepState& st, const ucontext_t* uc, uint64_t n) {
 }
 
 void record_step(StepState& st) {
+  MT_CHECK(st.active && st.holds_order && st.plan.n <= kMaxStepAccesses);
   DeviceMemory mem(st.ctx, st.record_flags);
   mem.set_record_only(true);  // under the order lock this thread already holds
   // In flight since step_start (enter_access there): the exit barrier waits for it.
@@ -192,7 +194,7 @@ void step_init() {
   }
 }
 
-StepOutcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) {
+Outcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) {
   StepState& st = tls_step;
   // The same instruction faulting again mid-step: another thread's step
   // closed the pages in between (mprotect stepping), or it touches a page the
@@ -208,14 +210,15 @@ StepOutcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) 
   plan_step(uc, ctx, &st.plan);
   if (st.plan.status != emu::EmuStatus::OK) {
     if (again) finish(st, uc);
-    if (st.plan.status == emu::EmuStatus::FAULT) return {StepStart::FAULT, st.plan.fault, nullptr};
-    return {StepStart::REFUSED, {}, st.plan.refusal != nullptr ? st.plan.refusal : "not a valid instruction"};
+    if (st.plan.status == emu::EmuStatus::FAULT) return Outcome::faulted(st.plan.fault);
+    return Outcome::refused(st.plan.status == emu::EmuStatus::DECODE_ERROR ? Refusal::NOT_AN_INSTRUCTION
+                                                                           : st.plan.refusal);
   }
   bool used_mprotect = false;
   if (!open_accesses(st, uc, &used_mprotect)) {
     close_opened(st);
     if (again) finish(st, uc);
-    return {StepStart::REFUSED, {}, "its pages could not be opened for a step (no PKRU in the signal frame)"};
+    return Outcome::refused(Refusal::STEP_PAGES_NOT_OPENED);
   }
   if (!again) {
     enter_access();
@@ -246,7 +249,7 @@ StepOutcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags) 
   uc->uc_sigmask = step_mask;
   set_tf(uc, true);
   st.active = true;
-  return {StepStart::STARTED, {}, nullptr};
+  return Outcome::done();
 }
 
 bool step_trap(siginfo_t* si, ucontext_t* uc, bool* forward) {

@@ -33,25 +33,16 @@
 
 #include "agent/device_memory.h"
 #include "agent/region_table.h"
-#include "emu/memory.h"
+#include "agent/strategy.h"
 
 namespace mmiotrace::agent {
 
-enum class StepStart : uint8_t {
-  STARTED,  // return from the handler: the instruction runs under TF
-  FAULT,    // it would fault before reaching the device: deliver `fault` as the emulator's FAULT
-  REFUSED,  // cannot be stepped (not an instruction, no device operand found): `refusal` says why
-};
-
-struct StepOutcome {
-  StepStart result = StepStart::REFUSED;
-  emu::MemFault fault;
-  const char* refusal = nullptr;  // static text
-};
-
 // A traced fault at ctx.pc. `record_flags` go on every record (kAccessStepped,
-// plus what the caller adds).
-StepOutcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags);
+// plus what the caller adds). DONE: return from the handler, the instruction
+// runs under TF. FAULT: it would fault before reaching the device (deliver it
+// as the emulator's FAULT). REFUSED: it cannot be stepped (NOT_AN_INSTRUCTION,
+// STEP_*).
+Outcome step_start(ucontext_t* uc, FaultContext& ctx, uint8_t record_flags);
 
 // Checked for every SIGTRAP: the end of this thread's step? Then records,
 // closes, restores and returns true; *forward says whether the program must

@@ -11,9 +11,10 @@
 #include "agent/agent.h"
 #include "agent/safe_access.h"
 #include "agent/ucontext_cpu.h"
+#include "common/handler_rules.h"
 #include "emu/xsave_area.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 
@@ -263,7 +264,7 @@ void plan_from_decoder(const emu::CpuState& cpu, const FaultContext& ctx, StepPl
   plan->n = 0;
   if (n < 0) {
     plan->status = n == -1 ? emu::EmuStatus::DECODE_ERROR : emu::EmuStatus::UNSUPPORTED;
-    plan->refusal = n == -1 ? "not a valid instruction" : "too many memory operands";
+    plan->refusal = n == -1 ? Refusal::NOT_AN_INSTRUCTION : Refusal::STEP_TOO_MANY_OPERANDS;
     return;
   }
   for (int i = 0; i < n; ++i) {
@@ -288,7 +289,7 @@ void plan_from_decoder(const emu::CpuState& cpu, const FaultContext& ctx, StepPl
   }
   if (plan->n == 0) {
     plan->status = emu::EmuStatus::UNSUPPORTED;
-    plan->refusal = "the decoder finds no operand of it on device memory";
+    plan->refusal = Refusal::STEP_NO_DEVICE_OPERAND;
     return;
   }
   plan->status = emu::EmuStatus::OK;
@@ -395,7 +396,7 @@ void plan_step_from(const emu::CpuState& frame, const FaultContext& ctx, StepPla
   }
   if (probe1.overflow) {
     plan->status = emu::EmuStatus::UNSUPPORTED;
-    plan->refusal = "it makes more device accesses than a step can record";
+    plan->refusal = Refusal::STEP_TOO_MANY_ACCESSES;
     return;
   }
   plan->status = emu::EmuStatus::OK;

@@ -34,6 +34,7 @@
 #include <cstdint>
 
 #include "agent/device_memory.h"
+#include "agent/strategy.h"
 #include "emu/emulator.h"
 
 namespace mmiotrace::agent {
@@ -67,7 +68,7 @@ inline constexpr unsigned kMaxStepAccesses = 8;
 struct StepPlan {
   emu::EmuStatus status = emu::EmuStatus::UNSUPPORTED;  // OK: planned; FAULT: `fault`; else refused
   emu::MemFault fault;
-  const char* refusal = nullptr;
+  Refusal refusal = Refusal::NONE;  // UNSUPPORTED: why
   uint8_t insn_len = 0;
   bool from_decoder = false;  // the emulator refused it: decoder only, values unknown
   emu::CpuState pre;          // the registers before the step (no vector registers): for the replay

@@ -8,6 +8,9 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::agent {
 

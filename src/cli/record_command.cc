@@ -173,6 +173,24 @@ std::string setid_reason(const std::string& program) {
   return "";
 }
 
+// The fast path's part of the summary: hot sites patched, and those that were
+// not with why (docs/record.md, "Patching").
+std::string patching_summary(const RecordStats& s) {
+  uint64_t unpatched = 0;
+  for (uint64_t n : s.unpatched) unpatched += n;
+  if (!s.patching || (s.patched_sites == 0 && unpatched == 0)) return "";
+  std::string text = fmt::format("; {} instruction site{} patched", s.patched_sites, s.patched_sites == 1 ? "" : "s");
+  if (unpatched == 0) return text;
+  text += fmt::format(", {} not (", unpatched);
+  const char* sep = "";
+  for (size_t i = 0; i < trace::kUnpatchedReasons; ++i) {
+    if (s.unpatched[i] == 0) continue;
+    text += fmt::format("{}{}: {}", sep, s.unpatched[i], trace::describe(static_cast<trace::UnpatchedReason>(i)));
+    sep = "; ";
+  }
+  return text + ")";
+}
+
 // Why the agent cannot enter `program` ("'/bin/busybox' is statically
 // linked"), or "" if it can.
 std::string untraceable_program(const std::string& program) {
@@ -200,6 +218,7 @@ std::string summary(const RecordStats& s, const std::string& output) {
                         s.lock_takeovers, s.lock_takeovers == 1 ? "" : "s");
   }
   if (s.stepped != 0) line += fmt::format("; {} instruction{} single-stepped", s.stepped, s.stepped == 1 ? "" : "s");
+  line += patching_summary(s);
   return line;
 }
 
@@ -357,6 +376,9 @@ int run_record(const RecordOptions& in) {
   if (error.empty() && !closed) error = closed.error();
   RecordStats stats = consumer.stats();
   stats.stepped = channel->header()->stepped.load();
+  stats.patching = channel->header()->patch_after != 0;
+  stats.patched_sites = channel->header()->patched_sites.load();
+  for (size_t i = 0; i < trace::kUnpatchedReasons; ++i) stats.unpatched[i] = channel->header()->unpatched[i].load();
   fmt::print(stderr, "mmiotrace: {}\n", summary(stats, options.output));
   if ((channel->header()->step_flags.load() & trace::kStepUsedMprotect) != 0) {
     fmt::print(stderr,
@@ -394,6 +416,14 @@ void add_record_command(CLI::App& root, Action& run, const std::vector<std::stri
   sub->add_flag(
       "--no-follow", options->no_follow,
       "Trace only PROGRAM itself: the processes it starts (fork, vfork, clone, posix_spawn, exec) run untraced");
+  sub->add_option("--patch-after", options->patch_after,
+                  "Patch an instruction that has faulted on device memory N times into a jump to a trampoline "
+                  "that records its accesses without faulting (docs/record.md, Patching)")
+      ->type_name("N")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->check(CLI::Range(1u, 1000000000u));
+  sub->add_flag("--no-patch", options->no_patch, "Never patch: every device access takes a fault");
   sub->add_flag("--drop-when-full", options->drop_when_full,
                 "When a buffer is full, drop device accesses (counted, and shown as \"Lost N events\") instead of "
                 "making the program wait");

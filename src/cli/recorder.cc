@@ -50,6 +50,8 @@ Result<Channel> Channel::create(const RecordOptions& options, uint64_t start_mon
   if (options.no_follow) h->flags |= trace::kChannelNoFollow;
   h->next_map_id.store(1);
   if (options.step) h->flags |= trace::kChannelStepMode;
+  // Nothing is patched in step mode: every access runs for real on the device there.
+  h->patch_after = options.step || options.no_patch ? 0 : options.patch_after;
   size_t pos = 0;
   for (size_t i = 0; i < options.devices.size(); ++i) {
     const std::string& g = options.devices[i].glob;

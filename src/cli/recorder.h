@@ -27,6 +27,8 @@ struct RecordOptions {
   bool no_follow = false;                // only the program itself is traced, not the processes it starts
   bool drop_when_full = false;           // producers drop access records when their ring is full
   bool allow_untraceable = false;        // run a program the agent cannot enter (static, not x86-64) anyway
+  uint32_t patch_after = 4;              // faults at one instruction before it is patched (--patch-after)
+  bool no_patch = false;                 // --no-patch: every access takes the fault path
   int consumer_delay_ms = 0;             // tests only: the consumer sleeps this long between drains
   std::vector<std::string> command;
 };
@@ -36,10 +38,13 @@ struct RecordStats {
   uint64_t writes = 0;
   uint64_t maps = 0;
   uint64_t unknown = 0;
-  uint64_t lost = 0;            // seqs that never arrived (LOST records)
-  uint64_t dropped = 0;         // of those, dropped by producers whose ring was full (--drop-when-full)
-  uint64_t stepped = 0;         // instructions single-stepped (ChannelHeader.stepped)
-  uint64_t lock_takeovers = 0;  // order lock taken over from a process killed while holding it
+  uint64_t lost = 0;           // seqs that never arrived (LOST records)
+  uint64_t dropped = 0;        // of those, dropped by producers whose ring was full (--drop-when-full)
+  uint64_t stepped = 0;        // instructions single-stepped (ChannelHeader.stepped)
+  bool patching = false;       // the fast path was on (ChannelHeader.patch_after != 0)
+  uint64_t patched_sites = 0;  // hot sites patched (ChannelHeader.patched_sites)
+  uint64_t unpatched[trace::kUnpatchedReasons] = {};  // hot sites not patched, by reason
+  uint64_t lock_takeovers = 0;                        // order lock taken over from a process killed while holding it
   std::set<uint32_t> threads;
   std::set<uint32_t> processes;
 };

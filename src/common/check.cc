@@ -6,6 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
+
 namespace mmiotrace::detail {
 
 namespace {

@@ -4,9 +4,10 @@
 // access with the x86-64 partial-register rules, and effective addresses.
 #include <Zydis/Zydis.h>
 
+#include "common/handler_rules.h"
 #include "emu/emulate_internal.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

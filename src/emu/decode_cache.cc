@@ -13,9 +13,10 @@
 #include <atomic>
 #include <cstring>
 
+#include "common/handler_rules.h"
 #include "emu/emulate_internal.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {
@@ -48,6 +49,7 @@ bool decode_cached(uint64_t pc, const uint8_t* bytes, size_t len, Insn& out) {
   } else {
     ok = decode(bytes, len, out);
     if (ok) {
+      MT_CHECK(out.in.length <= sizeof e.bytes);
       e.len = 0;
       e.pc = pc;
       std::memcpy(e.bytes, bytes, out.in.length);

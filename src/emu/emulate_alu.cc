@@ -23,10 +23,11 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/handler_rules.h"
 #include "emu/instruction_table.h"
 #include "emu/native_ops.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

@@ -22,29 +22,30 @@
 #include <csignal>
 #include <cstring>
 
+#include "common/handler_rules.h"
 #include "emu/emulate_internal.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu {
 namespace {
 
 using detail::Insn;
 
-GenericPlan refused(const char* why) {
+GenericPlan refused(GenericRefusal why) {
   GenericPlan p;
   p.status = EmuStatus::UNSUPPORTED;
   p.refusal = why;
   return p;
 }
 
-const char* refusal_for_category(ZydisInstructionCategory c) {
+GenericRefusal refusal_for_category(ZydisInstructionCategory c) {
   switch (c) {
     case ZYDIS_CATEGORY_COND_BR:
     case ZYDIS_CATEGORY_UNCOND_BR:
     case ZYDIS_CATEGORY_CALL:
     case ZYDIS_CATEGORY_RET:
-      return "it transfers control (a branch, call or return through memory)";
+      return GenericRefusal::CONTROL_TRANSFER;
     case ZYDIS_CATEGORY_SYSTEM:
     case ZYDIS_CATEGORY_SYSCALL:
     case ZYDIS_CATEGORY_SYSRET:
@@ -57,32 +58,32 @@ const char* refusal_for_category(ZydisInstructionCategory c) {
     case ZYDIS_CATEGORY_KEYLOCKER:
     case ZYDIS_CATEGORY_KEYLOCKER_WIDE:
     case ZYDIS_CATEGORY_CET:
-      return "it is a system instruction";
+      return GenericRefusal::SYSTEM;
     case ZYDIS_CATEGORY_XSAVE:
     case ZYDIS_CATEGORY_XSAVEOPT:
-      return "its memory operand's size depends on the processor state (XSAVE family)";
+      return GenericRefusal::XSAVE_SIZE;
     case ZYDIS_CATEGORY_SEGOP:
-      return "it loads a segment register";
+      return GenericRefusal::SEGMENT_LOAD;
     case ZYDIS_CATEGORY_AMX_TILE:
     case ZYDIS_CATEGORY_MPX:
     case ZYDIS_CATEGORY_ENQCMD:
-      return "its memory operand is not a plain load or store";
+      return GenericRefusal::NOT_PLAIN_MEMORY;
     default:
-      return nullptr;
+      return GenericRefusal::NONE;
   }
 }
 
-const char* refusal_for_mnemonic(ZydisMnemonic m) {
+GenericRefusal refusal_for_mnemonic(ZydisMnemonic m) {
   switch (m) {
     case ZYDIS_MNEMONIC_XCHG:
       // SDM Vol. 2, XCHG: with a memory operand the locking protocol is
       // automatic, LOCK prefix or not.
-      return "XCHG with memory is atomic, and atomicity cannot be kept across two device accesses";
+      return GenericRefusal::XCHG_ATOMIC;
     case ZYDIS_MNEMONIC_CLFLUSH:
     case ZYDIS_MNEMONIC_CLFLUSHOPT:
     case ZYDIS_MNEMONIC_CLWB:
     case ZYDIS_MNEMONIC_CLDEMOTE:
-      return "a cache-line operation acts on the address, not on data";
+      return GenericRefusal::CACHE_LINE;
     case ZYDIS_MNEMONIC_VMASKMOVPS:
     case ZYDIS_MNEMONIC_VMASKMOVPD:
     case ZYDIS_MNEMONIC_VPMASKMOVD:
@@ -90,64 +91,58 @@ const char* refusal_for_mnemonic(ZydisMnemonic m) {
     case ZYDIS_MNEMONIC_MASKMOVQ:
     case ZYDIS_MNEMONIC_MASKMOVDQU:
     case ZYDIS_MNEMONIC_VMASKMOVDQU:
-      return "a mask register decides which bytes it accesses";
+      return GenericRefusal::MASK_DECIDES;
     default:
-      return nullptr;
+      return GenericRefusal::NONE;
   }
 }
 
 // Registers the generic path must not let the instruction write or read:
 // RIP (a control transfer), segment registers (a segment load), and the
 // system registers.
-const char* refusal_for_register(const ZydisDecodedOperand& op) {
+GenericRefusal refusal_for_register(const ZydisDecodedOperand& op) {
   switch (ZydisRegisterGetClass(op.reg.value)) {
     case ZYDIS_REGCLASS_IP:
-      return "it transfers control (a branch, call or return through memory)";
+      return GenericRefusal::CONTROL_TRANSFER;
     case ZYDIS_REGCLASS_SEGMENT:
-      return (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ? "it loads a segment register" : nullptr;
+      return (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ? GenericRefusal::SEGMENT_LOAD : GenericRefusal::NONE;
     case ZYDIS_REGCLASS_TABLE:
     case ZYDIS_REGCLASS_TEST:
     case ZYDIS_REGCLASS_CONTROL:
     case ZYDIS_REGCLASS_DEBUG:
     case ZYDIS_REGCLASS_BOUND:
     case ZYDIS_REGCLASS_TMM:
-      return "it is a system instruction";
+      return GenericRefusal::SYSTEM;
     default:
-      return nullptr;
+      return GenericRefusal::NONE;
   }
 }
 
 // The one memory operand, or a refusal.
-const char* find_memory_operand(const Insn& insn, const ZydisDecodedOperand** out) {
+GenericRefusal find_memory_operand(const Insn& insn, const ZydisDecodedOperand** out) {
   const ZydisDecodedOperand* mem = nullptr;
   for (unsigned i = 0; i < insn.in.operand_count; ++i) {
     const ZydisDecodedOperand& op = insn.ops[i];
     switch (op.type) {
       case ZYDIS_OPERAND_TYPE_MEMORY:
-        if (mem != nullptr) {
-          return "it has more than one memory operand (a stack, string or two-address instruction)";
-        }
+        if (mem != nullptr) return GenericRefusal::TWO_MEMORY_OPERANDS;
         mem = &op;
         break;
       case ZYDIS_OPERAND_TYPE_REGISTER:
-        if (const char* why = refusal_for_register(op)) return why;
+        if (const GenericRefusal why = refusal_for_register(op); why != GenericRefusal::NONE) return why;
         break;
       case ZYDIS_OPERAND_TYPE_POINTER:
-        return "it transfers control (a far branch or call)";
+        return GenericRefusal::FAR_POINTER;
       default:
         break;
     }
   }
-  if (mem == nullptr) return "it has no memory operand";
-  if (mem->visibility != ZYDIS_OPERAND_VISIBILITY_EXPLICIT) {
-    return "it accesses memory only implicitly (a stack or string instruction)";
-  }
-  if (mem->mem.type == ZYDIS_MEMOP_TYPE_VSIB) {
-    return "a gather or scatter accesses several addresses through a vector index";
-  }
-  if (!detail::is_plain_memory(*mem)) return "its memory operand is not a plain load or store";
+  if (mem == nullptr) return GenericRefusal::NO_MEMORY_OPERAND;
+  if (mem->visibility != ZYDIS_OPERAND_VISIBILITY_EXPLICIT) return GenericRefusal::IMPLICIT_MEMORY;
+  if (mem->mem.type == ZYDIS_MEMOP_TYPE_VSIB) return GenericRefusal::VSIB;
+  if (!detail::is_plain_memory(*mem)) return GenericRefusal::NOT_PLAIN_MEMORY;
   *out = mem;
-  return nullptr;
+  return GenericRefusal::NONE;
 }
 
 bool valid_size(unsigned bytes) {
@@ -189,16 +184,14 @@ bool legacy_sse_unaligned_ok(ZydisMnemonic m) {
 }
 
 // Everything that decides whether the generic path may run the instruction,
-// before any encoding: a refusal, or null.
-const char* check_instruction(const Insn& insn) {
+// before any encoding: a refusal, or NONE.
+GenericRefusal check_instruction(const Insn& insn) {
   const ZydisDecodedInstruction& in = insn.in;
-  if (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) {
-    return "a LOCK prefix: atomicity cannot be kept across two device accesses";
-  }
+  if (in.attributes & ZYDIS_ATTRIB_HAS_LOCK) return GenericRefusal::LOCKED;
   if (in.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)) {
-    return "a REP prefix repeats the access";
+    return GenericRefusal::REPEATED;
   }
-  if (in.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) return "it is a system instruction";
+  if (in.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) return GenericRefusal::SYSTEM;
   switch (in.encoding) {
     case ZYDIS_INSTRUCTION_ENCODING_LEGACY:
     case ZYDIS_INSTRUCTION_ENCODING_VEX:
@@ -206,11 +199,10 @@ const char* check_instruction(const Insn& insn) {
     case ZYDIS_INSTRUCTION_ENCODING_XOP:
       break;
     default:
-      return "its encoding (3DNow!, MVEX) is not re-encoded";
+      return GenericRefusal::ENCODING;
   }
-  if (const char* why = refusal_for_category(in.meta.category)) return why;
-  if (const char* why = refusal_for_mnemonic(in.mnemonic)) return why;
-  return nullptr;
+  if (const GenericRefusal why = refusal_for_category(in.meta.category); why != GenericRefusal::NONE) return why;
+  return refusal_for_mnemonic(in.mnemonic);
 }
 
 // EVEX write masking with k1-k7 (k0 means no masking).
@@ -272,26 +264,24 @@ unsigned broadcast_count(ZydisBroadcastMode m) {
 // at all otherwise (bits beyond the N elements do not count; checked natively
 // on the host, see docs/emulated-instructions.md). Returns a refusal when
 // the elements do not map one to one onto mask bits.
-const char* masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, unsigned bytes_n, uint64_t k,
-                              uint64_t* out) {
+GenericRefusal masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, unsigned bytes_n, uint64_t k,
+                                 uint64_t* out) {
   const ZydisDecodedInstruction& in = insn.in;
   const uint64_t all = bytes_n >= 64 ? ~uint64_t{0} : (uint64_t{1} << bytes_n) - 1;
   if (no_fault_suppression(in.meta.exception_class)) {
     *out = all;
-    return nullptr;
+    return GenericRefusal::NONE;
   }
   if (in.avx.broadcast.mode != ZYDIS_BROADCAST_MODE_INVALID) {
     const unsigned n = broadcast_count(in.avx.broadcast.mode);
-    if (n == 0 || mem.element_count != 1) {
-      return "AVX-512 masking of a block broadcast: its elements do not map one to one onto mask bits";
-    }
+    if (n == 0 || mem.element_count != 1) return GenericRefusal::MASKED_BLOCK_BROADCAST;
     *out = (k & ((n >= 64) ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) != 0 ? all : 0;
-    return nullptr;
+    return GenericRefusal::NONE;
   }
   const unsigned count = mem.element_count;
   const unsigned elem = mem.element_size / 8;
   if (count == 0 || mem.element_size % 8 != 0 || elem == 0 || elem * count != bytes_n) {
-    return "AVX-512 masking of a memory operand whose element size Zydis does not give";
+    return GenericRefusal::MASKED_NO_ELEMENT_SIZE;
   }
   if (count > 1) {
     // The destination is governed by the same mask: a mask register (a
@@ -300,9 +290,7 @@ const char* masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, 
     const bool k_dst =
         dst.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(dst.reg.value) == ZYDIS_REGCLASS_MASK;
     const bool same = dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.element_count == count;
-    if (!k_dst && !same) {
-      return "AVX-512 masking where its memory operand's elements do not map one to one onto mask bits";
-    }
+    if (!k_dst && !same) return GenericRefusal::MASKED_ELEMENTS_UNMAPPED;
   }
   uint64_t m = 0;
   const uint64_t one = elem >= 8 ? 0xff : (uint64_t{1} << elem) - 1;
@@ -310,7 +298,7 @@ const char* masked_read_bytes(const Insn& insn, const ZydisDecodedOperand& mem, 
     if ((k >> e) & 1) m |= one << (e * elem);
   }
   *out = m;
-  return nullptr;
+  return GenericRefusal::NONE;
 }
 
 ZydisEncodableEncoding encodable(ZydisInstructionEncoding e) {
@@ -423,6 +411,73 @@ __attribute__((noinline)) bool verify_stub(const Insn& insn, const uint8_t* stub
 
 }  // namespace
 
+const char* describe(GenericRefusal r) {
+  switch (r) {
+    case GenericRefusal::NONE:
+      return "not refused";
+    case GenericRefusal::LOCKED:
+      return "a LOCK prefix: atomicity cannot be kept across two device accesses";
+    case GenericRefusal::REPEATED:
+      return "a REP prefix repeats the access";
+    case GenericRefusal::SYSTEM:
+      return "it is a system instruction";
+    case GenericRefusal::ENCODING:
+      return "its encoding (3DNow!, MVEX) is not re-encoded";
+    case GenericRefusal::CONTROL_TRANSFER:
+      return "it transfers control (a branch, call or return through memory)";
+    case GenericRefusal::FAR_POINTER:
+      return "it transfers control (a far branch or call)";
+    case GenericRefusal::XSAVE_SIZE:
+      return "its memory operand's size depends on the processor state (XSAVE family)";
+    case GenericRefusal::SEGMENT_LOAD:
+      return "it loads a segment register";
+    case GenericRefusal::NOT_PLAIN_MEMORY:
+      return "its memory operand is not a plain load or store";
+    case GenericRefusal::XCHG_ATOMIC:
+      return "XCHG with memory is atomic, and atomicity cannot be kept across two device accesses";
+    case GenericRefusal::CACHE_LINE:
+      return "a cache-line operation acts on the address, not on data";
+    case GenericRefusal::MASK_DECIDES:
+      return "a mask register decides which bytes it accesses";
+    case GenericRefusal::TWO_MEMORY_OPERANDS:
+      return "it has more than one memory operand (a stack, string or two-address instruction)";
+    case GenericRefusal::NO_MEMORY_OPERAND:
+      return "it has no memory operand";
+    case GenericRefusal::IMPLICIT_MEMORY:
+      return "it accesses memory only implicitly (a stack or string instruction)";
+    case GenericRefusal::VSIB:
+      return "a gather or scatter accesses several addresses through a vector index";
+    case GenericRefusal::CONDITIONAL_ACCESS:
+      return "whether it reads or writes its memory operand depends on the data (CMPXCHG...)";
+    case GenericRefusal::NO_ACCESS:
+      return "it neither reads nor writes its memory operand";
+    case GenericRefusal::OPERAND_SIZE:
+      return "its memory operand is not 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80 "
+             "(FXSAVE, FNSAVE, FNSTENV and the like are state-dependent)";
+    case GenericRefusal::M80_OUTSIDE_X87:
+      return "a 10-byte operand outside the x87 instructions";
+    case GenericRefusal::MASKED_WRITE:
+      return "AVX-512 masking decides which elements of its memory operand it writes";
+    case GenericRefusal::MASKED_EXPAND:
+      return "with a mask, an expand reads as many elements as bits are set (a variable layout)";
+    case GenericRefusal::NO_OPMASK_STATE:
+      return "AVX-512 masking without the opmask registers' state";
+    case GenericRefusal::MASKED_BLOCK_BROADCAST:
+      return "AVX-512 masking of a block broadcast: its elements do not map one to one onto mask bits";
+    case GenericRefusal::MASKED_NO_ELEMENT_SIZE:
+      return "AVX-512 masking of a memory operand whose element size Zydis does not give";
+    case GenericRefusal::MASKED_ELEMENTS_UNMAPPED:
+      return "AVX-512 masking where its memory operand's elements do not map one to one onto mask bits";
+    case GenericRefusal::BAD_BUFFERS:
+      return "the stub buffer is too small or the bounce area misaligned";
+    case GenericRefusal::ENCODE_FAILED:
+      return "Zydis could not re-encode it";
+    case GenericRefusal::ENCODE_MISMATCH:
+      return "Zydis re-encoded it into a different instruction";
+  }
+  return "unknown refusal";
+}
+
 GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
                          uint64_t bounce_area, uint8_t* stub_out, size_t stub_cap) {
   Insn insn;
@@ -431,40 +486,35 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
     p.status = EmuStatus::DECODE_ERROR;
     return p;
   }
-  if (const char* why = check_instruction(insn)) return refused(why);
+  if (const GenericRefusal why = check_instruction(insn); why != GenericRefusal::NONE) return refused(why);
   const ZydisDecodedOperand* mem = nullptr;
-  if (const char* why = find_memory_operand(insn, &mem)) return refused(why);
+  if (const GenericRefusal why = find_memory_operand(insn, &mem); why != GenericRefusal::NONE) return refused(why);
   if (mem->actions & (ZYDIS_OPERAND_ACTION_CONDREAD | ZYDIS_OPERAND_ACTION_CONDWRITE)) {
-    return refused("whether it reads or writes its memory operand depends on the data (CMPXCHG...)");
+    return refused(GenericRefusal::CONDITIONAL_ACCESS);
   }
   const bool reads = (mem->actions & ZYDIS_OPERAND_ACTION_READ) != 0;
   const bool writes = (mem->actions & ZYDIS_OPERAND_ACTION_WRITE) != 0;
-  if (!reads && !writes) return refused("it neither reads nor writes its memory operand");
+  if (!reads && !writes) return refused(GenericRefusal::NO_ACCESS);
   const unsigned bytes_n = mem->size / 8;
-  if (mem->size % 8 != 0 || !valid_size(bytes_n)) {
-    return refused(
-        "its memory operand is not 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80 "
-        "(FXSAVE, FNSAVE, FNSTENV and the like are state-dependent)");
-  }
+  if (mem->size % 8 != 0 || !valid_size(bytes_n)) return refused(GenericRefusal::OPERAND_SIZE);
   if (bytes_n == 10 && insn.in.meta.category != ZYDIS_CATEGORY_X87_ALU) {
-    return refused("a 10-byte operand outside the x87 instructions");
+    return refused(GenericRefusal::M80_OUTSIDE_X87);
   }
   const unsigned k = mask_register(insn);
   uint64_t read_mask = 0;
   if (k != 0) {
-    if (writes) return refused("AVX-512 masking decides which elements of its memory operand it writes");
+    if (writes) return refused(GenericRefusal::MASKED_WRITE);
     if (insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDB || insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDW ||
         insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDD || insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDQ ||
         insn.in.mnemonic == ZYDIS_MNEMONIC_VEXPANDPS || insn.in.mnemonic == ZYDIS_MNEMONIC_VEXPANDPD) {
-      return refused("with a mask, an expand reads as many elements as bits are set (a variable layout)");
+      return refused(GenericRefusal::MASKED_EXPAND);
     }
-    if (!cpu.xsave.has(XComponent::OPMASK)) return refused("AVX-512 masking without the opmask registers' state");
-    if (const char* why = masked_read_bytes(insn, *mem, bytes_n, cpu.xsave.read_opmask(k), &read_mask)) {
-      return refused(why);
-    }
+    if (!cpu.xsave.has(XComponent::OPMASK)) return refused(GenericRefusal::NO_OPMASK_STATE);
+    const GenericRefusal why = masked_read_bytes(insn, *mem, bytes_n, cpu.xsave.read_opmask(k), &read_mask);
+    if (why != GenericRefusal::NONE) return refused(why);
   }
   if (stub_cap < kGenericStubCapacity || (bounce_area % kGenericBounceAlign) != 0) {
-    return refused("the stub buffer is too small or the bounce area misaligned");
+    return refused(GenericRefusal::BAD_BUFFERS);
   }
 
   GenericPlan p;
@@ -481,10 +531,8 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
 
   uint8_t stub[kGenericStubCapacity];
   const size_t n = encode_stub(insn, stub_addr, p.bounce_addr, stub, ZYDIS_MAX_INSTRUCTION_LENGTH);
-  if (n == 0) return refused("Zydis could not re-encode it");
-  if (!verify_stub(insn, stub, n, stub_addr, p.bounce_addr)) {
-    return refused("Zydis re-encoded it into a different instruction");
-  }
+  if (n == 0) return refused(GenericRefusal::ENCODE_FAILED);
+  if (!verify_stub(insn, stub, n, stub_addr, p.bounce_addr)) return refused(GenericRefusal::ENCODE_MISMATCH);
   stub[n] = kGenericTerminator;
 
   if (insn.in.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY && bytes_n == 16 &&
@@ -504,6 +552,107 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   p.stub_len = static_cast<uint8_t>(n + 1);
   p.terminator_offset = static_cast<uint8_t>(n);
   return p;
+}
+
+}  // namespace mmiotrace::emu
+
+namespace mmiotrace::emu {
+namespace {
+
+enum class Dependence : uint8_t { NONE, RIP_MEMORY, BRANCH, REFUSED };
+
+// What of the instruction depends on where it is: nothing (copied as it is),
+// a RIP-relative memory operand, a relative JMP/Jcc, or something that cannot
+// move (a call pushes its own address; LOOP/JRCXZ/XBEGIN have only 8/32-bit
+// forms that this does not rebuild; anything else that reads RIP).
+Dependence dependence(const detail::Insn& insn) {
+  bool rip_memory = false, relative = false, reads_rip = false;
+  for (unsigned i = 0; i < insn.in.operand_count; ++i) {
+    const ZydisDecodedOperand& op = insn.ops[i];
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        (op.mem.base == ZYDIS_REGISTER_RIP || op.mem.base == ZYDIS_REGISTER_EIP)) {
+      rip_memory = true;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_IMMEDIATE && op.imm.is_relative) {
+      relative = true;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_IP &&
+               (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0) {
+      reads_rip = true;
+    }
+  }
+  const bool jump = insn.in.mnemonic == ZYDIS_MNEMONIC_JMP || insn.in.meta.category == ZYDIS_CATEGORY_COND_BR;
+  switch (insn.in.mnemonic) {
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+    case ZYDIS_MNEMONIC_JRCXZ:
+      return Dependence::REFUSED;
+    default:
+      break;
+  }
+  // A CALL (through anything) pushes its own address; other readers of RIP
+  // than a relative jump cannot move either.
+  if ((reads_rip && !(relative && jump)) || (relative && !jump) || (rip_memory && relative)) return Dependence::REFUSED;
+  if (rip_memory) return Dependence::RIP_MEMORY;
+  return relative ? Dependence::BRANCH : Dependence::NONE;
+}
+
+// A relative JMP/Jcc re-encoded at `to` with the same destination, in
+// whatever width it needs; checked by decoding it back.
+size_t relocate_branch(const detail::Insn& insn, uint64_t from, uint64_t to, uint8_t* out, size_t cap) {
+  ZyanU64 target = 0;
+  if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn.in, &insn.ops[0], from, &target))) return 0;
+  ZydisEncoderRequest req;
+  if (!ZYAN_SUCCESS(
+          ZydisEncoderDecodedInstructionToEncoderRequest(&insn.in, insn.ops, insn.in.operand_count_visible, &req))) {
+    return 0;
+  }
+  req.branch_type = ZYDIS_BRANCH_TYPE_NONE;
+  req.branch_width = ZYDIS_BRANCH_WIDTH_NONE;
+  req.operands[0].imm.u = target;
+  ZyanUSize length = cap;
+  if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstructionAbsolute(&req, out, &length, to))) return 0;
+  detail::Insn check;
+  ZyanU64 check_target = 0;
+  if (!detail::decode(out, length, check) || check.in.length != length || check.in.mnemonic != insn.in.mnemonic ||
+      !ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&check.in, &check.ops[0], to, &check_target)) || check_target != target) {
+    return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+size_t relocate(const uint8_t* bytes, size_t len, uint64_t from, uint64_t to, uint8_t* out, size_t cap) {
+  detail::Insn insn;
+  if (cap < ZYDIS_MAX_INSTRUCTION_LENGTH || !detail::decode(bytes, len, insn)) return 0;
+  const unsigned n = insn.in.length;
+  switch (dependence(insn)) {
+    case Dependence::NONE:
+      std::memcpy(out, bytes, n);
+      return n;
+    case Dependence::BRANCH:
+      return relocate_branch(insn, from, to, out, cap);
+    case Dependence::REFUSED:
+      return 0;
+    case Dependence::RIP_MEMORY:
+      break;
+  }
+  // The generic path's re-encoding, with the operand's own absolute address
+  // in place of a bounce buffer.
+  const ZydisDecodedOperand* mem = nullptr;
+  for (unsigned i = 0; i < insn.in.operand_count; ++i) {
+    if (insn.ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) mem = &insn.ops[i];
+  }
+  if (mem == nullptr || mem->mem.segment == ZYDIS_REGISTER_FS || mem->mem.segment == ZYDIS_REGISTER_GS ||
+      insn.in.address_width != 64) {
+    return 0;
+  }
+  const uint64_t target = from + n + static_cast<uint64_t>(mem->mem.disp.value);
+  const size_t m = encode_stub(insn, to, target, out, cap);
+  if (m == 0 || !verify_stub(insn, out, m, to, target)) return 0;
+  return m;
 }
 
 }  // namespace mmiotrace::emu

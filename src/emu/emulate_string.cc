@@ -13,9 +13,10 @@
 // Flags are read (DF) but never written.
 #include <Zydis/Zydis.h>
 
+#include "common/handler_rules.h"
 #include "emu/instruction_table.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

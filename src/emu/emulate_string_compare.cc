@@ -34,10 +34,11 @@
 #include <atomic>
 #include <cstring>
 
+#include "common/handler_rules.h"
 #include "emu/instruction_table.h"
 #include "emu/native_ops.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu {
 namespace {

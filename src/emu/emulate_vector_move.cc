@@ -21,9 +21,10 @@
 #include <csignal>
 #include <cstring>
 
+#include "common/handler_rules.h"
 #include "emu/instruction_table.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

@@ -10,9 +10,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/handler_rules.h"
 #include "emu/instruction_table.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu {
 namespace {
@@ -81,6 +82,7 @@ EmuResult emulate(CpuState& cpu, const uint8_t* bytes, size_t len, Memory& mem, 
     result.status = EmuStatus::DECODE_ERROR;
     return result;
   }
+  MT_CHECK(insn.in.length != 0 && insn.in.length <= len && insn.in.length <= ZYDIS_MAX_INSTRUCTION_LENGTH);
   result.insn_len = insn.in.length;
   mem.instruction_decoded(insn.in.length);
   const detail::Outcome o = dispatch(cpu, insn, mem, options);

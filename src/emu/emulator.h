@@ -130,13 +130,51 @@ inline constexpr unsigned kGenericBounceSize = 128;   // bounce area bytes: an o
                                                       // bytes at any offset modulo 64
 inline constexpr uint8_t kGenericTerminator = 0xf4;   // HLT: #GP in user mode, SIGSEGV SI_KERNEL
 
+// Why the generic path refuses an instruction: one code per reason, each
+// with a one-line meaning (describe()), as Zydis's status codes.
+enum class GenericRefusal : uint8_t {
+  NONE = 0,
+  LOCKED,                    // a LOCK prefix: atomicity cannot be kept across two device accesses
+  REPEATED,                  // a REP prefix repeats the access
+  SYSTEM,                    // a system instruction (privileged, VMX, SGX, CET, control/debug registers...)
+  ENCODING,                  // a 3DNow! or MVEX encoding, which is not re-encoded
+  CONTROL_TRANSFER,          // a branch, call or return through memory, or anything writing RIP
+  FAR_POINTER,               // a far branch or call through a pointer operand
+  XSAVE_SIZE,                // an XSAVE-family operand, whose size depends on the processor state
+  SEGMENT_LOAD,              // it loads a segment register
+  NOT_PLAIN_MEMORY,          // its memory operand is not a plain load or store (LEA, MPX, AMX, ENQCMD)
+  XCHG_ATOMIC,               // XCHG with memory is always locked: atomicity cannot be kept
+  CACHE_LINE,                // a cache-line operation acts on the address, not on data
+  MASK_DECIDES,              // a mask register (VMASKMOV, MASKMOVDQU) decides which bytes it accesses
+  TWO_MEMORY_OPERANDS,       // more than one memory operand (a stack, string or two-address instruction)
+  NO_MEMORY_OPERAND,         // no memory operand at all
+  IMPLICIT_MEMORY,           // memory accessed only implicitly (a stack or string instruction)
+  VSIB,                      // a gather or scatter: several addresses through a vector index
+  CONDITIONAL_ACCESS,        // whether it reads or writes its operand depends on the data (CMPXCHG...)
+  NO_ACCESS,                 // it neither reads nor writes its memory operand
+  OPERAND_SIZE,              // an operand of other than 1, 2, 4, 8, 16, 32 or 64 bytes or an x87 m80
+  M80_OUTSIDE_X87,           // a 10-byte operand outside the x87 instructions
+  MASKED_WRITE,              // AVX-512 masking decides which elements of the operand it writes
+  MASKED_EXPAND,             // a masked expand reads as many elements as mask bits are set
+  NO_OPMASK_STATE,           // AVX-512 masking, but the opmask registers' state is not available
+  MASKED_BLOCK_BROADCAST,    // AVX-512 masking of a block broadcast (elements not one to one with mask bits)
+  MASKED_NO_ELEMENT_SIZE,    // AVX-512 masking of an operand whose element size Zydis does not give
+  MASKED_ELEMENTS_UNMAPPED,  // AVX-512 masking where the operand's elements are not one to one with mask bits
+  BAD_BUFFERS,               // the caller's stub buffer is too small or its bounce area misaligned
+  ENCODE_FAILED,             // Zydis's encoder could not re-encode it
+  ENCODE_MISMATCH,           // Zydis re-encoded it into a different instruction
+};
+
+// The one-line meaning of `r` (static text).
+const char* describe(GenericRefusal r);
+
 struct GenericPlan {
   // OK: planned, the stub is in stub_out. UNSUPPORTED: refused, `refusal`
   // says why, stub_out is untouched. DECODE_ERROR: not an instruction.
   // FAULT: the instruction would fault before any access (a misaligned legacy
   // SSE operand: #GP), see `fault`.
   EmuStatus status = EmuStatus::UNSUPPORTED;
-  const char* refusal = nullptr;  // static text, for UNSUPPORTED
+  GenericRefusal refusal = GenericRefusal::NONE;  // for UNSUPPORTED
   MemFault fault;
   uint64_t addr = 0;         // linear address of the memory operand
   unsigned size = 0;         // its bytes: 1, 2, 4, 8, 10 (x87 m80), 16, 32 or 64
@@ -162,6 +200,101 @@ struct GenericPlan {
 // the memory operand RIP-relative to bounce_addr; anything else is refused.
 GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, uint64_t stub_addr,
                          uint64_t bounce_area, uint8_t* stub_out, size_t stub_cap);
+
+// ---- The fast path (src/agent/patch, docs/record.md "Patching"): whether an
+// instruction may be patched into a jump to a trampoline, and how the
+// trampoline performs it. The table above stays the one place that says what
+// is emulated: plan_patch() asks it (an instruction it refuses is not
+// patchable), and adds what a trampoline needs on top.
+
+enum class PatchKind : uint8_t {
+  NONE,     // not patchable: PatchPlan::refusal says why
+  LOAD,     // MOV/MOVZX/MOVSX/MOVSXD r, m: read `size` bytes, apply_patch_load() into the registers
+  STORE,    // MOV/MOVNTI m, r or MOV m, imm: patch_store_value() is written, `size` bytes
+  EMULATE,  // any other instruction of the table with one memory operand: emulate() with the
+            // thread's registers (and its vector/opmask registers when `vector`)
+};
+
+// Why an instruction cannot be patched: one code per reason (describe()).
+enum class PatchRefusal : uint8_t {
+  NONE = 0,
+  NOT_AN_INSTRUCTION,  // the bytes are not a valid instruction
+  NOT_IN_TABLE,        // the emulator's table does not cover it (it keeps faulting: generic path, step)
+  STRING,              // a string instruction (MOVS, STOS, LODS, CMPS, SCAS): implicit operands, REP
+  MEMORY_OPERANDS,     // not exactly one explicit memory operand (PUSH/POP m, stack or implicit operands)
+  ADDRESS_SIZE,        // a 67h prefix: 32-bit address arithmetic
+  SEGMENT,             // an FS or GS override: the segment base is not at hand in a trampoline
+  WRITES_RSP_OR_RIP,   // it writes RSP or transfers control
+};
+
+const char* describe(PatchRefusal r);
+
+struct PatchPlan {
+  PatchKind kind = PatchKind::NONE;
+  PatchRefusal refusal = PatchRefusal::NONE;
+  uint8_t insn_len = 0;
+  // The memory operand: linear address = [base] + [index] * scale + disp, with
+  // base and index general registers (Gpr numbering) or -1, and for a
+  // RIP-relative operand `rip_relative` (disp from the next instruction).
+  int8_t base = -1;
+  int8_t index = -1;
+  uint8_t scale = 1;
+  bool rip_relative = false;
+  int64_t disp = 0;
+  unsigned size = 0;    // bytes the operand covers (accessed ones lie within)
+  bool reads = false;   // it may read the operand (a locked operation reads and writes)
+  bool writes = false;  // it may write it
+  // LOAD and STORE: the general register (Gpr numbering), its width in bytes
+  // (1, 2, 4, 8) and for AH..BH `high8`; LOAD sign-extends with `sign`;
+  // STORE of an immediate has `has_imm`.
+  uint8_t reg = 0;
+  uint8_t reg_bytes = 0;
+  bool high8 = false;
+  bool sign = false;
+  bool has_imm = false;
+  uint64_t imm = 0;
+  // EMULATE: the instruction reads or writes vector or opmask registers.
+  bool vector = false;
+};
+
+// Plans the fast path for the instruction at cpu.rip (`bytes[0..len)`). Asks
+// the table by emulating it on a copy of `cpu` with a Memory that faults at
+// its first access, so nothing is accessed or changed.
+PatchPlan plan_patch(const CpuState& cpu, const uint8_t* bytes, size_t len);
+
+// LOAD: writes the `size`-byte value read into gpr[] as the instruction would
+// (zero/sign extension, the x86-64 partial-register rules, SDM Vol. 1, 3.4.1.1).
+inline void apply_patch_load(const PatchPlan& p, uint64_t* gpr, uint64_t value) {
+  const unsigned bits = p.size * 8;
+  if (bits < 64) value &= (uint64_t{1} << bits) - 1;
+  if (p.sign && bits < 64) value = (value ^ (uint64_t{1} << (bits - 1))) - (uint64_t{1} << (bits - 1));
+  uint64_t& r = gpr[p.reg];
+  if (p.high8) {
+    r = (r & ~uint64_t{0xff00}) | ((value & 0xff) << 8);
+  } else if (p.reg_bytes == 4) {
+    r = value & 0xffffffffu;  // a 32-bit destination zero-extends
+  } else if (p.reg_bytes == 8) {
+    r = value;
+  } else {
+    const uint64_t m = p.reg_bytes == 1 ? 0xff : 0xffff;
+    r = (r & ~m) | (value & m);
+  }
+}
+
+// STORE: the value written (its low `size` bytes).
+inline uint64_t patch_store_value(const PatchPlan& p, const uint64_t* gpr) {
+  if (p.has_imm) return p.imm;
+  return p.high8 ? (gpr[p.reg] >> 8) & 0xff : gpr[p.reg];
+}
+
+// Re-encodes the instruction `bytes[0..len)` at address `from` so that it runs
+// at `to` with the same effect: a RIP-relative memory operand keeps its
+// absolute address and a relative JMP/Jcc its destination (through the generic
+// path's encoder, checked by decoding it back); anything else is copied as it
+// is. Returns the length written to `out` (`cap` >= 15), or 0 if it cannot be
+// moved (CALL, LOOP, JRCXZ, XBEGIN, FS/GS with RIP-relative, or a form the
+// encoder does not give back).
+size_t relocate(const uint8_t* bytes, size_t len, uint64_t from, uint64_t to, uint8_t* out, size_t cap);
 
 // ---- Decode only (the agent's single-stepping, for an instruction the table
 // refuses): the memory operands of the instruction at cpu.rip, explicit and

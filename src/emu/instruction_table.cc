@@ -14,7 +14,9 @@
 #include <array>
 #include <cstddef>
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

@@ -3,10 +3,11 @@
 // memory_operands(): what an instruction accesses, from the decoder alone.
 #include <Zydis/Zydis.h>
 
+#include "common/handler_rules.h"
 #include "emu/emulate_internal.h"
 #include "emu/emulator.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu {
 

@@ -10,9 +10,10 @@
 
 #include <cstring>
 
+#include "common/handler_rules.h"
 #include "emu/cpu_state.h"
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu::detail {
 namespace {

@@ -11,7 +11,10 @@
 
 #include <cstring>
 
-#pragma GCC poison malloc calloc realloc free printf fprintf sprintf snprintf
+#include "common/check.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
 
 namespace mmiotrace::emu {
 namespace {
@@ -106,6 +109,7 @@ uint8_t* XsaveArea::component(XComponent c, bool for_write) const {
   if (!has(c)) return nullptr;
   const unsigned i = static_cast<unsigned>(c);
   const XsaveLayout& l = XsaveLayout::host();
+  MT_CHECK(l.offset[i] != 0 || i < 2);  // has(c) says the host has the component: its place is known
   uint8_t* p = area_ + l.offset[i];
   const uint64_t bv = xstate_bv();
   if ((bv >> i) & 1) return p;

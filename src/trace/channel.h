@@ -83,6 +83,54 @@ inline constexpr uint32_t kChannelStepMode = 1u << 3;  // record --mode=step
 inline constexpr uint32_t kStepUsedMprotect = 1u << 0;  // a step opened pages with mprotect (not race-free)
 inline constexpr uint32_t kStepUsedPkey = 1u << 1;      // a step opened a protection key in one thread only
 
+// Why a hot instruction site (record --patch-after) was not patched
+// (ChannelHeader.unpatched counts sites by reason; docs/record.md, "Patching").
+enum class UnpatchedReason : uint8_t {
+  NOT_AN_INSTRUCTION,  // the bytes do not decode
+  NOT_IN_TABLE,        // the emulator's table does not cover it
+  STRING,              // a string instruction
+  MEMORY_OPERANDS,     // not exactly one explicit memory operand (PUSH/POP m...)
+  ADDRESS_SIZE,        // 32-bit address arithmetic (67h)
+  SEGMENT,             // an FS or GS segment override
+  WRITES_RSP_OR_RIP,   // it writes RSP or transfers control
+  NO_ROOM,             // no tactic found room for a jump and its trampoline
+  REWRITTEN,           // its bytes already belong to another patch
+  CODE_UNWRITABLE,     // code cannot be changed safely: no /proc/self/mem or no core-serialising membarrier
+  FULL,                // the site table, the patch table or the code cache is full
+  COUNT
+};
+inline constexpr size_t kUnpatchedReasons = static_cast<size_t>(UnpatchedReason::COUNT);
+
+inline const char* describe(UnpatchedReason r) {
+  switch (r) {
+    case UnpatchedReason::NOT_AN_INSTRUCTION:
+      return "not a valid instruction";
+    case UnpatchedReason::NOT_IN_TABLE:
+      return "not in the emulator's table";
+    case UnpatchedReason::STRING:
+      return "a string instruction";
+    case UnpatchedReason::MEMORY_OPERANDS:
+      return "not exactly one explicit memory operand";
+    case UnpatchedReason::ADDRESS_SIZE:
+      return "32-bit address arithmetic";
+    case UnpatchedReason::SEGMENT:
+      return "an FS or GS segment override";
+    case UnpatchedReason::WRITES_RSP_OR_RIP:
+      return "it writes RSP or transfers control";
+    case UnpatchedReason::NO_ROOM:
+      return "no room for a jump and its trampoline";
+    case UnpatchedReason::REWRITTEN:
+      return "its bytes belong to another patch";
+    case UnpatchedReason::CODE_UNWRITABLE:
+      return "code cannot be rewritten here (/proc/self/mem or membarrier unavailable)";
+    case UnpatchedReason::FULL:
+      return "the patch tables or the trampoline cache are full";
+    case UnpatchedReason::COUNT:
+      break;
+  }
+  return "?";
+}
+
 struct ChannelHeader {
   char magic[8];
   uint32_t version;
@@ -97,7 +145,7 @@ struct ChannelHeader {
   StandInIdentity stand_ins[kMaxStandIns];  // the identity of the i-th glob of device_globs
 
   alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time; 0 or the owner's tid
-  uint32_t reserved0;
+  std::atomic<uint32_t> lock_wanted;             // 0, or a waiter that waited long: it gets the next turn
   uint64_t next_seq;                     // guarded by order_lock
   std::atomic<uint64_t> lock_takeovers;  // times a waiter took the lock from a dead owner
 
@@ -111,6 +159,12 @@ struct ChannelHeader {
 
   alignas(64) std::atomic<uint32_t> step_flags;  // kStepUsed* bits (FileHeader.features at the end)
   std::atomic<uint32_t> stepped;                 // instructions single-stepped (for the summary)
+
+  // The fast path (record --patch-after, --no-patch): set by the recorder...
+  alignas(64) uint32_t patch_after;  // faults at one instruction before it is patched; 0: never patch
+  // ...and counted by the agents, per hot site (one that reached patch_after faults).
+  std::atomic<uint32_t> patched_sites;
+  std::atomic<uint32_t> unpatched[kUnpatchedReasons];
 
   alignas(64) std::atomic<uint32_t> doorbell;  // futex: producers wake a waiting recorder
   std::atomic<uint32_t> recorder_waiting;

@@ -124,32 +124,62 @@ inline bool thread_dead(uint32_t tid) {
   return state == 'Z' || state == 'X';
 }
 
+// Spins after which a waiter asks for the next turn (ChannelHeader.lock_wanted).
+inline constexpr uint64_t kWantTurnSpins = 256;
+
 // Takes the order lock as thread `tid` (nonzero). Gives up after `timeout_ns`
 // (0: never) and returns false, but never while the owner is dead: the owner
 // is looked at before the timeout, so however late the waiter runs again, a
 // dead owner's lock is taken over, not given up on.
+//
+// The lock is a plain spinlock, so a thread that takes it again right after
+// releasing it (a patched access in a loop, agent/patch) could keep others
+// waiting for good. Against that, a waiter that has waited kWantTurnSpins
+// asks for the next turn in `lock_wanted` (if nobody else has), and no other
+// thread takes the lock while it is asked for. A waiter found dead there is
+// cleared as a dead owner is taken over.
 inline bool order_lock_acquire(ChannelHeader* ch, uint32_t tid, uint64_t timeout_ns = 0) {
   std::atomic<uint32_t>& l = ch->order_lock;
+  std::atomic<uint32_t>& wanted = ch->lock_wanted;
   unsigned spins = 0;
   uint64_t waited = 0;
+  bool asked = false;
   uint64_t start = 0, last_look = 0;  // CLOCK_MONOTONIC, read every 64 waits (a few ns through the vDSO)
   for (;;) {
     uint32_t owner = l.load(std::memory_order_relaxed);
-    if (owner == 0) {
-      if (l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) return true;
+    const uint32_t turn = wanted.load(std::memory_order_relaxed);
+    if (owner == 0 && (turn == 0 || turn == tid)) {
+      if (l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
+        if (asked) wanted.store(0, std::memory_order_relaxed);
+        return true;
+      }
       continue;
     }
-    if (++waited % 64 == 0) {
+    ++waited;
+    if (!asked && turn == 0 && waited >= kWantTurnSpins) {
+      uint32_t none = 0;
+      asked = wanted.compare_exchange_strong(none, tid, std::memory_order_relaxed);
+    }
+    if (waited % 64 == 0) {
       const uint64_t now = channel_monotonic_ns();
       if (start == 0) start = last_look = now;
       if (now - last_look >= kDeadOwnerCheckNs) {
         last_look = now;
-        if (thread_dead(owner) && l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
+        if (owner != 0 && thread_dead(owner) && l.compare_exchange_strong(owner, tid, std::memory_order_acquire)) {
           ch->lock_takeovers.fetch_add(1, std::memory_order_relaxed);
+          if (asked) wanted.store(0, std::memory_order_relaxed);
           return true;
         }
+        uint32_t asker = wanted.load(std::memory_order_relaxed);
+        if (asker != 0 && asker != tid && thread_dead(asker)) wanted.compare_exchange_strong(asker, 0);
       }
-      if (timeout_ns != 0 && now - start > timeout_ns) return false;
+      if (timeout_ns != 0 && now - start > timeout_ns) {
+        if (asked) {
+          uint32_t me = tid;
+          wanted.compare_exchange_strong(me, 0);
+        }
+        return false;
+      }
     }
     channel_relax(spins);
   }

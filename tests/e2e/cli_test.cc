@@ -34,7 +34,7 @@ struct CliCase {
 };
 
 TEST(Cli, BadInputGetsOneClearErrorAndAStatus) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/Cli";
+  const std::string dir = work_dir() + "/Cli";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/text") << "hello\n";
@@ -62,7 +62,7 @@ TEST(Cli, BadInputGetsOneClearErrorAndAStatus) {
 }
 
 TEST(Cli, RecordExitsWithTheProgramsStatusAndSignal) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/CliStatus";
+  const std::string dir = work_dir() + "/CliStatus";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string out, err;

@@ -52,7 +52,7 @@ TEST_P(E2EModes, DeviceFileReachedThroughDupFcntlFopenAndClosedFd) {
 }
 
 TEST_P(E2EModes, SysfsResourceDevMemAndUioGetTheirPhysicalAddresses) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/" + test_name() + "_tree";
+  const std::string dir = work_dir() + "/" + test_name() + "_tree";
   std::filesystem::remove_all(dir);
   const std::string root = make_fake_sysroot(dir);
   const TracedRun& run = keep(traced(test_name(), program("sysfs_paths"), {root}, 4096, {"--sysroot", root}));

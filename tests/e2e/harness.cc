@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,21 @@ std::string program_path(const std::string& name, const std::string& opt) {
 }
 
 std::string mmiotrace_path() { return MMIOTRACE_BIN; }
+
+std::string work_dir() {
+  std::string dir = E2E_WORK_DIR;
+  for (const std::string& a : forced_record_args()) dir += "_" + a;
+  return dir;
+}
+
+std::vector<std::string> forced_record_args() {
+  std::vector<std::string> args;
+  const char* env = getenv("MMIOTRACE_E2E_RECORD_ARGS");
+  std::istringstream in(env != nullptr ? env : "");
+  std::string a;
+  while (in >> a) args.push_back(a);
+  return args;
+}
 
 namespace {
 
@@ -94,9 +110,10 @@ int run_command(const std::vector<std::string>& argv, std::string* out, std::str
 }
 
 TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
-                     size_t device_size, const std::vector<std::string>& extra_record_args, bool print) {
+                     size_t device_size, const std::vector<std::string>& extra_record_args, bool print,
+                     bool same_addresses) {
   TracedRun run;
-  run.dir = std::string(E2E_WORK_DIR) + "/" + test_name;
+  run.dir = work_dir() + "/" + test_name;
   fs::remove_all(run.dir);
   fs::create_directories(run.dir);
   run.device = run.dir + "/dev";
@@ -109,12 +126,15 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
   const std::string trace = run.dir + "/trace.mmio";
   // The test's own options first: a --device of its own matches before the default one.
   std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace};
+  const std::vector<std::string> forced = forced_record_args();
+  cmd.insert(cmd.end(), forced.begin(), forced.end());
   cmd.insert(cmd.end(), extra_record_args.begin(), extra_record_args.end());
   cmd.insert(cmd.end(), {"--device", run.dir + "/dev*"});
   cmd.push_back("--");
   cmd.push_back(program);
   cmd.push_back(run.device);
   cmd.insert(cmd.end(), args.begin(), args.end());
+  if (same_addresses) cmd.insert(cmd.begin(), {"/usr/bin/setarch", "-R"});
   run.repro = shell_quote(cmd) + " && " + shell_quote({mmiotrace_path(), "print", trace});
   int status = run_command(cmd, &run.out, &run.err);
   if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);

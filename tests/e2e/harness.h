@@ -39,14 +39,25 @@ struct TracedRun {
 
 std::string program_path(const std::string& name, const std::string& opt);  // opt: "O0" or "O2"
 std::string mmiotrace_path();
+// Where tests keep their files: the build's tests/e2e/work, with the forced
+// record options appended (work_--patch-after=1): ctest's second run of the
+// suite may run a test beside its first run.
+std::string work_dir();
+// Options every run_traced() gives `record` first: MMIOTRACE_E2E_RECORD_ARGS,
+// split at spaces (ctest runs the suite once more with --patch-after=1).
+std::vector<std::string> forced_record_args();
 
 // Runs `program args...` (the device path is passed as the first argument)
 // under the tracer with a `device_size`-byte device filled with the e2e
 // pattern. `extra_record_args` go first, before the harness's own --device
 // (so a --device among them that matches the device file is the one used). With print false, the trace is
 // not printed (trace_text, lines and accesses stay empty).
+// With `same_addresses`, record runs under `setarch -R` (no address space
+// randomisation): two runs of a program map everything at the same
+// addresses, so their traces' PCs and virtual addresses can be compared.
 TracedRun run_traced(const std::string& test_name, const std::string& program, const std::vector<std::string>& args,
-                     size_t device_size, const std::vector<std::string>& extra_record_args = {}, bool print = true);
+                     size_t device_size, const std::vector<std::string>& extra_record_args = {}, bool print = true,
+                     bool same_addresses = false);
 
 // Runs a command, capturing stdout/stderr; returns the wait status.
 int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err);

@@ -73,7 +73,7 @@ struct WaitingRecording {
   std::vector<std::string> lines;
 
   void start(const std::string& name) {
-    dir = std::string(E2E_WORK_DIR) + "/" + name;
+    dir = work_dir() + "/" + name;
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const std::string device = dir + "/dev", fifo = dir + "/fifo";
@@ -81,9 +81,10 @@ struct WaitingRecording {
     log = dir + "/record.log";
     std::ofstream(device, std::ios::binary) << std::string(4096, '\0');
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-    std::vector<std::string> cmd = {mmiotrace_path(), "record",      "-o", trace,
-                                    "--device",       dir + "/dev*", "--", program_path("markers", "O2"),
-                                    device,           fifo};
+    std::vector<std::string> cmd = {mmiotrace_path(), "record", "-o", trace, "--device", dir + "/dev*"};
+    const std::vector<std::string> forced = forced_record_args();
+    cmd.insert(cmd.end(), forced.begin(), forced.end());
+    cmd.insert(cmd.end(), {"--", program_path("markers", "O2"), device, fifo});
     std::vector<char*> argv;
     for (std::string& s : cmd) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -188,7 +189,7 @@ TEST(Mark, AMarkRacingTheEndOfTheRecordingLandsOrFails) {
 }
 
 TEST(Cli, MarkWithoutOneRecorderGetsOneClearErrorAndAStatus) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/CliMark";
+  const std::string dir = work_dir() + "/CliMark";
   std::filesystem::remove_all(dir);
   // A fake /proc: none, then two processes holding a channel open.
   std::filesystem::create_directories(dir + "/none/1/fd");

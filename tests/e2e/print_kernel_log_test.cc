@@ -93,7 +93,7 @@ TEST(PrintKernelLog, MalformedLogPrintsWhatCameBeforeThenOneErrorAnd65) {
 // The options for readers that expect less than the kernel format allows
 // (docs/print.md, "Readers"), from the command line, on a kernel log.
 TEST(PrintKernelLog, OptionsForReadersOfTheKernelFormat) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/PrintOptionsForReaders";
+  const std::string dir = work_dir() + "/PrintOptionsForReaders";
   std::filesystem::create_directories(dir);
   const std::string log = dir + "/k.log";
   std::ofstream(log) << "VERSION 20070824\n"

@@ -65,7 +65,7 @@ std::vector<std::string> lines_starting(const std::vector<std::string>& lines, c
 // /dev/mem names no device: demmio drops every access it cannot attribute to
 // a PCIDEV line's BAR. The device is found by the physical address.
 TEST_P(E2E, DevMemAndUioMappingsInsideABarGetThatDevicesPcidev) {
-  const std::string root = make_tree(std::string(E2E_WORK_DIR) + "/" + test_name() + "_tree");
+  const std::string root = make_tree(work_dir() + "/" + test_name() + "_tree");
   const TracedRun& run = keep(run_traced(test_name(), program("devmem_pcidev"), {root}, 4096, {"--sysroot", root}));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   expect_exact(run);
@@ -106,7 +106,7 @@ TEST_P(E2E, StandInWithAPciIdentityDecodesLikeTheRealDevice) {
   const TracedRun& run = keep(run_traced(
       test_name(), program("mov_widths"), {}, 4096,
       {"--device",
-       std::string(E2E_WORK_DIR) + "/" + test_name() + "/dev,phys=0xfea00000,pci=1234:11e8,size=1M,slot=00:04.0",
+       work_dir() + "/" + test_name() + "/dev,phys=0xfea00000,pci=1234:11e8,size=1M,slot=00:04.0",
        "--device", "/nonexistent/edu-bar2,phys=0xfe800000,pci=1234:11e8,bar=2,size=16K"}));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   const std::vector<std::string> pcidev = lines_starting(run.lines, "PCIDEV ");
@@ -138,7 +138,7 @@ TEST_P(E2E, StandInWithAPciIdentityDecodesLikeTheRealDevice) {
 // A stand-in identity that no device could have is refused before anything
 // runs, with one line that says what to change.
 TEST(StandIn, ImpossibleIdentitiesAreRefusedBeforeTheProgramRuns) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/StandInRefused";
+  const std::string dir = work_dir() + "/StandInRefused";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string trace = dir + "/t.mmio";

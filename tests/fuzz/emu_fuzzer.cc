@@ -351,7 +351,7 @@ void check_plan_generic(const Reader& in, const uint8_t* code, size_t len) {
                  p.bounce_addr - bounce <= kGenericBounceSize - p.size);
       break;
     case EmuStatus::UNSUPPORTED:
-      FUZZ_CHECK(p.refusal != nullptr);
+      FUZZ_CHECK(p.refusal != GenericRefusal::NONE);
       for (unsigned i = 0; i < kGenericStubCapacity; ++i) FUZZ_CHECK(stub[i] == 0xa5);
       break;
     case EmuStatus::DECODE_ERROR:

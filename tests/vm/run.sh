@@ -186,6 +186,13 @@ device_facts() {
 # stepped with protection keys only: the header says step mode and not
 # kFeatureStepMayMiss, record printed no mprotect note, and the summary
 # counts stepped instructions.
+# patched_some: a _patch1 scenario's recordings patched at least one
+# instruction site (record's summary).
+patched_some() {
+  grep -hoE '[0-9]+ instruction sites? patched' "$out"/*.out | grep -v '^0 ' ||
+    { echo "no recording patched an instruction site"; return 1; }
+}
+
 step_race_free() {
   local header
   header=$("$build/bin/mmiotrace" print --format native "$out/$1.mmio" | grep '^#') ||

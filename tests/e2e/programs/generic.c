@@ -332,13 +332,13 @@ static void on_alarm(int sig, siginfo_t* si, void* ucv) {
   const uint64_t rip = (uint64_t)((ucontext_t*)ucv)->uc_mcontext.gregs[REG_RIP];
   int named = 0;
   for (int i = 0; i < g_ncode; ++i) named |= rip >= g_code[i][0] && rip < g_code[i][1];
-  if (!named) ++g_alarms_in_stub;
+  if (!named) __atomic_add_fetch(&g_alarms_in_stub, 1, __ATOMIC_RELAXED);
   /* A generic step inside a handler that may have interrupted another
    * thread's step right before its stub ran. */
   uint64_t pop;
   __asm__ volatile("popcnt (%1), %0" : "=r"(pop) : "r"(g_dev + 0x300) : "memory", "cc");
   if (pop != 64) _exit(3);
-  ++g_alarms;
+  __atomic_add_fetch(&g_alarms, 1, __ATOMIC_RELAXED); /* handlers run on several threads at once */
 }
 
 /* Each thread stores i with FISTPL and loads it back with FILDL. */

@@ -60,12 +60,15 @@ vm_bind() {
 # vm_record NAME CMD...: CMD under `mmiotrace record`, trace in /out/NAME.mmio,
 # its output in /out/NAME.out, the kernel-format print in /out/NAME.txt.
 # VM_MODE=step (set by a scenario's guest half before it sources another's)
-# records with --mode=step.
+# records with --mode=step; VM_RECORD_ARGS (likewise) are more options for
+# record (the _patch1 scenarios: --patch-after=1).
 vm_record() {
   name=$1
   shift
   rc=0
-  mmiotrace record ${VM_MODE:+--mode=$VM_MODE} -o "/out/$name.mmio" -- "$@" > "/out/$name.out" 2>&1 || rc=$?
+  # shellcheck disable=SC2086 # VM_RECORD_ARGS is a list of options
+  mmiotrace record ${VM_MODE:+--mode=$VM_MODE} $VM_RECORD_ARGS -o "/out/$name.mmio" -- "$@" > "/out/$name.out" 2>&1 ||
+    rc=$?
   mmiotrace print "/out/$name.mmio" > "/out/$name.txt" 2>&1 || true
   echo "$name: exit $rc"
   cat "/out/$name.out"

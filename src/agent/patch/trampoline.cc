@@ -1,0 +1,203 @@
+// Async-signal-safe: pure computation into caller buffers (and emu::relocate,
+// which is too).
+#include "agent/patch/trampoline.h"
+
+#include <cstring>
+#include <initializer_list>
+
+#include "common/check.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
+
+namespace mmiotrace::agent::patch {
+
+namespace {
+
+constexpr int kRax = 0, kRcx = 1, kRdx = 2, kRbx = 3, kRsp = 4, kRbp = 5, kRsi = 6, kRdi = 7;
+// Bytes between the frame and the program's RSP: 16 registers, RFLAGS, the red zone.
+constexpr int64_t kFrameToRsp = 17 * 8 + 128;
+
+// x86-64 machine code into a fixed buffer; `at` is where out[0] will run.
+class Emitter {
+ public:
+  Emitter(uint64_t at, uint8_t* out) : at_(at), out_(out) {}
+
+  void b(uint8_t v) {
+    if (n_ < kMaxTrampoline) {
+      out_[n_++] = v;
+    } else {
+      ok_ = false;
+    }
+  }
+  void bytes(std::initializer_list<uint8_t> v) {
+    for (uint8_t x : v) b(x);
+  }
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) b(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) b(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void push(int r) {
+    if (r >= 8) b(0x41);
+    b(static_cast<uint8_t>(0x50 + (r & 7)));
+  }
+  void pop(int r) {
+    if (r >= 8) b(0x41);
+    b(static_cast<uint8_t>(0x58 + (r & 7)));
+  }
+  void movabs(int r, uint64_t v) {
+    b(static_cast<uint8_t>(0x48 | (r >= 8 ? 1 : 0)));
+    b(static_cast<uint8_t>(0xb8 + (r & 7)));
+    u64(v);
+  }
+  // lea disp(base, index, scale), %rsi; base/index -1: none.
+  void lea_rsi(int base, int index, unsigned scale, int32_t disp) {
+    b(static_cast<uint8_t>(0x48 | (index >= 8 ? 2 : 0) | (base >= 8 ? 1 : 0)));
+    b(0x8d);
+    const unsigned ss = scale == 8 ? 3 : scale == 4 ? 2 : scale == 2 ? 1 : 0;
+    const unsigned idx = index < 0 ? 4 : static_cast<unsigned>(index & 7);
+    if (base < 0) {
+      b(0x34);                                          // mod 00, reg rsi, rm SIB
+      b(static_cast<uint8_t>(ss << 6 | idx << 3 | 5));  // no base: disp32
+    } else {
+      b(0xb4);  // mod 10 (disp32), reg rsi, rm SIB
+      b(static_cast<uint8_t>(ss << 6 | idx << 3 | (base & 7)));
+    }
+    u32(static_cast<uint32_t>(disp));
+  }
+  // jmp/jcc rel32 to an absolute target.
+  void rel32_to(uint64_t target) {
+    const int64_t rel = static_cast<int64_t>(target - (here() + 4));
+    if (rel < INT32_MIN || rel > INT32_MAX) ok_ = false;
+    u32(static_cast<uint32_t>(rel));
+  }
+  void jmp(uint64_t target) {
+    b(0xe9);
+    rel32_to(target);
+  }
+  // The registers and flags back from the frame, RSP back over the red zone.
+  void restore() {
+    for (int r : {kRax, kRcx, kRdx, kRbx}) pop(r);
+    bytes({0x48, 0x8d, 0x64, 0x24, 0x08});  // lea 8(%rsp),%rsp: RSP's slot
+    for (int r = kRbp; r <= 15; ++r) pop(r);
+    b(0x9d);                                         // popfq
+    bytes({0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0});  // lea 128(%rsp),%rsp
+  }
+  uint64_t here() const { return at_ + n_; }
+  unsigned size() const { return n_; }
+  bool ok() const { return ok_; }
+  uint8_t* at_offset(unsigned off) { return out_ + off; }
+
+ private:
+  uint64_t at_;
+  uint8_t* out_;
+  unsigned n_ = 0;
+  bool ok_ = true;
+};
+
+// %rsi = the operand's address as the instruction would compute it.
+bool emit_address(Emitter& e, const SiteCode& s) {
+  const emu::PatchPlan& p = *s.plan;
+  if (p.rip_relative) {
+    e.movabs(kRsi, s.pc + s.insn_len + static_cast<uint64_t>(p.disp));
+    return true;
+  }
+  if (p.base < 0 && p.index < 0) {
+    e.movabs(kRsi, static_cast<uint64_t>(p.disp));  // absolute (moffs, or disp32 without base)
+    return true;
+  }
+  int64_t disp = p.disp;
+  if (p.base == kRsp) disp += kFrameToRsp;  // the program's RSP is above the frame
+  if (disp < INT32_MIN || disp > INT32_MAX) return false;
+  e.lea_rsi(p.base, p.index, p.scale, static_cast<int32_t>(disp));
+  return true;
+}
+
+}  // namespace
+
+bool build_site(const SiteCode& s, uint8_t* out, Built* built) {
+  Emitter e(s.at, out);
+  const bool vector = s.emulate;
+  e.bytes({0x48, 0x8d, 0x64, 0x24, 0x80});  // lea -128(%rsp),%rsp
+  e.b(0x9c);                                // pushfq
+  for (int r = 15; r >= 0; --r) e.push(r);  // frame[0] = RAX ... frame[15] = R15 (RSP's slot unused)
+  e.b(0xfc);                                // cld: the ABI's direction flag for the agent's code
+  if (!emit_address(e, s)) return false;
+  e.bytes({0x48, 0x89, 0xe3});        // mov %rsp,%rbx (the frame; RBX is in it)
+  e.bytes({0x48, 0x83, 0xe4, 0xf0});  // and $-16,%rsp
+  if (vector) {
+    e.bytes({0x48, 0x81, 0xec});  // sub $size,%rsp
+    e.u32(s.xsave_size);
+    e.bytes({0x48, 0x83, 0xe4, 0xc0});  // and $-64,%rsp
+    e.bytes({0x31, 0xc0});              // xor %eax,%eax
+    // XSAVE writes only XSTATE_BV of the header; XRSTOR wants the rest zero.
+    for (uint32_t off = 512; off < 576; off += 8) {
+      e.bytes({0x48, 0x89, 0x84, 0x24});  // mov %rax,off(%rsp)
+      e.u32(off);
+    }
+    e.b(0xb8);  // mov $mask_lo,%eax
+    e.u32(static_cast<uint32_t>(s.xsave_mask));
+    e.b(0xba);  // mov $mask_hi,%edx
+    e.u32(static_cast<uint32_t>(s.xsave_mask >> 32));
+    e.bytes({0x48, 0x0f, 0xae, 0x24, 0x24});  // xsave64 (%rsp)
+    e.bytes({0x48, 0x89, 0xe1});              // mov %rsp,%rcx: argument 4
+  } else {
+    e.bytes({0x31, 0xc9});  // xor %ecx,%ecx
+  }
+  e.bytes({0x48, 0x89, 0xda});  // mov %rbx,%rdx: argument 3, the frame (after XSAVE, which takes EDX:EAX)
+  e.movabs(kRdi, s.patch);
+  e.movabs(kRax, s.entry_function);
+  e.bytes({0xff, 0xd0});  // call *%rax
+  if (vector) {
+    e.bytes({0x89, 0xc5});  // mov %eax,%ebp
+    e.b(0xb8);
+    e.u32(static_cast<uint32_t>(s.xsave_mask));
+    e.b(0xba);
+    e.u32(static_cast<uint32_t>(s.xsave_mask >> 32));
+    e.bytes({0x48, 0x0f, 0xae, 0x2c, 0x24});  // xrstor64 (%rsp)
+    e.bytes({0x89, 0xe8});                    // mov %ebp,%eax
+  }
+  e.bytes({0x48, 0x89, 0xdc});  // mov %rbx,%rsp
+  e.bytes({0x85, 0xc0});        // test %eax,%eax
+  e.bytes({0x0f, 0x85});        // jnz ordinary
+  const unsigned jnz_at = e.size();
+  e.u32(0);
+  e.restore();
+  e.jmp(s.pc + s.insn_len);
+  const unsigned ordinary = e.size();
+  const uint32_t rel = ordinary - (jnz_at + 4);
+  memcpy(e.at_offset(jnz_at), &rel, 4);
+  e.restore();
+  built->copy_offset = e.size();
+  uint8_t copy[16];
+  const size_t n = emu::relocate(s.insn, s.insn_len, s.pc, e.here(), copy, sizeof copy);
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; ++i) e.b(copy[i]);
+  built->copy_len = static_cast<unsigned>(n);
+  e.jmp(s.pc + s.insn_len);
+  built->size = e.size();
+  return e.ok();
+}
+
+bool build_evictee(uint64_t at, uint64_t pc, const uint8_t* insn, uint8_t len, uint8_t* out, Built* built) {
+  Emitter e(at, out);
+  uint8_t copy[16];
+  const size_t n = emu::relocate(insn, len, pc, at, copy, sizeof copy);
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; ++i) e.b(copy[i]);
+  built->copy_offset = 0;
+  built->copy_len = static_cast<unsigned>(n);
+  e.jmp(pc + len);
+  built->size = e.size();
+  return e.ok();
+}
+
+bool build_jump(uint64_t at, uint64_t target, uint8_t* out) {
+  Emitter e(at, out);
+  e.jmp(target);
+  return e.ok();
+}
+
+}  // namespace mmiotrace::agent::patch
