@@ -31,8 +31,6 @@
 #include "common/program_kind.h"
 #include "trace/channel.h"
 
-extern char** environ;
-
 namespace mmiotrace::agent {
 namespace {
 
@@ -207,7 +205,9 @@ __attribute__((visibility("default"))) int posix_spawnp(pid_t* pid, const char* 
 // interposer sees, so they are rebuilt here on the ones above. The argument
 // list (`first`, which glibc declares non-null, the variadic ones, the
 // terminating NULL) goes on the stack, as glibc does; `ap` is left after the
-// NULL (where execle's envp is).
+// NULL (where execle's envp is). `argv` names the array it declares, so it
+// cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MT_COLLECT_ARGS(first, ap, argv)                                            \
   size_t count = 1;                                                                 \
   {                                                                                 \
@@ -219,6 +219,7 @@ __attribute__((visibility("default"))) int posix_spawnp(pid_t* pid, const char* 
   char** argv = static_cast<char**>(__builtin_alloca((count + 1) * sizeof(char*))); \
   argv[0] = const_cast<char*>(first);                                               \
   for (size_t i = 1; i <= count; ++i) argv[i] = va_arg(ap, char*);
+// NOLINTEND(bugprone-macro-parentheses)
 
 __attribute__((visibility("default"))) int execl(const char* path, const char* arg, ...) {
   va_list ap;

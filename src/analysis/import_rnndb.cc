@@ -384,7 +384,7 @@ Result<RegisterMap> Flattener::run() {
     d.msb = 28;
     const auto& entries = *enum_values(main_enum_);
     for (uint32_t i = 0; i < entries.size(); ++i) {
-      if (entries[i].valid && entries[i].value >= 0x10) d.values.push_back({entries[i].value, i});
+      if (entries[i].valid && entries[i].value >= 0x10) d.values.emplace_back(entries[i].value, i);
     }
     map_.detect = std::move(d);
   }

@@ -462,7 +462,12 @@ Result<std::string> find_map_file(const std::string& name, const std::vector<std
   std::vector<std::string> tried;
   for (const std::string& dir : dirs) {
     if (dir.empty()) continue;
-    for (const std::string& candidate : {dir + "/" + name, dir + "/" + name + ".toml"}) {
+    std::string path = dir;
+    path += '/';
+    path += name;
+    std::string with_suffix = path;
+    with_suffix += ".toml";
+    for (const std::string& candidate : {path, with_suffix}) {
       if (::access(candidate.c_str(), F_OK) == 0) return candidate;
     }
     tried.push_back(dir);

@@ -589,7 +589,8 @@ void frame_to_original(ucontext_t* uc) {
     for (const Moved* m : {&p.site, p.evicts ? &p.evictee : nullptr}) {
       if (m == nullptr || m->copy == 0) continue;
       if (rip == m->copy) uc->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(m->pc);
-      if (rip == m->copy + m->copy_len) uc->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(m->pc + m->len);
+      const uint64_t after = m->pc + m->len;
+      if (rip == m->copy + m->copy_len) uc->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(after);
     }
   }
 }
