@@ -19,7 +19,8 @@ cmake --install "$build" --prefix "$prefix" > "$work/install.log" 2>&1 ||
 # The layout (docs/install.md).
 for f in bin/mmiotrace lib/mmiotrace/libmmiotrace-agent.so include/mmiotrace/mark.h share/pkgconfig/mmiotrace.pc \
     share/man/man1/mmiotrace.1.gz share/bash-completion/completions/mmiotrace share/zsh/vendor-completions/_mmiotrace \
-    share/doc/mmiotrace/README.md share/doc/mmiotrace/ARCHITECTURE.md share/doc/mmiotrace/docs/record.md; do
+    share/doc/mmiotrace/README.md share/doc/mmiotrace/ARCHITECTURE.md share/doc/mmiotrace/docs/record.md \
+    share/mmiotrace/maps/e1000.toml; do
   [[ -f "$prefix/$f" ]] || fail "cmake --install did not install $f"
 done
 [[ -x "$prefix/bin/mmiotrace" ]] || fail "bin/mmiotrace is not executable"
@@ -27,7 +28,7 @@ done
 extra=$(cd "$prefix" && find . -type f | grep -v -e '^./bin/mmiotrace$' -e '^./lib/mmiotrace/libmmiotrace-agent.so$' \
   -e '^./include/mmiotrace/mark.h$' -e '^./share/pkgconfig/mmiotrace.pc$' -e '^./share/man/man1/mmiotrace[-a-z]*\.1\.gz$' \
   -e '^./share/bash-completion/completions/mmiotrace$' -e '^./share/zsh/vendor-completions/_mmiotrace$' \
-  -e '^./share/doc/mmiotrace/' || true)
+  -e '^./share/doc/mmiotrace/' -e '^./share/mmiotrace/maps/[-a-z0-9]*\.toml$' || true)
 [[ -z "$extra" ]] || fail "cmake --install installed files that are not part of mmiotrace: $extra"
 
 [[ "$("$prefix/bin/mmiotrace" --version)" == "$("$build/bin/mmiotrace" --version)" ]] ||

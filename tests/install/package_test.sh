@@ -31,13 +31,14 @@ for f in ./usr/bin/mmiotrace ./usr/lib/mmiotrace/libmmiotrace-agent.so ./usr/inc
     ./usr/share/pkgconfig/mmiotrace.pc ./usr/share/man/man1/mmiotrace.1.gz ./usr/share/man/man1/mmiotrace-record.1.gz \
     ./usr/share/man/man1/mmiotrace-print.1.gz ./usr/share/man/man1/mmiotrace-mark.1.gz \
     ./usr/share/bash-completion/completions/mmiotrace ./usr/share/zsh/vendor-completions/_mmiotrace \
-    ./usr/share/doc/mmiotrace/README.md ./usr/share/doc/mmiotrace/docs/record.md; do
+    ./usr/share/doc/mmiotrace/README.md ./usr/share/doc/mmiotrace/docs/record.md ./usr/share/mmiotrace/maps/e1000.toml; do
   grep -qx -- "$f" "$work/contents.txt" || fail "the package lacks $f (dpkg-deb -c: $work/contents.txt)"
 done
 extra=$(grep -v -e '^./usr/bin/mmiotrace$' -e '^./usr/lib/mmiotrace/libmmiotrace-agent.so$' \
   -e '^./usr/include/mmiotrace/mark.h$' -e '^./usr/share/pkgconfig/mmiotrace.pc$' \
   -e '^./usr/share/man/man1/mmiotrace[-a-z]*\.1\.gz$' -e '^./usr/share/bash-completion/completions/mmiotrace$' \
-  -e '^./usr/share/zsh/vendor-completions/_mmiotrace$' -e '^./usr/share/doc/mmiotrace/' "$work/contents.txt" || true)
+  -e '^./usr/share/zsh/vendor-completions/_mmiotrace$' -e '^./usr/share/doc/mmiotrace/' \
+  -e '^./usr/share/mmiotrace/maps/[-a-z0-9]*\.toml$' "$work/contents.txt" || true)
 [[ -z "$extra" ]] || fail "the package holds files that are not part of mmiotrace: $extra"
 
 # Unpacked into a scratch root.
