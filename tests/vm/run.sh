@@ -153,7 +153,7 @@ fail() {
   exit 1
 }
 qrc=0
-boot "$run" "${MMIOTRACE_VM_TIMEOUT:-240}" "${accel_args[@]}" || qrc=$?
+boot "$run" "${MMIOTRACE_VM_TIMEOUT:-600}" "${accel_args[@]}" || qrc=$?
 secs=$(( ($(date +%s%N) - start) / 1000000 ))
 done_line=$(grep -ao '@@MMIOTRACE-VM DONE.*' "$run/console.log" | tr -d '\r' || true)
 [[ -n "$done_line" ]] || fail "the guest never finished (QEMU status $qrc, accel $accel)"
