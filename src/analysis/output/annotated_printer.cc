@@ -162,13 +162,7 @@ class AnnotatedPrinter final : public Printer {
         const auto r = record.as<trace::PciDevRecord>();
         put_when(out, h.time_ns, "-", 0);
         put(out, "PCIDEV ");
-        put_hex_digits(out, r.busdevfn >> 16, 4);
-        out.push_back(':');
-        put_hex_digits(out, (r.busdevfn >> 8) & 0xff, 2);
-        out.push_back(':');
-        put_hex_digits(out, (r.busdevfn >> 3) & 0x1f, 2);
-        out.push_back('.');
-        put_dec(out, r.busdevfn & 7);
+        put_pci_address(out, r.busdevfn);
         out.push_back(' ');
         put_hex_digits(out, r.vendor, 4);
         out.push_back(':');

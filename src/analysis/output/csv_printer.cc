@@ -148,13 +148,7 @@ class CsvPrinter final : public Printer {
         put_start(out, h.seq, h.time_ns, nullptr, h.tid, "PCIDEV");
         put(out, ",,,,,,,");
         text_.clear();
-        put_hex_digits(text_, r.busdevfn >> 16, 4);
-        text_.push_back(':');
-        put_hex_digits(text_, (r.busdevfn >> 8) & 0xff, 2);
-        text_.push_back(':');
-        put_hex_digits(text_, (r.busdevfn >> 3) & 0x1f, 2);
-        text_.push_back('.');
-        put_dec(text_, r.busdevfn & 7);
+        put_pci_address(text_, r.busdevfn);
         text_.push_back(' ');
         put_hex_digits(text_, r.vendor, 4);
         text_.push_back(':');

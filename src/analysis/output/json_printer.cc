@@ -217,13 +217,7 @@ class JsonPrinter final : public Printer {
         start(out, "pcidev", h.seq, h.time_ns);
         key(out, "address");
         out.push_back('"');
-        put_hex_digits(out, r.busdevfn >> 16, 4);
-        out.push_back(':');
-        put_hex_digits(out, (r.busdevfn >> 8) & 0xff, 2);
-        out.push_back(':');
-        put_hex_digits(out, (r.busdevfn >> 3) & 0x1f, 2);
-        out.push_back('.');
-        put_dec(out, r.busdevfn & 7);
+        put_pci_address(out, r.busdevfn);
         out.push_back('"');
         key(out, "id");
         out.push_back('"');

@@ -34,16 +34,6 @@ void put_prefix(Out& out, uint64_t seq, uint64_t time_ns, const uint32_t* pid, u
   out.push_back(' ');
 }
 
-void put_pci_address(Out& out, uint32_t busdevfn) {
-  put_hex_digits(out, busdevfn >> 16, 4);
-  out.push_back(':');
-  put_hex_digits(out, (busdevfn >> 8) & 0xff, 2);
-  out.push_back(':');
-  put_hex_digits(out, (busdevfn >> 3) & 0x1f, 2);
-  out.push_back('.');
-  put_hex_digits(out, busdevfn & 7);
-}
-
 const char* kind_name(uint16_t kind) {
   switch (static_cast<trace::DeviceKind>(kind)) {
     case trace::DeviceKind::FILE:

@@ -55,6 +55,17 @@ inline void put_dec(Out& out, uint64_t v) {
   out.append(p, end);
 }
 
+// A PCI slot from a trace's `pci_busdevfn`: "dddd:bb:dd.f".
+inline void put_pci_address(Out& out, uint32_t busdevfn) {
+  put_hex_digits(out, busdevfn >> 16, 4);
+  out.push_back(':');
+  put_hex_digits(out, (busdevfn >> 8) & 0xff, 2);
+  out.push_back(':');
+  put_hex_digits(out, (busdevfn >> 3) & 0x1f, 2);
+  out.push_back('.');
+  put_hex_digits(out, busdevfn & 7);
+}
+
 // The kernel's "%d" of a 32-bit value (map ids, PID column): -1 prints as -1.
 inline void put_int(Out& out, int64_t v) {
   if (v < 0) {
