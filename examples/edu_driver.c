@@ -58,7 +58,10 @@ static void die(const char* what) {
 }
 
 /* Without kernel interrupt support, a user-space driver polls: this thread
- * plays the interrupt handler. */
+ * plays the interrupt handler. The driver waits for one interrupt, so the
+ * thread ends once it has acknowledged it: polling on until told to stop
+ * would make the number of polls a matter of timing (and a replay of the
+ * trace, docs/replay.md, could not make the same ones). */
 static void* irq_thread(void* arg) {
   (void)arg;
   while (!atomic_load(&stop_irq_thread)) {
@@ -66,6 +69,7 @@ static void* irq_thread(void* arg) {
     if (pending != 0) {
       wr32(EDU_IRQ_ACK, pending);
       atomic_fetch_add(&interrupts_seen, 1);
+      break;
     }
     usleep(100);
   }

@@ -63,7 +63,8 @@ see_also() {  # PAGE (mmiotrace or mmiotrace-SUB) DOC (docs/*.md name or "")
 exit_status() {  # from `inline constexpr int kExitName = N;  // EX_NAME: meaning`
   printf '[EXIT STATUS]\n'
   printf '\\fBmmiotrace record\\fR exits with the traced program'"'"'s own status (or dies of its fatal\n'
-  printf 'signal). Otherwise, and when record itself fails, 0 means success and:\n'
+  printf 'signal), and so does \\fBmmiotrace replay\\fR unless the program diverged from the recording.\n'
+  printf 'Otherwise, and when a command itself fails, 0 means success and:\n'
   sed -n 's|^inline constexpr int kExit[A-Za-z]* = \([0-9]*\); *// *\(.*\)$|.TP\n\1\n\2|p' "$src/src/cli/exit_codes.h"
 }
 

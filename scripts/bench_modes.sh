@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The mode comparison (docs/benchmarks.md, "Emulate or single-step"): the
 # same workload (bench/mode_workload.cc: each thread stores to and loads from
-# its own register on a stand-in device) untraced, under emulate mode, under
-# step mode with protection keys and under step mode with mprotect, with 1, 2
-# and 4 threads. For each: the median over REPEATS runs of the wall time per
-# access (all threads' accesses), the same times the thread count (what one
-# access costs the thread that makes it), and the accesses missing from the
-# trace against the count the workload made (median and worst run).
+# its own register on a stand-in device) untraced, under emulate mode with
+# every access faulting (--no-patch), under emulate mode with its two sites
+# patched (the default: the fast path), under step mode with protection keys
+# and under step mode with mprotect, with 1, 2 and 4 threads. For each: the
+# median over REPEATS runs of the wall time per access (all threads'
+# accesses), the same times the thread count (what one access costs the
+# thread that makes it), and the accesses missing from the trace against the
+# count the workload made (median and worst run).
 #
 #   scripts/bench_modes.sh [ITERATIONS per thread, default 10000] [REPEATS, default 5]
 #
 # Uses an existing build (MMIOTRACE_BUILD_DIR, default build/) with the
 # mmiotrace, mmiotrace-agent and mode_workload targets; scripts/bench.sh
-# builds a Release tree and calls this.
+# builds a Release tree (build-bench/) and calls this.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MMIOTRACE_BUILD_DIR:-$root/build}
@@ -41,7 +43,11 @@ run_once() {
       recorded=$(sed -E 's/.*accesses=([0-9]+).*/\1/' <<<"$out") ;;
     *)
       local args=() env=()
-      [[ $mode == emulate ]] || args=(--mode=step)
+      case $mode in
+        emulate) args=(--no-patch) ;;
+        patched) args=() ;;
+        *) args=(--mode=step) ;;
+      esac
       [[ $mode == step-mprotect ]] && env=(MMIOTRACE_NO_PKEYS=1)
       out=$(env "${env[@]}" "$mmiotrace" record "${args[@]}" -o "$work/t.mmio" --device "$work/dev" -- \
               "$workload" "$work/dev" "$threads" "$iterations" 2>"$work/err")
@@ -56,7 +62,7 @@ run_once() {
 
 echo "| mode | threads | ns per access (wall, all threads) | ns per access per thread | accesses missed (median / worst of $repeats) |"
 echo "| --- | --- | --- | --- | --- |"
-for mode in untraced emulate step-pkey step-mprotect; do
+for mode in untraced emulate patched step-pkey step-mprotect; do
   for threads in 1 2 4; do
     if [[ $mode == step-pkey && $pkeys == no ]]; then
       echo "| $mode | $threads | not available on this CPU (no PKU/OSPKE) | | |"

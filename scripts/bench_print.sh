@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The print benchmark (docs/benchmarks.md): writes a synthetic trace of N
-# accesses (bench/make_trace.cc; default 10,000,000) and times `mmiotrace
-# print` on it in each format, to /dev/null, with and without --regs.
+# The print and stats benchmark (docs/benchmarks.md): writes a synthetic
+# trace of N accesses (bench/make_trace.cc; default 10,000,000) and times
+# `mmiotrace print` on it in each format, to /dev/null, with and without
+# --regs, then `mmiotrace stats` (accesses per second).
 # Prints lines per second by wall time and by CPU time (user + sys): on a
 # shared machine the CPU figure is the one that says what print costs.
 # Uses an existing build (MMIOTRACE_BUILD_DIR, default build/: the dev preset
@@ -34,3 +35,16 @@ run json --format json
 run csv --format csv
 run "kernel --regs e1000" --format kernel --regs "$root/maps/e1000.toml"
 run "annotated --regs e1000" --format annotated --regs "$root/maps/e1000.toml"
+
+# stats: one pass, every access counted per register, site, thread and process.
+stats() {
+  local name=$1
+  shift
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$build/bin/mmiotrace" stats "$@" "$work/t.mmio" >/dev/null
+  read -r wall user sys rss <"$work/time"
+  awk -v name="$name" -v n="$n" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" \
+    'BEGIN { c = u + s; printf "%-28s %10d %8.2f %8.2f %14.0f %14.0f %10d\n", name, n, w, c, n / w, n / c, r }'
+}
+printf '%-28s %10s %8s %8s %14s %14s %10s\n' command accesses wall_s cpu_s acc/s_wall acc/s_cpu max_rss_KiB
+stats "stats"
+stats "stats --regs e1000" --regs "$root/maps/e1000.toml"

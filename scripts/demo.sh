@@ -2,7 +2,8 @@
 # The demo: set up, build, and trace examples/edu_driver (a user-space driver
 # for QEMU's edu PCI device) against a stand-in device file that
 # examples/edu_sim keeps behaving like the device. Prints the trace in the
-# kernel's mmiotrace format; the trace file stays in build/demo/.
+# kernel's mmiotrace format, then replays the driver against that trace with
+# no device at all (docs/replay.md); the trace files stay in build/demo/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MMIOTRACE_BUILD_DIR:-$root/build}
@@ -28,3 +29,10 @@ echo "== mmiotrace record -o $demo/demo.mmio --device $dev,$identity -- edu_driv
 echo
 echo "== mmiotrace print $demo/demo.mmio"
 "$build/bin/mmiotrace" print "$demo/demo.mmio"
+
+# No device from here on: the stand-in goes (edu_sim stops with it).
+rm -f "$dev"
+wait "$sim" 2>/dev/null || true
+echo
+echo "== mmiotrace replay -o $demo/replay.mmio $demo/demo.mmio -- edu_driver $dev   ($dev no longer exists)"
+"$build/bin/mmiotrace" replay -o "$demo/replay.mmio" "$demo/demo.mmio" -- "$build/examples/edu_driver" "$dev"

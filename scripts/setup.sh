@@ -11,10 +11,14 @@ packages=(
   time                  # scripts/bench_print.sh: wall, CPU time and peak memory of print
   libcli11-dev          # command-line parsing
   libfmt-dev            # formatting in the tools (never in the agent)
+  libdw-dev             # symbols of instruction addresses: function+offset, file:line (src/analysis)
+  libsqlite3-dev        # export --sqlite (src/analysis)
+  nlohmann-json3-dev    # tests: parsing the JSON that stats, export and report write
   libtomlplusplus-dev   # register maps in TOML (src/analysis)
   libpugixml-dev        # SVD and rnndb register map import (src/analysis)
   clang libclang-rt-14-dev  # the emulator fuzzer (tests/fuzz): libFuzzer, ASan, UBSan
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the QEMU guest tests (tests/vm, docs/vm-tests.md)
+  chromium              # tests: the HTML report opened in a headless browser (tests/e2e/report_test.cc)
   help2man              # man pages from the CLI's --help (packaging/man.sh)
   dpkg-dev file         # the Debian package: dpkg-shlibdeps finds its Depends; CPack finds ELF files with file
   groff-base zsh        # tests/install: render the man pages; parse the zsh completion

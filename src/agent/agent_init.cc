@@ -16,10 +16,13 @@
 
 #include "agent/agent.h"
 #include "agent/arming.h"
+#include "agent/backend/model.h"
+#include "agent/code_maps.h"
 #include "agent/exit_barrier.h"
 #include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "agent/safe_format.h"
+#include "agent/session.h"
 #include "agent/step.h"
 #include "agent/untraced_mappings.h"
 #include "emu/xsave_area.h"
@@ -98,6 +101,7 @@ void after_fork_child() {
     return;
   }
   g_agent.channel->processes_attached.fetch_add(1);
+  record_code_maps_in_child();
 }
 
 namespace {
@@ -107,12 +111,22 @@ __attribute__((constructor(101))) void agent_init() {
   const char* path = getenv(trace::kChannelEnv);
   if (path == nullptr || *path == '\0') return;
   trace::ChannelHeader* ch = map_channel(path);
-  if (ch == nullptr) return;
+  if (ch == nullptr) {
+    const char* session_path = getenv(trace::kSessionEnv);
+    if (session_path != nullptr && *session_path != '\0') _exit(70);  // as a session that cannot be used, below
+    return;
+  }
   if ((ch->flags & trace::kChannelNoFollow) != 0 && ch->root_pid.load() != static_cast<uint32_t>(getpid())) {
     // record --no-follow: a program a descendant exec'd (or posix_spawned)
     // runs untraced.
     real_munmap(ch, ch->total_size);
     return;
+  }
+  if (!session_attach() || !model_attach()) {
+    // A replay or model session that cannot be used: running on would let the
+    // program open the device files the session stands in for, for real.
+    real_munmap(ch, ch->total_size);
+    _exit(70);  // EX_SOFTWARE
   }
   g_agent.pid = static_cast<uint32_t>(getpid());
   g_agent.has_avx512bw = cpu_has_avx512bw();
@@ -126,10 +140,15 @@ __attribute__((constructor(101))) void agent_init() {
   step_init();
   // The fast path (agent/patch): a site is patched after this many faults.
   patch::init(ch->patch_after);
+  // A session (replay, injection rules) performs device accesses through a
+  // backend other than the plain real mapping, and each must take the fault
+  // path: nothing is patched whatever the channel says (docs/replay.md).
+  if (session() != nullptr) patch::turn_off();
   pthread_atfork(patch::fork_prepare, patch::fork_parent, after_fork_child);
   install_fault_handlers();
   ch->processes_attached.fetch_add(1);
   g_agent.channel = ch;  // from here on, device mmaps are traced
+  record_code_maps_at_start();
 }
 
 // exit() and returning from main end here, after the program's own atexit

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/session.h"
 #include "trace/encode.h"
 
 namespace mmiotrace::agent {
@@ -87,6 +88,7 @@ bool identify_pci_resource(const char* rel, uint64_t offset, DeviceInfo* out) {
   out->kind = trace::DeviceKind::PCI_RESOURCE;
   out->bar = static_cast<uint16_t>(bar);
   out->phys = start + offset;
+  out->offset = offset;
   out->has_pci = true;
   return true;
 }
@@ -190,6 +192,7 @@ bool identify_uio(const char* rel, uint64_t offset, uint64_t len, DeviceInfo* ou
   if (!read_hex(path, &addr)) return false;
   out->kind = trace::DeviceKind::UIO;
   out->phys = addr;
+  out->offset = 0;  // the mmap offset only selects the map
   out->bar = static_cast<uint16_t>(index);
   snprintf(path, sizeof(path), "%s/sys/class/uio/uio%u/device", sysroot(), n);
   if (realpath(path, out->pci_dir) != nullptr) {
@@ -237,6 +240,7 @@ bool identify_vfio(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
     out->kind = trace::DeviceKind::VFIO;
     out->bar = static_cast<uint16_t>(bar);
     out->phys = start + (offset - region.offset);
+    out->offset = offset - region.offset;
     char name[64];
     if (start != 0 && find_pci_device_by_bar(bar, start, name, sizeof(name))) {
       snprintf(out->pci_dir, sizeof(out->pci_dir), "%s/sys/bus/pci/devices/%s", sysroot(), name);
@@ -274,6 +278,23 @@ void identify_stand_in(int index, uint64_t offset, DeviceInfo* out) {
   }
 }
 
+// A stand-in memfd of the session (replay, a model): the device it stands
+// for, with the path and identity the session gives it.
+bool identify_session_stand_in(int path, uint64_t offset, DeviceInfo* out) {
+  const int i = stand_in_device_at(path, offset);
+  if (i < 0) return false;
+  const trace::SessionDevice& d = session_device(static_cast<uint32_t>(i));
+  out->kind = static_cast<trace::DeviceKind>(d.kind);
+  out->phys = d.phys_base + (offset - d.file_base);
+  out->offset = offset - d.file_base;
+  out->bar = d.bar;
+  out->has_pci = (d.flags & trace::kDevicePci) != 0;
+  out->busdevfn = d.busdevfn;
+  out->session_device = i;
+  snprintf(out->path, sizeof(out->path), "%s", session_path(d.path).path);
+  return true;
+}
+
 }  // namespace
 
 bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
@@ -282,6 +303,7 @@ bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
   ssize_t n = readlink(link, out->path, sizeof(out->path) - 1);
   if (n <= 0) return false;
   out->path[n] = '\0';
+  if (const int sp = stand_in_for_fd_link(out->path); sp >= 0) return identify_session_stand_in(sp, offset, out);
   const char* root = sysroot();
   size_t root_len = strlen(root);
   const char* rel = out->path;
@@ -294,6 +316,7 @@ bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
   if (strcmp(rel, "/dev/mem") == 0) {
     out->kind = trace::DeviceKind::DEV_MEM;
     out->phys = offset;
+    out->offset = offset;
     // The PCIDEV lines: every device with a BAR in the range (pcidevs_in_range).
     attach_pci_by_range(offset, len, out);
     return true;
@@ -309,6 +332,7 @@ bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out) {
   if (identify_pci_resource(rel, offset, out)) return true;
   if (const int i = matching_device_glob(out->path); i >= 0 && static_cast<size_t>(i) < trace::kMaxStandIns) {
     identify_stand_in(i, offset, out);
+    out->offset = offset;
     return true;
   }
   return false;
@@ -396,6 +420,12 @@ size_t build_pcidev_for_stand_in(uint32_t busdevfn, uint8_t* buf, size_t cap) {
 
 size_t build_pcidev(const DeviceInfo& info, uint8_t* buf, size_t cap) {
   if (!info.has_pci) return 0;
+  if (info.session_device >= 0) {
+    const trace::SessionDevice& d = session_device(static_cast<uint32_t>(info.session_device));
+    if (d.pcidev_len == 0 || d.pcidev_len > cap) return 0;
+    memcpy(buf, reinterpret_cast<const char*>(session()) + d.pcidev_off, d.pcidev_len);
+    return d.pcidev_len;
+  }
   if (info.stand_in >= 0) return build_pcidev_for_stand_in(info.busdevfn, buf, cap);
   return build_pcidev_from_sysfs(info.pci_dir, info.busdevfn, buf, cap);
 }

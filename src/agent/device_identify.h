@@ -15,6 +15,7 @@ namespace mmiotrace::agent {
 struct DeviceInfo {
   trace::DeviceKind kind = trace::DeviceKind::FILE;
   uint64_t phys = 0;             // physical address of the mapping's first byte
+  uint64_t offset = 0;           // offset of the mapping's first byte into its device (BAR, file, UIO map)
   uint16_t bar = trace::kNoBar;  // the BAR (for UIO: the map index)
   // The PCI device: the sysfs resource file's, the UIO device's, the one
   // with the VFIO region's BAR, or (/dev/mem, UIO and VFIO otherwise) the
@@ -24,6 +25,7 @@ struct DeviceInfo {
   int stand_in = -1;            // a --device stand-in with a PCI identity: its index in the channel's stand_ins
   char path[PATH_MAX] = {};     // the device file, as the kernel names the fd
   char pci_dir[PATH_MAX] = {};  // sysfs directory of the PCI device, if has_pci
+  int session_device = -1;      // a device the session stands in for (agent/session.h): its index
 };
 
 // Decides whether mmap(fd, offset) of `len` bytes maps device memory: a PCI
@@ -38,9 +40,10 @@ bool identify_device(int fd, uint64_t offset, uint64_t len, DeviceInfo* out);
 bool is_device_path(const char* path);
 
 // Fills a PCIDEV record for the device in info.pci_dir (from sysfs, as the
-// kernel's /proc/bus/pci/devices shows it), or, for a stand-in with a PCI
-// identity, from the identities record gave its stand-ins. Returns the
-// record size, 0 on failure.
+// kernel's /proc/bus/pci/devices shows it), for a stand-in with a PCI
+// identity, from the identities record gave its stand-ins, or, for a device
+// a replay session stands in for, the recorded one the session holds.
+// Returns the record size, 0 on failure.
 size_t build_pcidev(const DeviceInfo& info, uint8_t* buf, size_t cap);
 
 // Builds the PCIDEV record of every PCI device with a memory BAR (or ROM)

@@ -9,8 +9,10 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/backend/backend.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
+#include "agent/safe_format.h"
 #include "common/check.h"
 #include "common/handler_rules.h"
 #include "trace/encode.h"
@@ -66,6 +68,18 @@ emu::MemFault DeviceMemory::write(uint64_t addr, unsigned size, const void* in) 
   uint8_t buf[trace::kMaxAccessWidth];
   memcpy(buf, in, size);
   return access(addr, size, buf, low_mask(size), false, true);
+}
+
+emu::MemFault DeviceMemory::read_in(const RegionInfo& r, uint64_t addr, unsigned size, void* out) {
+  if (size == 0 || size > trace::kMaxAccessWidth) return emu::MemFault{SIGSEGV, SI_KERNEL, 0};
+  return device_access(r, addr, size, static_cast<uint8_t*>(out), low_mask(size), false, false, false);
+}
+
+emu::MemFault DeviceMemory::write_in(const RegionInfo& r, uint64_t addr, unsigned size, const void* in) {
+  if (size == 0 || size > trace::kMaxAccessWidth) return emu::MemFault{SIGSEGV, SI_KERNEL, 0};
+  uint8_t buf[trace::kMaxAccessWidth];
+  memcpy(buf, in, size);
+  return device_access(r, addr, size, buf, low_mask(size), false, true, false);
 }
 
 emu::MemFault DeviceMemory::read_masked(uint64_t addr, unsigned size, uint64_t byte_mask, void* out) {
@@ -154,34 +168,87 @@ emu::MemFault DeviceMemory::device_access(const RegionInfo& r, uint64_t addr, un
   if (!record_only_ && (r.prot & (write ? PROT_WRITE : PROT_READ)) == 0) return prot_fault(addr);
   if (masked && mask == low_mask(size)) masked = false;
   if (masked && mask == 0) return {};  // nothing selected: no access at all
-  auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
-  if (!record_only_) order_lock();  // record only: the step holds it (step.h)
+  if (record_only_) {
+    // The instruction already accessed the device; the step holds the order lock (step.h).
+    MT_CHECK(holds_order_lock());
+    record(r, addr, size, buf, mask, masked, write, split, 0, take_seq_locked(), monotonic_ns());
+    ++device_accesses_;
+    return {};
+  }
+  DeviceAccess a{r, addr, size, mask, masked, write, buf, ctx_};
+  Backend& backend = backend_for(r);
+  backend.enter(a);
+  order_lock();
   MT_CHECK(holds_order_lock());
   // The seq before the device (producer.h, give_back_seqs_locked): killed
   // between the two, the thread leaves a lost seq, not an unrecorded access.
-  const uint64_t seq = take_seq_locked();
-  int rc;
-  if (record_only_) {
-    rc = 0;
-  } else if (masked) {
-    rc = write ? mt_store_masked(real, buf, mask) : mt_load_masked(real, buf, mask);
-  } else {
-    rc = write ? safe_store(real, buf, size) : safe_load(real, buf, size);
-  }
-  if (rc != 0) {
-    give_back_seqs_locked(seq);
+  // A MARK the backend adds takes it, and the access the next (mark()).
+  access_seq_ = take_seq_locked();
+  holding_seq_ = true;
+  const emu::MemFault f = backend.access(a, *this);
+  holding_seq_ = false;
+  if (!f.ok()) {
+    give_back_seqs_locked(access_seq_);
     order_unlock();
-    return fault_from_safe();
+    backend.leave(a);
+    return f;
   }
-  if (!record_only_) testing_after_device_access();
+  testing_after_device_access();
   // The record is published before the lock is released, so that a process
   // exit (which waits for in-flight accesses, see exit_barrier.h) never finds
   // an access done but not recorded, and seqs reach the rings in order.
-  uint64_t now = monotonic_ns();
-  record(r, addr, size, buf, mask, masked, write, split, seq, now);
-  if (!record_only_) order_unlock();
+  record(r, addr, size, buf, mask, masked, write, split, a.flags, access_seq_, monotonic_ns());
   ++device_accesses_;
+  order_unlock();
+  backend.leave(a);
   return {};
+}
+
+void DeviceMemory::mark(const char* text, size_t len) {
+  MT_CHECK(holds_order_lock());
+  if (in_run_) {
+    // Within a run the seqs are taken for the whole chunk: the first MARK is
+    // kept and written after the ACCESS_RUN record (flush_run_marks()).
+    if (run_marks_++ == 0) {
+      run_mark_len_ = len < sizeof run_mark_ ? len : sizeof run_mark_;
+      memcpy(run_mark_, text, run_mark_len_);
+    }
+    return;
+  }
+  uint64_t seq;
+  if (holding_seq_) {
+    // The access in progress already has its seq: the MARK, which goes before
+    // it, takes that one, and the access a new one.
+    seq = access_seq_;
+    access_seq_ = take_seq_locked();
+  } else {
+    seq = take_seq_locked();
+  }
+  push_mark(text, len, seq);
+}
+
+// After a run's ACCESS_RUN record: the first MARK a backend added to it,
+// and how many more there were.
+void DeviceMemory::flush_run_marks() {
+  if (run_marks_ == 0) return;
+  SafeBuf more;
+  if (run_marks_ > 1) more.str(" (and ").dec(run_marks_ - 1).str(" more in this run)");
+  char text[sizeof run_mark_ + 64];
+  memcpy(text, run_mark_, run_mark_len_);
+  memcpy(text + run_mark_len_, more.data(), more.size());
+  push_mark(text, run_mark_len_ + more.size(), take_seq_locked());
+  run_marks_ = 0;
+}
+
+void DeviceMemory::push_mark(const char* text, size_t len, uint64_t seq) {
+  trace::MarkFields f;
+  f.pid = g_agent.pid;
+  f.text = text;
+  f.text_len = static_cast<uint16_t>(len < trace::kMaxMarkText ? len : trace::kMaxMarkText);
+  alignas(8) uint8_t buf[trace::record_size_for_mark(trace::kMaxMarkText)];
+  const size_t n = trace::encode_mark(buf, sizeof(buf), trace::RecordStamp{seq, monotonic_ns(), ctx_.tid}, f);
+  MT_CHECK(n != 0);
+  push_record(buf, n);
 }
 
 emu::MemFault DeviceMemory::atomic_rmw(uint64_t addr, unsigned size, void* old_out, emu::RmwCompute compute,
@@ -194,30 +261,37 @@ emu::MemFault DeviceMemory::atomic_rmw(uint64_t addr, unsigned size, void* old_o
   }
   // A locked access needs write permission even to read (#PF with W=1).
   if ((r.prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) return prot_fault(addr);
-  auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
   auto* old_value = static_cast<uint8_t*>(old_out);
   uint8_t new_value[16];
+  DeviceAccess rd{r, addr, size, low_mask(size), false, false, old_value, ctx_};
+  Backend& backend = backend_for(r);
+  backend.enter(rd);
   order_lock();
-  uint64_t seq = take_seq_locked();  // before the device, as in device_access
-  if (safe_load(real, old_value, size) != 0) {
-    give_back_seqs_locked(seq);
-    order_unlock();
-    return fault_from_safe();
-  }
-  record(r, addr, size, old_value, low_mask(size), false, false, false, seq, monotonic_ns());
-  ++device_accesses_;
-  if (compute(ctx, old_value, new_value)) {
-    seq = take_seq_locked();
-    if (safe_store(real, new_value, size) != 0) {
-      give_back_seqs_locked(seq);
-      order_unlock();
-      return fault_from_safe();
-    }
-    record(r, addr, size, new_value, low_mask(size), false, true, false, seq, monotonic_ns());
+  access_seq_ = take_seq_locked();  // before the device, as in device_access
+  holding_seq_ = true;
+  emu::MemFault f = backend.access(rd, *this);
+  holding_seq_ = false;
+  if (!f.ok()) give_back_seqs_locked(access_seq_);
+  if (f.ok()) {
+    record(r, addr, size, old_value, low_mask(size), false, false, false, rd.flags, access_seq_, monotonic_ns());
     ++device_accesses_;
+    if (compute(ctx, old_value, new_value)) {
+      DeviceAccess wr{r, addr, size, low_mask(size), false, true, new_value, ctx_};
+      access_seq_ = take_seq_locked();
+      holding_seq_ = true;
+      f = backend.access(wr, *this);
+      holding_seq_ = false;
+      if (f.ok()) {
+        record(r, addr, size, new_value, low_mask(size), false, true, false, wr.flags, access_seq_, monotonic_ns());
+        ++device_accesses_;
+      } else {
+        give_back_seqs_locked(access_seq_);
+      }
+    }
   }
   order_unlock();
-  return {};
+  backend.leave(rd);
+  return f;
 }
 
 // One side of a string run: where its addresses lie.
@@ -282,37 +356,33 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
       run.kind == emu::StringKind::LODS || (run.kind == emu::StringKind::MOVS && dev.first == run.src);
   const int64_t step = run.down ? -static_cast<int64_t>(run.width) : static_cast<int64_t>(run.width);
   auto at = [&](uint64_t base, uint64_t i) { return base + static_cast<uint64_t>(static_cast<int64_t>(i) * step); };
-  const uint64_t dev_real = dev.region.real + (dev.first - dev.region.start);
+  const uint64_t all = low_mask(run.width);
   emu::MemFault fault;
   uint64_t accessed = 0;  // device accesses made in this chunk
+  uint8_t flags = 0;      // what the backend added to any of them
+  Backend& backend = backend_for(dev.region);
+  DeviceAccess head{dev.region, at(dev.first, first), run.width, all, false, !device_reads, values, ctx_};
+  backend.enter(head);
   order_lock();
   // Seqs for every iteration before the device, as in device_access; those
   // of iterations not made are given back. A thread killed in the middle
   // leaves them all lost: more than it made, never fewer.
   const uint64_t first_seq = take_seqs_locked(n);
   const uint64_t time_ns = monotonic_ns();
+  in_run_ = true;
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t k = first + i;
     uint8_t* v = values + i * run.width;
-    auto* real = reinterpret_cast<uint8_t*>(at(dev_real, k));
+    DeviceAccess a{dev.region, at(dev.first, k), run.width, all, false, !device_reads, v, ctx_};
     if (run.kind == emu::StringKind::STOS) {
       memcpy(v, &run.value, run.width);
-      if (safe_store(real, v, run.width) != 0) {
-        fault = fault_from_safe();
-        break;
-      }
-    } else if (device_reads) {
-      if (safe_load(real, v, run.width) != 0) {
-        fault = fault_from_safe();
-        break;
-      }
-    } else if (safe_load(reinterpret_cast<void*>(at(other.first, k)), v, run.width) != 0) {
+    } else if (!device_reads && safe_load(reinterpret_cast<void*>(at(other.first, k)), v, run.width) != 0) {
       fault = fault_from_safe();  // the ordinary source faulted: no device access for this iteration
       break;
-    } else if (safe_store(real, v, run.width) != 0) {
-      fault = fault_from_safe();
-      break;
     }
+    fault = backend.access(a, *this);
+    if (!fault.ok()) break;
+    flags |= a.flags;
     ++accessed;
     if (run.kind == emu::StringKind::MOVS && device_reads &&
         safe_store(reinterpret_cast<void*>(at(other.first, k)), v, run.width) != 0) {
@@ -322,12 +392,15 @@ emu::MemFault DeviceMemory::run_chunk(const emu::StringRun& run, const RunSide& 
     if (last != nullptr && device_reads) memcpy(last, v, run.width);
     *done = k + 1;
   }
+  in_run_ = false;
   give_back_seqs_locked(first_seq + accessed);
   if (accessed != 0) {
     record_run(dev.region, at(dev.first, first), !device_reads, run.width, static_cast<int32_t>(step), accessed, values,
-               first_seq, time_ns);
+               flags, first_seq, time_ns);
   }
+  flush_run_marks();
   order_unlock();
+  backend.leave(head);
   return fault;
 }
 
@@ -367,25 +440,31 @@ emu::MemFault DeviceMemory::bulk_copy(uint64_t addr, uint64_t len, uint8_t* buf,
 // the order lock; one ACCESS_RUN record for those made.
 emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsigned width, uint64_t count,
                                         uint8_t* buf, bool write, uint64_t* done) {
-  auto* real = reinterpret_cast<uint8_t*>(r.real + (addr - r.start));
+  const uint64_t all = low_mask(width);
   emu::MemFault fault;
   uint64_t accessed = 0;
+  uint8_t flags = 0;
+  Backend& backend = backend_for(r);
+  DeviceAccess head{r, addr, width, all, false, write, buf, ctx_};
+  backend.enter(head);
   order_lock();
   const uint64_t first_seq = take_seqs_locked(count);  // before the device, as in run_chunk
   const uint64_t time_ns = monotonic_ns();
+  in_run_ = true;
   for (; accessed < count; ++accessed) {
-    uint8_t* v = buf + accessed * width;
-    uint8_t* d = real + accessed * width;
-    if ((write ? safe_store(d, v, width) : safe_load(d, v, width)) != 0) {
-      fault = fault_from_safe();
-      break;
-    }
+    DeviceAccess a{r, addr + accessed * width, width, all, false, write, buf + accessed * width, ctx_};
+    fault = backend.access(a, *this);
+    if (!fault.ok()) break;
+    flags |= a.flags;
   }
+  in_run_ = false;
   give_back_seqs_locked(first_seq + accessed);
   if (accessed != 0) {
-    record_run(r, addr, write, width, static_cast<int32_t>(width), accessed, buf, first_seq, time_ns);
+    record_run(r, addr, write, width, static_cast<int32_t>(width), accessed, buf, flags, first_seq, time_ns);
   }
+  flush_run_marks();
   order_unlock();
+  backend.leave(head);
   *done = accessed * width;
   return fault;
 }
@@ -393,11 +472,12 @@ emu::MemFault DeviceMemory::bulk_device(const RegionInfo& r, uint64_t addr, unsi
 // One ACCESS_RUN record for `count` accesses starting at program address
 // `addr`, under the order lock, with the seqs from `first_seq` on.
 void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, unsigned width, int32_t stride,
-                              uint64_t count, const uint8_t* values, uint64_t first_seq, uint64_t time_ns) {
+                              uint64_t count, const uint8_t* values, uint8_t flags, uint64_t first_seq,
+                              uint64_t time_ns) {
   trace::AccessRunFields rf;
   rf.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
   rf.width = static_cast<uint8_t>(width);
-  rf.flags = record_flags_;
+  rf.flags = static_cast<uint8_t>(record_flags_ | flags);
   rf.phys = r.phys + (addr - r.start);
   rf.pc = ctx_.pc;
   rf.pid = g_agent.pid;
@@ -415,14 +495,14 @@ void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, un
 }
 
 void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask,
-                          bool masked, bool write, bool split, uint64_t seq, uint64_t time_ns) {
+                          bool masked, bool write, bool split, uint8_t flags, uint64_t seq, uint64_t time_ns) {
   uint8_t shown[trace::kMaxAccessWidth];  // bytes not accessed are recorded as zero
   for (unsigned i = 0; i < size; ++i) shown[i] = (!masked || ((mask >> i) & 1)) ? value[i] : 0;
   trace::AccessFields f;
   f.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
   f.width = static_cast<uint8_t>(size);
   f.flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0) |
-                                 record_flags_ | extra_flags_);
+                                 record_flags_ | extra_flags_ | flags);
   f.phys = r.phys + (addr - r.start);
   f.pc = ctx_.pc;
   f.byte_mask = mask;

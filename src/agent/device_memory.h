@@ -1,15 +1,17 @@
 // DeviceMemory: the emu::Memory the fault handler gives the emulator. Each
-// access is split at mapping boundaries; the parts on a traced mapping go to
-// the agent's real mapping with one instruction of the same width and are
-// recorded (under the order lock, so seq order is device order); the other
-// parts go to the program's ordinary memory. Any part that faults makes the
-// whole access fault, as it would natively.
+// access is split at mapping boundaries; the parts on a traced mapping are
+// performed by the region's backend (agent/backend/backend.h: the agent's
+// real mapping, one instruction of the same width; or a recording, a device
+// model, fault injection) and recorded, under the order lock, so seq order is
+// device order; the other parts go to the program's ordinary memory. Any part
+// that faults makes the whole access fault, as it would natively.
 //
 // Async-signal-safe: no allocation, no locks but the order lock.
 #pragma once
 
 #include <cstdint>
 
+#include "agent/backend/backend.h"
 #include "agent/region_table.h"
 #include "emu/memory.h"
 
@@ -27,7 +29,7 @@ struct FaultContext {
   uint8_t insn[16] = {};
 };
 
-class DeviceMemory final : public emu::Memory {
+class DeviceMemory final : public emu::Memory, public TraceNotes {
  public:
   // `record_flags` (trace::kAccess* bits) are added to every record made,
   // e.g. kAccessGeneric for the generic path's copies.
@@ -72,7 +74,16 @@ class DeviceMemory final : public emu::Memory {
   // Normal context: the caller blocks every signal (the order lock).
   emu::MemFault bulk_copy(uint64_t addr, uint64_t len, uint8_t* buf, bool to_device, uint64_t* done);
 
+  // One access wholly within device mapping `r`, which the caller has just
+  // found (the fast path, agent/patch/fast_access.cc): what read()/write()
+  // do for such an access, without looking the mapping up again.
+  emu::MemFault read_in(const RegionInfo& r, uint64_t addr, unsigned size, void* out);
+  emu::MemFault write_in(const RegionInfo& r, uint64_t addr, unsigned size, const void* in);
+
   unsigned device_accesses() const { return device_accesses_; }
+
+  // TraceNotes, for the backend of an access: a MARK under the order lock.
+  void mark(const char* text, size_t len) override;
 
  private:
   emu::MemFault access(uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask, bool masked, bool write);
@@ -80,9 +91,9 @@ class DeviceMemory final : public emu::Memory {
   emu::MemFault device_access(const RegionInfo& r, uint64_t addr, unsigned size, uint8_t* buf, uint64_t mask,
                               bool masked, bool write, bool split);
   void record(const RegionInfo& r, uint64_t addr, unsigned size, const uint8_t* value, uint64_t mask, bool masked,
-              bool write, bool split, uint64_t seq, uint64_t time_ns);
+              bool write, bool split, uint8_t flags, uint64_t seq, uint64_t time_ns);
   void record_run(const RegionInfo& r, uint64_t addr, bool write, unsigned width, int32_t stride, uint64_t count,
-                  const uint8_t* values, uint64_t first_seq, uint64_t time_ns);
+                  const uint8_t* values, uint8_t flags, uint64_t first_seq, uint64_t time_ns);
   struct RunSide;
   bool run_side(const emu::StringRun& run, uint64_t base, uint64_t first, RunSide* side) const;
   emu::MemFault run_chunk(const emu::StringRun& run, const RunSide& dev, const RunSide& other, uint64_t first,
@@ -91,7 +102,19 @@ class DeviceMemory final : public emu::Memory {
   emu::MemFault bulk_device(const RegionInfo& r, uint64_t addr, unsigned width, uint64_t count, uint8_t* buf,
                             bool write, uint64_t* done);
 
+  void push_mark(const char* text, size_t len, uint64_t seq);
+  void flush_run_marks();
+
   FaultContext& ctx_;
+  // The seq of the single access in progress, taken before the device; a
+  // MARK the backend adds in the meantime takes it instead (mark()).
+  uint64_t access_seq_ = 0;
+  bool holding_seq_ = false;
+  // In a run (string_run, bulk_copy): the first MARK, written after the run.
+  bool in_run_ = false;
+  uint32_t run_marks_ = 0;
+  size_t run_mark_len_ = 0;
+  char run_mark_[240] = {};
   uint8_t record_flags_ = 0;
   uint8_t extra_flags_ = 0;
   bool record_only_ = false;

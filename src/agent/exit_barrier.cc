@@ -22,6 +22,8 @@ namespace mmiotrace::agent {
 namespace {
 std::atomic<uint32_t> g_in_flight{0};
 std::atomic<uint32_t> g_exiting_tid{0};  // 0: not exiting
+// This thread's accesses in flight (enter_access without leave_access yet).
+constinit thread_local uint32_t tls_in_flight __attribute__((tls_model("initial-exec"))) = 0;
 
 [[noreturn]] void park_forever() {
   for (;;) pause();  // every signal but the agent's is blocked: wait for the process to end
@@ -35,11 +37,22 @@ void enter_access() {
     g_in_flight.fetch_sub(1, std::memory_order_seq_cst);
     park_forever();
   }
+  ++tls_in_flight;
 }
 
 void leave_access() {
   const uint32_t before = g_in_flight.fetch_sub(1, std::memory_order_seq_cst);
-  MT_CHECK(before != 0);  // every leave_access() pairs with an enter_access()
+  MT_CHECK(before != 0 && tls_in_flight != 0);  // every leave_access() pairs with an enter_access()
+  --tls_in_flight;
+}
+
+void park_if_exiting() {
+  const uint32_t exiting = g_exiting_tid.load(std::memory_order_seq_cst);
+  if (exiting == 0 || exiting == current_tid()) return;
+  // The access this thread waits in will not complete: it no longer holds the exit up.
+  g_in_flight.fetch_sub(tls_in_flight, std::memory_order_seq_cst);
+  tls_in_flight = 0;
+  park_forever();
 }
 
 void exit_barrier() {
@@ -55,7 +68,7 @@ void exit_barrier() {
   // them is stuck (for instance waiting on a recorder that died).
   for (int i = 0; i < 100000 && g_in_flight.load(std::memory_order_seq_cst) != 0; ++i) {
     struct timespec ts = {0, 10000};
-    nanosleep(&ts, nullptr);
+    syscall(SYS_nanosleep, &ts, nullptr);  // not the interposer (interpose_sleep.cc)
   }
 }
 

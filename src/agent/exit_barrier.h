@@ -19,4 +19,10 @@ void leave_access();
 // Called by the thread that ends the process, before it does.
 void exit_barrier();
 
+// For a thread that waits inside an access (a replay waiting for its turn, an
+// injected delay): if another thread is ending the process, it stops holding
+// the exit up and waits to be ended with the rest of the process (does not
+// return). Otherwise returns at once.
+void park_if_exiting();
+
 }  // namespace mmiotrace::agent

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/backend/backend.h"
 #include "agent/device_memory.h"
 #include "agent/exit_barrier.h"
 #include "agent/generic_step.h"
@@ -22,6 +23,7 @@
 #include "agent/producer.h"
 #include "agent/safe_access.h"
 #include "agent/safe_format.h"
+#include "agent/session.h"
 #include "agent/signal_defer.h"
 #include "agent/step.h"
 #include "agent/strategy.h"
@@ -60,6 +62,9 @@ const char* describe(Refusal r) {
       return "it makes more device accesses than a step can record";
     case Refusal::STEP_PAGES_NOT_OPENED:
       return "its pages could not be opened for a step (no PKRU in the signal frame)";
+    case Refusal::STEP_NOT_REAL_DEVICE:
+      return "a step runs the instruction on the mapping itself, which a replay or injection rules must see access "
+             "by access (docs/replay.md, docs/inject.md)";
   }
   return "unknown refusal";
 }
@@ -181,7 +186,14 @@ Outcome generic_strategy(Fault& f) {
 // Single-step it on the device (step.h): --mode=step, and emulate mode's
 // fallback. Its records say so (kAccessStepped), and the values the step
 // cannot know are marked.
-Outcome step_strategy(Fault& f) { return step_start(f.uc, f.ctx, trace::kAccessStepped); }
+Outcome step_strategy(Fault& f) {
+  // A step lets the instruction access the mapping directly: a replay's
+  // backing or an injected fault would never see it.
+  if (f.region.backend != static_cast<uint8_t>(BackendId::REAL) || session_has(trace::kSessionInject)) {
+    return Outcome::refused(Refusal::STEP_NOT_REAL_DEVICE);
+  }
+  return step_start(f.uc, f.ctx, trace::kAccessStepped);
+}
 
 bool emulate_mode(const Fault& f) { return !g_agent.step_mode && !f.code_on_device; }
 bool any_mode(const Fault& f) { return !f.code_on_device; }

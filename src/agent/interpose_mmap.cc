@@ -8,9 +8,13 @@
 // Normal context. Records are stamped with every signal but the agent's own
 // blocked (SignalsBlocked), because the fault handler takes the same order lock.
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,9 +22,14 @@
 
 #include "agent/agent.h"
 #include "agent/arming.h"
+#include "agent/backend/backend.h"
+#include "agent/code_maps.h"
 #include "agent/device_identify.h"
 #include "agent/patch/patcher.h"
 #include "agent/producer.h"
+#include "agent/safe_format.h"
+#include "agent/session.h"
+#include "common/device_path.h"
 #include "trace/encode.h"
 #include "trace/format.h"
 
@@ -64,7 +73,8 @@ void emit_pcidev_record(uint8_t* record, size_t size, void*) {
 
 // The PCIDEV line(s) of a new mapping (the recorder keeps one per device).
 void emit_pcidevs(const DeviceInfo& dev, uint64_t len) {
-  if (dev.kind == trace::DeviceKind::DEV_MEM) {
+  // (A replay's /dev/mem: the device it recorded, never this machine's.)
+  if (dev.kind == trace::DeviceKind::DEV_MEM && dev.session_device < 0) {
     pcidevs_in_range(dev.phys, len, emit_pcidev_record, nullptr);
     return;
   }
@@ -92,11 +102,50 @@ void on_protected(const RegionInfo& piece, void*) {
   rearm(piece);  // a range armed with a protection key carries the program's rights (arming.h)
 }
 
+// A device the session stands in for: the program maps its backing memfd
+// (session.h) in place of the stand-in file it opened. Returns the backing's
+// descriptor (the caller closes it) and sets *off to the offset into it, or
+// -1 with errno set.
+int open_backing(const DeviceInfo& dev, size_t len, off_t* off) {
+  const trace::SessionDevice& d = session_device(static_cast<uint32_t>(dev.session_device));
+  const uint64_t device_offset = static_cast<uint64_t>(*off) - d.file_base;
+  if (device_offset < d.backing_base) {
+    errno = ENXIO;  // below what the recording mapped (/dev/mem): nothing stands in there
+    return -1;
+  }
+  const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, d.backing_path, O_RDWR | O_CLOEXEC));
+  if (fd < 0) return -1;
+  *off = static_cast<off_t>(device_offset - d.backing_base);
+  // Mapped further than the recording did: the backing grows (sparse).
+  struct stat st;
+  const uint64_t need = static_cast<uint64_t>(*off) + page_round_up(len);
+  if (fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) < need) {
+    (void)!ftruncate(fd, static_cast<off_t>(need));
+  }
+  return fd;
+}
+
 void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off, const DeviceInfo& dev) {
+  // Code the loader added behind the agent's back (a dlopen that went
+  // straight through, interpose_dlopen.cc) is recorded before any access to
+  // this mapping can be.
+  record_new_code_maps();
+  const off_t file_offset = off;  // the program's (the MAP record's), whatever is mapped in its place
+  int backing = -1;
+  if (dev.session_device >= 0) {
+    backing = open_backing(dev, len, &off);
+    if (backing < 0) return MAP_FAILED;
+    fd = backing;
+  }
   const int real_flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE);
   void* real = real_mmap(nullptr, len, prot & (PROT_READ | PROT_WRITE), real_flags, fd, off);
+  void* prog = real == MAP_FAILED ? MAP_FAILED : real_mmap(addr, len, PROT_NONE, flags, fd, off);
+  if (backing >= 0) {
+    const int e = errno;
+    close(backing);
+    errno = e;
+  }
   if (real == MAP_FAILED) return MAP_FAILED;  // errno as the program's own mmap would have set it
-  void* prog = real_mmap(addr, len, PROT_NONE, flags, fd, off);
   if (prog == MAP_FAILED) {
     int e = errno;
     real_munmap(real, len);
@@ -108,9 +157,11 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
   r.end = r.start + page_round_up(len);
   r.real = reinterpret_cast<uint64_t>(real);
   r.phys = dev.phys;
+  r.offset = dev.offset;
   r.prot = prot;
   r.pkey = arm(prog, page_round_up(len), prot);  // a protection key, or left PROT_NONE
   r.map_id = g_agent.channel->next_map_id.fetch_add(1, std::memory_order_relaxed);
+  choose_backend(dev, &r);
   SignalsBlocked blocked;
   if (!g_agent.regions.add(r)) {
     // Out of table slots: the mapping works but cannot be traced. Say so
@@ -121,8 +172,22 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
     return MAP_FAILED;
   }
   emit_pcidevs(dev, len);
-  emit_map(dev, r.start, len, static_cast<uint64_t>(off), prot, r.map_id);
+  emit_map(dev, r.start, len, static_cast<uint64_t>(file_offset), prot, r.map_id);
   return prog;
+}
+
+// In a replay, a mapping of one of this machine's own device files is refused:
+// a replay has no device, and its open() interposer refuses them, so this
+// is a file opened some other way (a raw system call).
+bool replay_forbids(int fd) {
+  if (!session_has(trace::kSessionReplay)) return false;
+  char link[64], path[PATH_MAX], normal[PATH_MAX];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(link, path, sizeof(path) - 1);
+  if (n <= 0) return false;
+  path[n] = '\0';
+  if (stand_in_for_fd_link(path) >= 0 || !normalize_path(path, nullptr, normal, sizeof normal)) return false;
+  return names_real_device(normal) || strcmp(path, "anon_inode:[vfio-device]") == 0;
 }
 
 void on_detached(const RegionInfo&, void*) {}
@@ -235,9 +300,23 @@ __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int pr
     }
     patch::after_device_unmap();
   }
+  if (fd >= 0 && (flags & MAP_ANONYMOUS) == 0 && replay_forbids(fd)) {
+    SafeBuf m;
+    m.str("mmiotrace replay: refused to map descriptor ").dec(static_cast<uint64_t>(fd));
+    m.str(": a device of this machine, which a replay never touches\n");
+    m.write_to(STDERR_FILENO);
+    errno = EACCES;
+    return MAP_FAILED;
+  }
   DeviceInfo dev;
   if (fd < 0 || (flags & MAP_ANONYMOUS) != 0 || !identify_device(fd, static_cast<uint64_t>(off), len, &dev)) {
-    return real_mmap(addr, len, prot, flags, fd, off);
+    void* p = real_mmap(addr, len, prot, flags, fd, off);
+    // Code the program maps itself, not through the loader (whose own mmap
+    // calls do not come through here).
+    if (p != MAP_FAILED && (prot & PROT_EXEC) != 0 && fd >= 0 && (flags & MAP_ANONYMOUS) == 0) {
+      record_mmapped_code(fd, reinterpret_cast<uint64_t>(p), len, static_cast<uint64_t>(off));
+    }
+    return p;
   }
   return map_device(addr, len, prot, flags, fd, off, dev);
 }

@@ -41,6 +41,7 @@
 
 #include "agent/agent.h"
 #include "agent/device_memory.h"
+#include "agent/interpose_uio.h"
 #include "agent/producer.h"
 
 namespace mmiotrace::agent {
@@ -323,6 +324,7 @@ extern "C" {
 
 __attribute__((visibility("default"))) ssize_t write(int fd, const void* buf, size_t n) {
   using namespace mmiotrace::agent;
+  if (ssize_t r; uio_model_call(fd, true, const_cast<void*>(buf), n, &r)) return r;
   if (!traced(buf, n)) return real_write(fd, buf, n);
   return write_like(buf, n, __builtin_return_address(0),
                     [fd](const uint8_t* s, size_t len) { return real_write(fd, s, len); });
@@ -351,6 +353,7 @@ __attribute__((visibility("default"))) ssize_t send(int fd, const void* buf, siz
 
 __attribute__((visibility("default"))) ssize_t read(int fd, void* buf, size_t n) {
   using namespace mmiotrace::agent;
+  if (ssize_t r; uio_model_call(fd, false, buf, n, &r)) return r;
   if (!traced(buf, n)) return real_read(fd, buf, n);
   return read_like(buf, n, __builtin_return_address(0), [fd](uint8_t* s, size_t len) { return real_read(fd, s, len); });
 }

@@ -27,7 +27,6 @@ namespace mmiotrace::agent {
 namespace {
 
 __thread int32_t tls_ring __attribute__((tls_model("initial-exec"))) = -1;
-__thread uint32_t tls_tid __attribute__((tls_model("initial-exec"))) = 0;
 
 pthread_key_t g_ring_key;
 bool g_ring_key_ok = false;
@@ -68,8 +67,10 @@ uint64_t seqs_of(const void* record) {
 
 }  // namespace
 
-uint32_t current_tid() {
-  if (tls_tid == 0) tls_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+__thread uint32_t tls_tid __attribute__((tls_model("initial-exec"))) = 0;
+
+uint32_t current_tid_slow() {
+  tls_tid = static_cast<uint32_t>(syscall(SYS_gettid));
   return tls_tid;
 }
 
@@ -81,10 +82,6 @@ void order_lock() {
     syscall(SYS_kill, getpid(), SIGKILL);
   }
 }
-
-// The lock word holds its owner's tid: only the owner releases it, and seqs
-// are taken only under it.
-bool holds_order_lock() { return g_agent.channel->order_lock.load(std::memory_order_relaxed) == current_tid(); }
 
 void order_unlock() {
   MT_CHECK(holds_order_lock());

@@ -5,16 +5,31 @@
 // into the program.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "agent/agent.h"
+
 namespace mmiotrace::agent {
+
+// The calling thread's id, asked of the kernel once per thread (a fork
+// child's thread asks again: producer_after_fork_child). Inline, with the
+// order lock's owner check below: the fast path (agent/patch) asks for both
+// several times per access.
+extern __thread uint32_t tls_tid __attribute__((tls_model("initial-exec")));
+uint32_t current_tid_slow();
+inline uint32_t current_tid() {
+  const uint32_t tid = tls_tid;
+  return tid != 0 ? tid : current_tid_slow();
+}
 
 // Order lock: the device access, the seq and the timestamp happen inside it.
 void order_lock();
 void order_unlock();
-// Whether the calling thread holds the order lock.
-bool holds_order_lock();
+// Whether the calling thread holds the order lock (the lock word holds its
+// owner's tid: only the owner releases it, and seqs are taken only under it).
+inline bool holds_order_lock() { return g_agent.channel->order_lock.load(std::memory_order_relaxed) == current_tid(); }
 // Under the order lock: the next seq. Outside: use stamp_record().
 uint64_t take_seq_locked();
 // Under the order lock: `count` consecutive seqs (an ACCESS_RUN); returns the first.
@@ -36,8 +51,6 @@ void stamp_and_push(void* record, size_t size);
 // the ring is full. Never drops. Called with the order lock held, so that
 // records enter the rings in seq order.
 void push_record(const void* record, size_t size);
-
-uint32_t current_tid();
 
 // Thread exit (pthread key destructor) and fork (child side).
 void release_thread_ring(void* value);

@@ -25,9 +25,12 @@ bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
     copy.end = e.end.load(acq);
     copy.real = e.real.load(acq);
     copy.phys = e.phys.load(acq);
+    copy.offset = e.offset.load(acq);
     copy.map_id = e.map_id.load(acq);
     copy.prot = e.prot.load(acq);
     copy.pkey = e.pkey.load(acq);
+    copy.backend = static_cast<uint8_t>(e.backend.load(acq));
+    copy.backend_ref = e.backend_ref.load(acq);
     if (e.gen.load(std::memory_order_relaxed) == g1) {
       *out = copy;
       return live;
@@ -45,9 +48,12 @@ void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
   e.end.store(info.end, rel);
   e.real.store(info.real, rel);
   e.phys.store(info.phys, rel);
+  e.offset.store(info.offset, rel);
   e.map_id.store(info.map_id, rel);
   e.prot.store(info.prot, rel);
   e.pkey.store(info.pkey, rel);
+  e.backend.store(info.backend, rel);
+  e.backend_ref.store(info.backend_ref, rel);
   e.live.store(live ? 1 : 0, rel);
   e.gen.fetch_add(1, rel);  // even again: the entry is consistent
 }
@@ -172,6 +178,7 @@ RegionInfo RegionTable::slice(const RegionInfo& r, uint64_t from, uint64_t to) {
   p.end = to < r.end ? to : r.end;
   p.real = r.real + (p.start - r.start);
   p.phys = r.phys + (p.start - r.start);
+  p.offset = r.offset + (p.start - r.start);
   return p;
 }
 

@@ -22,13 +22,16 @@
 namespace mmiotrace::agent {
 
 struct RegionInfo {
-  uint64_t start = 0;  // program address, page aligned
-  uint64_t end = 0;    // exclusive, page aligned
-  uint64_t real = 0;   // agent's mapping of `start`
-  uint64_t phys = 0;   // physical address of `start`
+  uint64_t start = 0;   // program address, page aligned
+  uint64_t end = 0;     // exclusive, page aligned
+  uint64_t real = 0;    // agent's mapping of `start`
+  uint64_t phys = 0;    // physical address of `start`
+  uint64_t offset = 0;  // offset of `start` into its device (its BAR, file or UIO map): injection rules' offsets
   uint32_t map_id = 0;
-  int prot = 0;   // PROT_* the program has on the range
-  int pkey = -1;  // how the program's range is armed (arming.h): a protection key, or -1: PROT_NONE
+  int prot = 0;              // PROT_* the program has on the range
+  int pkey = -1;             // how the program's range is armed (arming.h): a protection key, or -1: PROT_NONE
+  uint8_t backend = 0;       // how its accesses are performed (agent/backend/backend.h): 0 the real mapping
+  uint32_t backend_ref = 0;  // the backend's own reference (which recorded device, which model BAR)
 };
 
 class RegionTable {
@@ -66,9 +69,12 @@ class RegionTable {
     std::atomic<uint64_t> end{0};
     std::atomic<uint64_t> real{0};
     std::atomic<uint64_t> phys{0};
+    std::atomic<uint64_t> offset{0};
     std::atomic<uint32_t> map_id{0};
     std::atomic<int> prot{0};
     std::atomic<int> pkey{-1};
+    std::atomic<uint32_t> backend{0};
+    std::atomic<uint32_t> backend_ref{0};
   };
   bool read_entry(const Entry& e, RegionInfo* out) const;
   void write_entry(Entry& e, const RegionInfo& info, bool live);

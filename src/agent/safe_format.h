@@ -52,6 +52,13 @@ class SafeBuf {
       done += static_cast<size_t>(w);
     }
   }
+  // Copies the text, NUL-terminated and cut to fit, into out[cap].
+  void copy_to(char* out, size_t cap) const {
+    if (cap == 0) return;
+    const size_t n = n_ < cap - 1 ? n_ : cap - 1;
+    for (size_t i = 0; i < n; ++i) out[i] = buf_[i];
+    out[n] = '\0';
+  }
   const char* data() const { return buf_; }
   size_t size() const { return n_; }
 

@@ -27,6 +27,7 @@ enum class Refusal : uint8_t {
   STEP_NO_DEVICE_OPERAND,   // the decoder finds no operand of it on device memory (VSIB, MIB...)
   STEP_TOO_MANY_ACCESSES,   // more device accesses than a step can record
   STEP_PAGES_NOT_OPENED,    // its pages could not be opened for a step (no PKRU in the signal frame)
+  STEP_NOT_REAL_DEVICE,     // a step would access the mapping itself, past a replay or injection rules
 };
 
 // The one-line meaning of `r` (static text).

@@ -24,6 +24,13 @@ void add_record_command(CLI::App& root, Action& run,
                         const std::vector<std::string>* after_dashes);  // record_command.cc
 void add_print_command(CLI::App& root, Action& run);                    // print_command.cc
 void add_mark_command(CLI::App& root, Action& run);                     // mark_command.cc
+void add_stats_command(CLI::App& root, Action& run);                    // stats_command.cc
+void add_diff_command(CLI::App& root, Action& run);                     // diff_command.cc
+void add_export_command(CLI::App& root, Action& run);                   // export_command.cc
+void add_report_command(CLI::App& root, Action& run);                   // report_command.cc
+void add_replay_command(CLI::App& root, Action& run,
+                        const std::vector<std::string>* after_dashes);  // replay_command.cc
+
 // `completion bash|zsh`: a script generated from `root` as it is when the
 // command runs (every subcommand registered before it).
 void add_completion_command(CLI::App& root, Action& run, const std::string& version);  // completion.cc

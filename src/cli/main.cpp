@@ -24,7 +24,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<std::string> command;
   bool has_command = false;
-  if (auto dd = std::find(args.begin(), args.end(), "--"); !args.empty() && args[0] == "record" && dd != args.end()) {
+  if (auto dd = std::find(args.begin(), args.end(), "--");
+      !args.empty() && (args[0] == "record" || args[0] == "replay") && dd != args.end()) {
     has_command = true;
     command.assign(dd + 1, args.end());
     args.erase(dd, args.end());
@@ -33,13 +34,21 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   add_record_command(app, run, has_command ? &command : nullptr);
   add_print_command(app, run);
   add_mark_command(app, run);
+  add_stats_command(app, run);
+  add_diff_command(app, run);
+  add_export_command(app, run);
+  add_report_command(app, run);
+  add_replay_command(app, run, has_command ? &command : nullptr);
+  const bool is_diff = !args.empty() && args[0] == "diff";
   add_completion_command(app, run, kVersionText);  // last: it describes the subcommands above
   try {
     std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
+    if (rc == 0) return 0;
+    // diff's exit status is diff(1)'s: 2 for any trouble, a bad command line too.
+    return is_diff ? kDiffTrouble : kExitUsage;
   }
   return run ? run() : kExitUsage;
 }

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/filter_options.h"
 #include "cli/regs_options.h"
+#include "cli/trace_setup.h"
 #include "trace/reader.h"
 #include "trace/trace_input.h"
 
@@ -30,6 +31,7 @@ struct PrintOptions {
   RegsOptions regs;
   FilterOptions filters;
   output::KernelFormatOptions kernel;  // --max-width, --zero-pc-pid
+  bool symbols = false;                // --symbols
 };
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -110,10 +112,39 @@ int run_print(const PrintOptions& opt) {
     }
     bindings = std::move(*made);
   }
-  auto filter = analysis::Filter::make(*spec, needs_catalog ? &catalog : nullptr, &bindings);
+  // --function: the functions' addresses, from the trace's code maps (a first pass).
+  analysis::FunctionRanges functions;
+  if (!spec->functions.empty()) {
+    if (!regular_file(opt.input)) {
+      print_error(
+          fmt::format("--function reads '{}' twice (its code maps first); it is not a regular file: copy "
+                      "it to a file first",
+                      opt.input));
+      return kExitIoErr;
+    }
+    auto ranges = function_ranges(opt.input, std::make_shared<analysis::Symbolizer>());
+    if (!ranges) {
+      print_error(ranges.error());
+      return kExitDataErr;
+    }
+    functions = std::move(*ranges);
+  }
+  auto filter = analysis::Filter::make(*spec, needs_catalog ? &catalog : nullptr, &bindings, functions);
   if (!filter) {
     print_error(filter.error());
     return kExitUsage;
+  }
+
+  std::unique_ptr<analysis::Symbolizer> symbols;
+  if (opt.symbols) {
+    if (input->kind != trace::InputKind::TRACE || input->trace->header().version_minor < 2) {
+      print_error(
+          fmt::format("--symbols needs the program's code maps, and '{}' has none (a kernel log, or a trace "
+                      "older than format 1.2)",
+                      opt.input));
+      return kExitDataErr;
+    }
+    symbols = std::make_unique<analysis::Symbolizer>();
   }
 
   FILE* out = stdout;
@@ -138,6 +169,7 @@ int run_print(const PrintOptions& opt) {
   job.options.kernel = opt.kernel;
   job.filter = &*filter;
   job.regs = &bindings;
+  job.symbols = symbols.get();
   if (needs_catalog && input->kind == trace::InputKind::TRACE) job.pcidev_records = &catalog.pcidev_records();
   output::PrintOutcome outcome = output::print_input(*input, job, out, out_name);
   if (out != stdout && std::fclose(out) != 0 && outcome.status == output::PrintStatus::OK)
@@ -176,6 +208,9 @@ void add_print_command(CLI::App& root, Action& run) {
   sub->add_flag("--zero-pc-pid", opts->kernel.zero_pc_pid,
                 "Kernel format: print 0x0 as the PC and 0 as the PID, as the kernel does, instead of the "
                 "instruction address and thread id");
+  sub->add_flag("--symbols", opts->symbols,
+                "Name the function (and source line) of each access's instruction, from the code maps the trace "
+                "recorded and the program's files (by build-id)");
   sub->add_option("-o,--output", opts->output, "Write the text to this file instead of standard output");
   add_regs_options(*sub, opts->regs);
   add_filter_options(*sub, opts->filters);

@@ -9,14 +9,9 @@
 #include <set>
 
 namespace mmiotrace::cli {
-namespace {
-
-constexpr uint64_t kMinBarSize = 16;  // the smallest memory BAR (PCI Local Bus spec, 6.2.5.1)
-
-bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 // A whole number: decimal, or hex with 0x; with `units`, K, M or G (KiB, MiB, GiB) may follow.
-bool parse_number(const std::string& s, uint64_t* out, bool units = false) {
+bool parse_number(const std::string& s, uint64_t* out, bool units) {
   if (s.empty() || s[0] == '-' || s[0] == '+') return false;
   errno = 0;
   char* end = nullptr;
@@ -37,15 +32,6 @@ bool parse_number(const std::string& s, uint64_t* out, bool units = false) {
   return true;
 }
 
-bool parse_hex16(const std::string& s, uint16_t* out) {
-  if (s.empty() || s.size() > 4) return false;
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(s.c_str(), &end, 16);
-  if (*end != '\0') return false;
-  *out = static_cast<uint16_t>(v);
-  return true;
-}
-
 // "[DOMAIN:]BUS:DEV.FN", hex as lspci writes it: (domain << 16) | (bus << 8) | (dev << 3) | fn.
 bool parse_slot(const std::string& s, uint32_t* out) {
   unsigned dom = 0, bus = 0, dev = 0, fn = 0;
@@ -58,6 +44,21 @@ bool parse_slot(const std::string& s, uint32_t* out) {
   }
   if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7) return false;
   *out = (dom << 16) | (bus << 8) | (dev << 3) | fn;
+  return true;
+}
+
+namespace {
+
+constexpr uint64_t kMinBarSize = 16;  // the smallest memory BAR (PCI Local Bus spec, 6.2.5.1)
+
+bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool parse_hex16(const std::string& s, uint16_t* out) {
+  if (s.empty() || s.size() > 4) return false;
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(s.c_str(), &end, 16);
+  if (*end != '\0') return false;
+  *out = static_cast<uint16_t>(v);
   return true;
 }
 

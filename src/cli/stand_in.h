@@ -20,6 +20,13 @@ struct StandIn {
   bool has_slot = false;  // slot= given (else chosen by complete_stand_ins)
 };
 
+// A whole number: decimal, or hex with 0x; with `units`, K, M or G (KiB,
+// MiB, GiB) may follow.
+bool parse_number(const std::string& s, uint64_t* out, bool units = false);
+// "[DOMAIN:]BUS:DEV.FN", hex as lspci writes it, as a busdevfn:
+// (domain << 16) | (bus << 8) | (dev << 3) | fn.
+bool parse_slot(const std::string& s, uint32_t* out);
+
 // One --device argument. The identity is what follows the first comma after
 // which every comma-separated item is KEY=VALUE with a known key; without
 // one, the whole argument is the glob (a path may contain commas).

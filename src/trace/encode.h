@@ -104,6 +104,22 @@ struct UnknownFields {
   uint8_t insn_len = 0;  // 0..kMaxInsnLength
 };
 
+struct CodeMapFields {
+  uint64_t virt = 0;
+  uint64_t len = 0;
+  uint64_t file_offset = 0;
+  uint64_t elf_vaddr = 0;
+  uint64_t mtime_ns = 0;
+  uint64_t file_size = 0;
+  uint64_t inode = 0;
+  uint32_t pid = 0;
+  uint16_t flags = 0;                 // kCodeMap* bits
+  const uint8_t* build_id = nullptr;  // build_id_len bytes
+  uint8_t build_id_len = 0;           // 0..kMaxBuildId
+  const char* path = nullptr;         // path_len bytes, no terminator needed
+  uint16_t path_len = 0;
+};
+
 struct LostFields {
   uint64_t count = 0;
 };
@@ -116,6 +132,9 @@ constexpr size_t record_size_for_access(unsigned width) { return sizeof(AccessRe
 constexpr size_t record_size_for_map(unsigned path_len) { return sizeof(MapRecord) + padded8(path_len); }
 constexpr size_t record_size_for_mark(unsigned text_len) { return sizeof(MarkRecord) + padded8(text_len); }
 constexpr size_t record_size_for_pcidev(unsigned driver_len) { return sizeof(PciDevRecord) + padded8(driver_len); }
+constexpr size_t record_size_for_codemap(unsigned build_id_len, unsigned path_len) {
+  return sizeof(CodeMapRecord) + padded8(build_id_len + path_len);
+}
 // An ACCESS_RUN of `count` accesses of `width` bytes (may exceed kMaxRecordSize:
 // such a run must be split, see max_run_count()).
 constexpr size_t record_size_for_access_run(unsigned width, uint32_t count) {
@@ -282,6 +301,30 @@ inline size_t encode_unknown(void* buf, size_t capacity, const RecordStamp& stam
   rec.map_id = f.map_id;
   rec.insn_len = f.insn_len;
   return encode_detail::emit(buf, capacity, sizeof rec, RecordType::UNKNOWN, stamp, rec, nullptr, 0);
+}
+
+inline size_t encode_codemap(void* buf, size_t capacity, const RecordStamp& stamp, const CodeMapFields& f) {
+  if (f.build_id_len > kMaxBuildId || (f.build_id_len != 0 && f.build_id == nullptr)) return 0;
+  if (f.path_len != 0 && f.path == nullptr) return 0;
+  const size_t size = record_size_for_codemap(f.build_id_len, f.path_len);
+  if (size > capacity || size > kMaxRecordSize) return 0;
+  CodeMapRecord rec;
+  std::memset(&rec, 0, sizeof rec);
+  rec.virt = f.virt;
+  rec.len = f.len;
+  rec.file_offset = f.file_offset;
+  rec.elf_vaddr = f.elf_vaddr;
+  rec.mtime_ns = f.mtime_ns;
+  rec.file_size = f.file_size;
+  rec.inode = f.inode;
+  rec.pid = f.pid;
+  rec.flags = f.flags;
+  rec.build_id_len = f.build_id_len;
+  rec.path_len = f.path_len;
+  if (encode_detail::emit(buf, capacity, size, RecordType::CODEMAP, stamp, rec, f.build_id, f.build_id_len) == 0)
+    return 0;
+  if (f.path_len != 0) std::memcpy(static_cast<uint8_t*>(buf) + sizeof rec + f.build_id_len, f.path, f.path_len);
+  return size;
 }
 
 inline size_t encode_lost(void* buf, size_t capacity, const RecordStamp& stamp, const LostFields& f) {

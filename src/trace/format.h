@@ -1,4 +1,4 @@
-// The on-disk trace format, version 1.1 (normative description: docs/trace-format.md).
+// The on-disk trace format, version 1.2 (normative description: docs/trace-format.md).
 //
 // A file is a FileHeader followed by records. Every record starts with a
 // RecordHeader, is 8-byte aligned and a multiple of 8 bytes long; `size` covers
@@ -19,7 +19,7 @@ namespace mmiotrace::trace {
 
 inline constexpr char kMagic[8] = {'\x7f', 'M', 'M', 'I', 'O', 'T', 'R', 'C'};
 inline constexpr uint16_t kVersionMajor = 1;  // readers refuse a newer major version
-inline constexpr uint16_t kVersionMinor = 1;  // readers accept any minor version (1.1 added ACCESS_RUN)
+inline constexpr uint16_t kVersionMinor = 2;  // readers accept any minor version (1.1 added ACCESS_RUN, 1.2 CODEMAP)
 
 // FileHeader.features bits.
 inline constexpr uint64_t kFeatureNone = 0;
@@ -57,6 +57,7 @@ enum class RecordType : uint16_t {
   UNKNOWN = 6,     // an instruction that touched a device and could not be emulated (UnknownRecord)
   LOST = 7,        // events that could not be recorded (LostRecord)
   ACCESS_RUN = 8,  // `count` accesses made by one REP string instruction, in order (AccessRunRecord); since 1.1
+  CODEMAP = 9,     // an executable mapping of the traced program's code, as it was (CodeMapRecord); since 1.2
 };
 
 struct RecordHeader {
@@ -88,6 +89,12 @@ inline constexpr uint8_t kAccessStepped = 1 << 3;
 // device again (e.g. `or [dev], eax`, `cmp [dev], 1`): the value bytes are
 // zero and mean nothing. Printers show `?`.
 inline constexpr uint8_t kAccessValueUnknown = 1 << 4;
+// A fault injection rule changed this access (record/replay --inject,
+// docs/inject.md): a read's value is what the program saw, not what the
+// device returned; a write was dropped (it never reached the device) or
+// delayed. A MARK just before the record says which rule and what changed.
+// Readers that do not know the flag read the access as it is.
+inline constexpr uint8_t kAccessInjected = 1 << 5;
 
 inline constexpr unsigned kMaxAccessWidth = 64;
 inline constexpr unsigned kMaxInsnLength = 15;
@@ -149,6 +156,23 @@ enum class DeviceKind : uint16_t {
   UIO = 3,           // /dev/uio<N>; phys from /sys/class/uio/uio<N>/maps
   VFIO = 4,          // a BAR region of a VFIO device fd; phys from the BAR register in its config region
 };
+
+// The name a MAP record's kind goes by in text (native print, SQLite export).
+inline const char* device_kind_name(uint16_t kind) {
+  switch (static_cast<DeviceKind>(kind)) {
+    case DeviceKind::FILE:
+      return "file";
+    case DeviceKind::PCI_RESOURCE:
+      return "pci-resource";
+    case DeviceKind::DEV_MEM:
+      return "dev-mem";
+    case DeviceKind::UIO:
+      return "uio";
+    case DeviceKind::VFIO:
+      return "vfio";
+  }
+  return "unknown";
+}
 
 inline constexpr uint16_t kNoBar = 0xffff;
 
@@ -220,6 +244,45 @@ struct LostRecord {
   uint64_t count;  // events lost
 };
 static_assert(sizeof(LostRecord) == 32);
+
+// CodeMapRecord.flags bits.
+// The first code map a process recorded when its agent started (the program
+// was exec'd, or the process was forked): every earlier CODEMAP of this pid
+// belongs to an address space that is gone (the image before exec).
+inline constexpr uint16_t kCodeMapFirst = 1u << 0;
+// The program mapped the file executable itself (mmap with PROT_EXEC), not the
+// dynamic loader.
+inline constexpr uint16_t kCodeMapMmap = 1u << 1;
+
+inline constexpr unsigned kMaxBuildId = 64;  // bytes; a longer GNU build-id is recorded as none
+
+// An executable segment of a file in the traced program's address space (the
+// program, a shared library, a dlopen'ed one, a file the program mapped
+// executable), recorded when the agent starts, at fork, after dlopen and on
+// mmap, so that instruction addresses can be turned into function+offset and
+// file:line later (docs/trace-format.md, mmiotrace print --symbols), even if
+// the file has changed since (by its build-id). The byte at program address
+// `virt + i` is the file's byte `file_offset + i`. A later CODEMAP of the same
+// pid that overlaps it replaces it.
+struct CodeMapRecord {
+  RecordHeader h;
+  uint64_t virt;         // first byte mapped
+  uint64_t len;          // bytes
+  uint64_t file_offset;  // offset in the file of the byte at `virt`
+  uint64_t elf_vaddr;    // ELF virtual address (p_vaddr) of the byte at `virt`; file_offset if not an ELF file
+  uint64_t mtime_ns;     // the file's modification time when recorded (st_mtim), 0 if unknown
+  uint64_t file_size;    // the file's size when recorded
+  uint64_t inode;        // the file's inode number when recorded
+  uint32_t pid;
+  uint16_t flags;        // kCodeMap* bits
+  uint8_t build_id_len;  // bytes of GNU build-id that follow, 0..kMaxBuildId (0: none)
+  uint8_t reserved0;
+  uint16_t path_len;  // bytes of path that follow the build-id (no terminator)
+  uint16_t reserved1[3];
+  // followed by build_id_len bytes of build-id, then path_len bytes of the
+  // file's absolute path, zero-padded to 8
+};
+static_assert(sizeof(CodeMapRecord) == 96);
 
 constexpr uint32_t padded8(uint32_t n) { return (n + 7u) & ~7u; }
 

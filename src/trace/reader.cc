@@ -32,6 +32,8 @@ std::string to_string(RecordType type) {
       return "LOST";
     case RecordType::ACCESS_RUN:
       return "ACCESS_RUN";
+    case RecordType::CODEMAP:
+      return "CODEMAP";
   }
   return fmt::format("type {}", static_cast<unsigned>(type));
 }
@@ -67,6 +69,15 @@ std::string_view RecordView::mark_text() const { return payload(sizeof(MarkRecor
 std::string_view RecordView::pcidev_driver() const {
   return payload(sizeof(PciDevRecord), as<PciDevRecord>().driver_len);
 }
+std::span<const uint8_t> RecordView::codemap_build_id() const {
+  const auto r = as<CodeMapRecord>();
+  MT_CHECK(sizeof r + r.build_id_len <= size_);
+  return {data_ + sizeof r, r.build_id_len};
+}
+std::string_view RecordView::codemap_path() const {
+  const auto r = as<CodeMapRecord>();
+  return payload(sizeof r + r.build_id_len, r.path_len);
+}
 
 namespace {
 
@@ -91,6 +102,8 @@ size_t fixed_size(RecordType type) {
       return sizeof(LostRecord);
     case RecordType::ACCESS_RUN:
       return sizeof(AccessRunRecord);
+    case RecordType::CODEMAP:
+      return sizeof(CodeMapRecord);
   }
   return 0;
 }
@@ -102,92 +115,109 @@ T load(const uint8_t* p) {
   return t;
 }
 
-// A payload of `len` bytes after a `fixed`-byte part must fill the record exactly.
-std::string check_payload(const char* what, size_t len, size_t fixed, size_t size) {
-  const size_t need = fixed + padded8(static_cast<uint32_t>(len));
-  if (need > size) return fmt::format("{} length {} runs past the end of the {}-byte record", what, len, size);
-  if (need != size)
-    return fmt::format("record size {} does not match {} length {} (expected {})", size, what, len, need);
-  return {};
+// Sets `*why` (the reason a record is refused), if asked for, and returns
+// false. The reader checks every record it reads, millions a second, without
+// asking why; only for a record that fails does it check again for the
+// message.
+bool fail(std::string* why, std::string message) {
+  if (why != nullptr) *why = std::move(message);
+  return false;
 }
 
-std::string check_access(const uint8_t* p, size_t size) {
+// A payload of `len` bytes after a `fixed`-byte part must fill the record exactly.
+bool check_payload(const char* what, size_t len, size_t fixed, size_t size, std::string* why) {
+  const size_t need = fixed + padded8(static_cast<uint32_t>(len));
+  if (need > size)
+    return fail(why, fmt::format("{} length {} runs past the end of the {}-byte record", what, len, size));
+  if (need != size)
+    return fail(why, fmt::format("record size {} does not match {} length {} (expected {})", size, what, len, need));
+  return true;
+}
+
+bool check_access(const uint8_t* p, size_t size, std::string* why) {
   const auto r = load<AccessRecord>(p);
   if (r.op > static_cast<uint8_t>(AccessOp::WRITE))
-    return fmt::format("access op {} is neither 0 (read) nor 1 (write)", r.op);
+    return fail(why, fmt::format("access op {} is neither 0 (read) nor 1 (write)", r.op));
   if (r.width == 0 || r.width > kMaxAccessWidth)
-    return fmt::format("access width {} is not between 1 and {}", r.width, kMaxAccessWidth);
+    return fail(why, fmt::format("access width {} is not between 1 and {}", r.width, kMaxAccessWidth));
   if (r.insn_len > kMaxInsnLength)
-    return fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength);
+    return fail(why, fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength));
   if (size != record_size_for_access(r.width))
-    return fmt::format("record size {} does not match access width {} (expected {})", size, r.width,
-                       record_size_for_access(r.width));
+    return fail(why, fmt::format("record size {} does not match access width {} (expected {})", size, r.width,
+                                 record_size_for_access(r.width)));
   if (r.flags & kAccessMasked) {
     if (r.byte_mask & ~full_byte_mask(r.width))
-      return fmt::format("byte mask {:#x} selects bytes past access width {}", r.byte_mask, r.width);
-    if (r.byte_mask == 0) return "the byte mask of a masked access selects no byte";
+      return fail(why, fmt::format("byte mask {:#x} selects bytes past access width {}", r.byte_mask, r.width));
+    if (r.byte_mask == 0) return fail(why, "the byte mask of a masked access selects no byte");
   }
-  return {};
+  return true;
 }
 
-std::string check_access_run(const uint8_t* p, size_t size) {
+bool check_access_run(const uint8_t* p, size_t size, std::string* why) {
   const auto r = load<AccessRunRecord>(p);
   if (r.op > static_cast<uint8_t>(AccessOp::WRITE))
-    return fmt::format("access run op {} is neither 0 (read) nor 1 (write)", r.op);
+    return fail(why, fmt::format("access run op {} is neither 0 (read) nor 1 (write)", r.op));
   if (r.width != 1 && r.width != 2 && r.width != 4 && r.width != 8)
-    return fmt::format("access run width {} is not 1, 2, 4 or 8", r.width);
-  if (r.count == 0) return "access run count is 0";
+    return fail(why, fmt::format("access run width {} is not 1, 2, 4 or 8", r.width));
+  if (r.count == 0) return fail(why, "access run count is 0");
   if (r.stride != r.width && r.stride != -static_cast<int32_t>(r.width))
-    return fmt::format("access run stride {} is neither {} nor -{} (its width)", r.stride, r.width, r.width);
+    return fail(why, fmt::format("access run stride {} is neither {} nor -{} (its width)", r.stride, r.width, r.width));
   if (r.insn_len > kMaxInsnLength)
-    return fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength);
-  if (r.flags & kAccessMasked) return "an access run has the masked flag (a run has no byte mask)";
+    return fail(why, fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength));
+  if (r.flags & kAccessMasked) return fail(why, "an access run has the masked flag (a run has no byte mask)");
   if (size != record_size_for_access_run(r.width, r.count))
-    return fmt::format("record size {} does not match access run count {} of width {} (expected {})", size, r.count,
-                       r.width, record_size_for_access_run(r.width, r.count));
+    return fail(why, fmt::format("record size {} does not match access run count {} of width {} (expected {})", size,
+                                 r.count, r.width, record_size_for_access_run(r.width, r.count)));
   if (!run_fits_address_space(r.phys, r.stride, r.count))
-    return fmt::format("access run of {} accesses from {:#x} with stride {} wraps around the address space", r.count,
-                       r.phys, r.stride);
+    return fail(why, fmt::format("access run of {} accesses from {:#x} with stride {} wraps around the address space",
+                                 r.count, r.phys, r.stride));
   if (r.count - 1 > ~uint64_t{0} - r.h.seq)
-    return fmt::format("access run of {} accesses from sequence number {} runs past the largest sequence number",
-                       r.count, r.h.seq);
-  return {};
+    return fail(why,
+                fmt::format("access run of {} accesses from sequence number {} runs past the largest sequence number",
+                            r.count, r.h.seq));
+  return true;
 }
 
-std::string check_exact(RecordType type, size_t size) {
-  if (size == fixed_size(type)) return {};
-  return fmt::format("{} record size {} is not {}", to_string(type), size, fixed_size(type));
+bool check_exact(RecordType type, size_t size, std::string* why) {
+  if (size == fixed_size(type)) return true;
+  return fail(why, fmt::format("{} record size {} is not {}", to_string(type), size, fixed_size(type)));
 }
 
-// Why a record of a known type is inconsistent, or "" if it is fine.
-std::string check_record(RecordType type, const uint8_t* p, size_t size) {
-  if (type == RecordType::PAD) return "record type 0 (PAD) never appears in a file";
+// Whether a record of a known type is consistent; if not, `*why` says why.
+bool check_record(RecordType type, const uint8_t* p, size_t size, std::string* why) {
+  if (type == RecordType::PAD) return fail(why, "record type 0 (PAD) never appears in a file");
   if (size < fixed_size(type))
-    return fmt::format("{} record size {} is smaller than its {}-byte structure", to_string(type), size,
-                       fixed_size(type));
+    return fail(why, fmt::format("{} record size {} is smaller than its {}-byte structure", to_string(type), size,
+                                 fixed_size(type)));
   switch (type) {
     case RecordType::ACCESS:
-      return check_access(p, size);
+      return check_access(p, size, why);
     case RecordType::ACCESS_RUN:
-      return check_access_run(p, size);
+      return check_access_run(p, size, why);
     case RecordType::MAP:
-      return check_payload("path", load<MapRecord>(p).path_len, sizeof(MapRecord), size);
+      return check_payload("path", load<MapRecord>(p).path_len, sizeof(MapRecord), size, why);
     case RecordType::MARK: {
       const auto r = load<MarkRecord>(p);
       if (r.text_len > kMaxMarkText)
-        return fmt::format("mark text length {} is more than {}", r.text_len, kMaxMarkText);
-      return check_payload("mark text", r.text_len, sizeof r, size);
+        return fail(why, fmt::format("mark text length {} is more than {}", r.text_len, kMaxMarkText));
+      return check_payload("mark text", r.text_len, sizeof r, size, why);
     }
     case RecordType::PCIDEV:
-      return check_payload("driver name", load<PciDevRecord>(p).driver_len, sizeof(PciDevRecord), size);
+      return check_payload("driver name", load<PciDevRecord>(p).driver_len, sizeof(PciDevRecord), size, why);
+    case RecordType::CODEMAP: {
+      const auto r = load<CodeMapRecord>(p);
+      if (r.build_id_len > kMaxBuildId)
+        return fail(why, fmt::format("build-id length {} is more than {}", r.build_id_len, kMaxBuildId));
+      return check_payload("build-id and path", size_t{r.build_id_len} + r.path_len, sizeof r, size, why);
+    }
     case RecordType::UNKNOWN: {
       const auto r = load<UnknownRecord>(p);
       if (r.insn_len > kMaxInsnLength)
-        return fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength);
-      return check_exact(type, size);
+        return fail(why, fmt::format("instruction length {} is more than {}", r.insn_len, kMaxInsnLength));
+      return check_exact(type, size, why);
     }
     default:
-      return check_exact(type, size);
+      return check_exact(type, size, why);
   }
 }
 
@@ -212,7 +242,11 @@ Result<RecordView> RecordView::checked(std::span<const uint8_t> bytes) {
   const auto type = static_cast<RecordType>(h.type);
   if (h.size != bytes.size() || h.size % 8 != 0) return make_error(fmt::format("record size {} is wrong", h.size));
   if (fixed_size(type) == 0) return make_error(fmt::format("record type {} is unknown", h.type));
-  if (std::string why = check_record(type, bytes.data(), bytes.size()); !why.empty()) return make_error(why);
+  if (!check_record(type, bytes.data(), bytes.size(), nullptr)) {
+    std::string why;
+    check_record(type, bytes.data(), bytes.size(), &why);
+    return make_error(why);
+  }
   RecordView view;
   view.data_ = bytes.data();
   view.size_ = bytes.size();
@@ -329,11 +363,16 @@ Result<void> TraceReader::read_file_header() {
 Result<bool> TraceReader::next(RecordView& out) {
   if (!error_.empty()) return make_error(error_);
   for (;;) {
-    auto avail = fill(sizeof(RecordHeader));
-    if (!avail) return make_error(avail.error());
-    if (*avail == 0) return false;
-    if (*avail < sizeof(RecordHeader))
-      return truncated(file_offset_, fmt::format("the file ends {} bytes into a record header", *avail));
+    // fill() only when the buffer runs short: most records are there already.
+    size_t avail = end_ - pos_;
+    if (avail < sizeof(RecordHeader)) {
+      auto filled = fill(sizeof(RecordHeader));
+      if (!filled) return make_error(filled.error());
+      avail = *filled;
+    }
+    if (avail == 0) return false;
+    if (avail < sizeof(RecordHeader))
+      return truncated(file_offset_, fmt::format("the file ends {} bytes into a record header", avail));
     const auto h = load<RecordHeader>(buffer_.get() + pos_);
     if (h.size % 8 != 0) return corrupt(file_offset_, fmt::format("record size {} is not a multiple of 8", h.size));
     if (h.size < sizeof(RecordHeader))
@@ -348,15 +387,22 @@ Result<bool> TraceReader::next(RecordView& out) {
                                  "at sequence number {}",
                                  h.seq, last_seq_ + last_seq_count_ - 1, last_seq_count_, last_seq_));
     }
-    avail = fill(h.size);
-    if (!avail) return make_error(avail.error());
-    if (*avail < h.size)
-      return truncated(file_offset_, fmt::format("the file ends {} bytes into a record of {} bytes", *avail, h.size));
+    if (avail < h.size) {
+      auto filled = fill(h.size);
+      if (!filled) return make_error(filled.error());
+      avail = *filled;
+    }
+    if (avail < h.size)
+      return truncated(file_offset_, fmt::format("the file ends {} bytes into a record of {} bytes", avail, h.size));
     const auto type = static_cast<RecordType>(h.type);
     const uint8_t* p = buffer_.get() + pos_;
     const bool known = fixed_size(type) != 0;
     if (known) {
-      if (std::string why = check_record(type, p, h.size); !why.empty()) return corrupt(file_offset_, why);
+      if (!check_record(type, p, h.size, nullptr)) {
+        std::string why;
+        check_record(type, p, h.size, &why);
+        return corrupt(file_offset_, why);
+      }
       out.data_ = p;
       out.size_ = h.size;
       out.offset_ = file_offset_;

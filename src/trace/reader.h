@@ -49,6 +49,8 @@ constexpr RecordType record_type_of() {
     return RecordType::UNKNOWN;
   } else if constexpr (std::is_same_v<T, AccessRunRecord>) {
     return RecordType::ACCESS_RUN;
+  } else if constexpr (std::is_same_v<T, CodeMapRecord>) {
+    return RecordType::CODEMAP;
   } else {
     static_assert(std::is_same_v<T, LostRecord>, "not a record struct of format.h");
     return RecordType::LOST;
@@ -63,7 +65,11 @@ class RecordView {
  public:
   RecordView() = default;
 
-  RecordType type() const { return static_cast<RecordType>(header().type); }
+  RecordType type() const {
+    uint16_t t;  // the header's first field: read alone, it is asked for several times per record
+    std::memcpy(&t, data_, sizeof t);
+    return static_cast<RecordType>(t);
+  }
   RecordHeader header() const { return as_unchecked<RecordHeader>(); }
   uint64_t offset() const { return offset_; }  // byte offset of the record in the file
   size_t size() const { return size_; }
@@ -83,9 +89,11 @@ class RecordView {
   // ACCESS_RUN: the `width` bytes of access `i` (0 <= i < count), memory order.
   // Its address is run_access_phys(phys, stride, i) (format.h), its seq h.seq+i.
   std::span<const uint8_t> access_run_value(uint32_t i) const;
-  std::string_view map_path() const;       // MAP
-  std::string_view mark_text() const;      // MARK
-  std::string_view pcidev_driver() const;  // PCIDEV: empty if no driver
+  std::string_view map_path() const;                  // MAP
+  std::string_view mark_text() const;                 // MARK
+  std::string_view pcidev_driver() const;             // PCIDEV: empty if no driver
+  std::span<const uint8_t> codemap_build_id() const;  // CODEMAP: empty if none was recorded
+  std::string_view codemap_path() const;              // CODEMAP
 
   // A view of the complete record `bytes` (which must outlive the view) made
   // elsewhere than in a trace file, such as from a kernel log (kernel_log_records.h):

@@ -82,6 +82,10 @@ bool parse_access(const std::string& line, Access* a) {
 
 }  // namespace
 
+int exit_status(int wait_status) {
+  return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+}
+
 int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err) {
   // Unnamed temporary files, not pipes: a child that fills one pipe while we
   // read the other would deadlock.

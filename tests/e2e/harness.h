@@ -4,6 +4,8 @@
 // that reproduces it.
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +39,16 @@ struct TracedRun {
   std::vector<uint8_t> device_after;
 };
 
+// Sets an environment variable for the programs a test runs, until the end of the scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
 std::string program_path(const std::string& name, const std::string& opt);  // opt: "O0" or "O2"
 std::string mmiotrace_path();
 // Where tests keep their files: the build's tests/e2e/work, with the forced
@@ -61,6 +73,8 @@ TracedRun run_traced(const std::string& test_name, const std::string& program, c
 
 // Runs a command, capturing stdout/stderr; returns the wait status.
 int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err);
+// A wait status as a shell reports it: the exit code, or 128 + the signal.
+int exit_status(int wait_status);
 
 // The EXPECT lines the program printed, as accesses.
 std::vector<Access> expected_accesses(const TracedRun& run);

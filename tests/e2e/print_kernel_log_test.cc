@@ -25,8 +25,6 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-int exit_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
 TEST(PrintKernelLog, OurTracesInKernelFormatReadBackAndPrintIdentically) {
   // Plain accesses of every width, several threads, wide/masked vector
   // accesses (several lines each), straddling parts, REP runs, marks.

@@ -22,8 +22,6 @@ namespace {
 
 const std::string kData = E2E_DATA_DIR;
 
-int exit_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -93,7 +91,7 @@ struct Refusal {
 };
 
 TEST(PrintRegs, RefusalsAreOneLineAndWriteNothing) {
-  const std::string dir = std::string(E2E_WORK_DIR) + "/PrintRegsRefusals";
+  const std::string dir = work_dir() + "/PrintRegsRefusals";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/bad.toml") << "[[register]]\nname = \"CTRL\"\nofset = 0\n";

@@ -80,16 +80,6 @@ std::vector<std::string> expected_lines(const TracedRun& run) {
   return v;
 }
 
-// Sets an environment variable for the programs a test runs, until the end of the scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
-
 // Two processes that keep both CPUs busy while they live; killed and reaped
 // at the end of the scope.
 class CpuHogs {

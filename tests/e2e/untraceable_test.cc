@@ -20,8 +20,6 @@ namespace {
 
 const std::string kStaticTrue = std::string(E2E_PROGRAM_DIR) + "/e2e_static_true";
 
-int exit_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
 std::string work_dir(const std::string& name) {
   const std::string dir = mmiotrace::e2e::work_dir() + "/" + name;
   std::filesystem::remove_all(dir);

@@ -21,7 +21,7 @@ inline void format_in_every_format(const trace::RecordView& record) {
   output::Out text;
   for (const auto& printer : printers) {
     const bool access =
-        analysis::for_each_access(record, [&](const analysis::Access& a) { printer->access(a, nullptr, text); });
+        analysis::for_each_access(record, [&](const analysis::Access& a) { printer->access(a, {}, text); });
     if (!access) printer->record(record, text);
     text.clear();
   }

@@ -17,7 +17,8 @@ cmake --install "$build" --prefix "$prefix" > "$work/install.log" 2>&1 ||
   fail "cmake --install failed: $(tail -5 "$work/install.log")"
 
 # The layout (docs/install.md).
-for f in bin/mmiotrace lib/mmiotrace/libmmiotrace-agent.so include/mmiotrace/mark.h share/pkgconfig/mmiotrace.pc \
+for f in bin/mmiotrace lib/mmiotrace/libmmiotrace-agent.so include/mmiotrace/mark.h include/mmiotrace/model.h \
+    lib/mmiotrace/models/libmmiotrace-model-edu.so share/pkgconfig/mmiotrace.pc \
     share/man/man1/mmiotrace.1.gz share/bash-completion/completions/mmiotrace share/zsh/vendor-completions/_mmiotrace \
     share/doc/mmiotrace/README.md share/doc/mmiotrace/ARCHITECTURE.md share/doc/mmiotrace/docs/record.md \
     share/mmiotrace/maps/e1000.toml; do
@@ -26,7 +27,8 @@ done
 [[ -x "$prefix/bin/mmiotrace" ]] || fail "bin/mmiotrace is not executable"
 # Nothing of the tests, benchmarks or examples; nothing besides these folders.
 extra=$(cd "$prefix" && find . -type f | grep -v -e '^./bin/mmiotrace$' -e '^./lib/mmiotrace/libmmiotrace-agent.so$' \
-  -e '^./include/mmiotrace/mark.h$' -e '^./share/pkgconfig/mmiotrace.pc$' -e '^./share/man/man1/mmiotrace[-a-z]*\.1\.gz$' \
+  -e '^./include/mmiotrace/mark.h$' -e '^./include/mmiotrace/model.h$' \
+  -e '^./lib/mmiotrace/models/libmmiotrace-model-edu.so$' -e '^./share/pkgconfig/mmiotrace.pc$' -e '^./share/man/man1/mmiotrace[-a-z]*\.1\.gz$' \
   -e '^./share/bash-completion/completions/mmiotrace$' -e '^./share/zsh/vendor-completions/_mmiotrace$' \
   -e '^./share/doc/mmiotrace/' -e '^./share/mmiotrace/maps/[-a-z0-9]*\.toml$' || true)
 [[ -z "$extra" ]] || fail "cmake --install installed files that are not part of mmiotrace: $extra"

@@ -28,6 +28,7 @@ version=$("$build/bin/mmiotrace" --version | awk '{print $2}')
 # Contents: exactly the installed layout under /usr.
 dpkg-deb -c "$deb" | awk '{print $6}' | grep -v '/$' | sort > "$work/contents.txt"
 for f in ./usr/bin/mmiotrace ./usr/lib/mmiotrace/libmmiotrace-agent.so ./usr/include/mmiotrace/mark.h \
+    ./usr/include/mmiotrace/model.h ./usr/lib/mmiotrace/models/libmmiotrace-model-edu.so \
     ./usr/share/pkgconfig/mmiotrace.pc ./usr/share/man/man1/mmiotrace.1.gz ./usr/share/man/man1/mmiotrace-record.1.gz \
     ./usr/share/man/man1/mmiotrace-print.1.gz ./usr/share/man/man1/mmiotrace-mark.1.gz \
     ./usr/share/bash-completion/completions/mmiotrace ./usr/share/zsh/vendor-completions/_mmiotrace \
@@ -35,7 +36,8 @@ for f in ./usr/bin/mmiotrace ./usr/lib/mmiotrace/libmmiotrace-agent.so ./usr/inc
   grep -qx -- "$f" "$work/contents.txt" || fail "the package lacks $f (dpkg-deb -c: $work/contents.txt)"
 done
 extra=$(grep -v -e '^./usr/bin/mmiotrace$' -e '^./usr/lib/mmiotrace/libmmiotrace-agent.so$' \
-  -e '^./usr/include/mmiotrace/mark.h$' -e '^./usr/share/pkgconfig/mmiotrace.pc$' \
+  -e '^./usr/include/mmiotrace/mark.h$' -e '^./usr/include/mmiotrace/model.h$' \
+  -e '^./usr/lib/mmiotrace/models/libmmiotrace-model-edu.so$' -e '^./usr/share/pkgconfig/mmiotrace.pc$' \
   -e '^./usr/share/man/man1/mmiotrace[-a-z]*\.1\.gz$' -e '^./usr/share/bash-completion/completions/mmiotrace$' \
   -e '^./usr/share/zsh/vendor-completions/_mmiotrace$' -e '^./usr/share/doc/mmiotrace/' \
   -e '^./usr/share/mmiotrace/maps/[-a-z0-9]*\.toml$' "$work/contents.txt" || true)
@@ -45,14 +47,18 @@ extra=$(grep -v -e '^./usr/bin/mmiotrace$' -e '^./usr/lib/mmiotrace/libmmiotrace
 root=$work/root
 dpkg -x "$deb" "$root"
 
-# Depends: the package of every shared library the binaries load, as this
-# system resolves them (ldd, dpkg -S), must be named; and nothing else but
-# those and their own dependencies' names.
+# Depends: the package of every shared library the binaries name (their
+# DT_NEEDED entries, as this system resolves them: readelf, ldd, dpkg -S), must
+# be named, and nothing else. Libraries those load in turn (libdw's libbz2)
+# are their own packages' dependencies, as dpkg-shlibdeps has it.
 depends=$(dpkg-deb -f "$deb" Depends)
 [[ -n "$depends" ]] || fail "the package has no Depends (CPACK_DEBIAN_PACKAGE_SHLIBDEPS)"
 names=$(tr ',' '\n' <<< "$depends" | sed 's/^ *//; s/[ (].*//' | awk 'NF' | sort -u)
 needed=$(for b in "$root/usr/bin/mmiotrace" "$root/usr/lib/mmiotrace/libmmiotrace-agent.so"; do
-  ldd "$b" | awk '/=> \// {print $3}'
+  resolved=$(ldd "$b")
+  for soname in $(readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    awk -v n="$soname" '$1 == n { print ($3 ~ /^\//) ? $3 : "unresolved:" n }' <<< "$resolved"
+  done
 done | sort -u | while read -r lib; do
   dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null || echo "unpackaged:$lib"
 done | cut -d: -f1 | sort -u)

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/recorder.h"
+#include "cli/channel.h"
 
 namespace mmiotrace::trace {
 namespace {

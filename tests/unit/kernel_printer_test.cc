@@ -417,7 +417,7 @@ TEST(NativePrinter, EveryRecordTypeOnOneLine) {
   records.push_back(access(12, AccessOp::WRITE, 16, 0x2000, kAccessMasked | kAccessSplit, 0xff0f));
   const std::string text = print(write_trace("native", records), nullptr, Format::NATIVE);
   EXPECT_EQ(text,
-            "# mmiotrace trace format 1.1, recorder pid 42, start monotonic 1000 ns, start realtime 2000 ns\n"
+            "# mmiotrace trace format 1.2, recorder pid 42, start monotonic 1000 ns, start realtime 2000 ns\n"
             "#1 1500000000 77/10 MAP 1 0xfe000000 0x7f0000000000 0x1000000 offset=0x0 kind=pci-resource prot=rw- "
             "bar=0 pci=0000:01:00.0 /sys/bus/pci/devices/0000:01:00.0/resource0\n"
             "#2 2000000000 77/10 MARK Write test.\n"
@@ -477,6 +477,71 @@ TEST(NativePrinter, AccessWithInstructionBytesShowsThemAndTheirDisassembly) {
       "#1 42 77/43 W 1 1 0xfe000000 0x5a 0x401000 insn=c6075a " + disassembly({0xc6, 0x07, 0x5a}, 0x401000) + "\n";
   EXPECT_EQ(text.substr(text.find('\n') + 1), expected);
   EXPECT_NE(expected.find("insn=c6075a movb "), std::string::npos) << expected;  // a real disassembly, not a stub
+}
+
+// A CODEMAP (format 1.2) has no line in the kernel, annotated and CSV formats,
+// and one line with every field in the native and JSON formats.
+Record code_map(uint64_t seq, uint16_t flags, bool with_id) {
+  CodeMapFields f;
+  f.virt = 0x555500001000;
+  f.len = 0x2000;
+  f.file_offset = 0x1000;
+  f.elf_vaddr = 0x1000;
+  f.pid = 77;
+  f.flags = flags;
+  const uint8_t id[4] = {0xde, 0xad, 0xbe, 0xef};
+  if (with_id) {
+    f.build_id = id;
+    f.build_id_len = sizeof id;
+  }
+  f.path = "/opt/my driver";
+  f.path_len = 14;
+  return encode(encode_codemap, RecordStamp{seq, 5000, 10}, f);
+}
+
+TEST(KernelPrinter, CodeMapHasNoLine) {
+  const std::string text =
+      print(write_trace("codemap_kernel", {code_map(1, kCodeMapFirst, true),
+                                           encode(encode_mark, RecordStamp{2, 2000, 10}, MarkFields{77, "after", 5})}));
+  EXPECT_EQ(text, "VERSION 20070824\nMARK 0.000002 after\n");
+}
+
+TEST(NativePrinter, CodeMapLine) {
+  const std::string text =
+      print(write_trace("codemap_native", {code_map(1, kCodeMapFirst, true), code_map(2, kCodeMapMmap, false)}),
+            nullptr, Format::NATIVE);
+  EXPECT_EQ(text.substr(text.find('\n') + 1),
+            "#1 5000 77/10 CODEMAP 0x555500001000 0x2000 offset=0x1000 build-id=deadbeef first /opt/my driver\n"
+            "#2 5000 77/10 CODEMAP 0x555500001000 0x2000 offset=0x1000 build-id=- mmap /opt/my driver\n");
+}
+
+std::string print_as(const std::string& path, std::string_view format) {
+  FILE* f = std::tmpfile();
+  PrintOutcome o = print_file(path, format, f);
+  EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
+  std::string text = take_printed_text(f);
+  ::unlink(path.c_str());
+  return text;
+}
+
+TEST(JsonPrinter, CodeMapLine) {
+  const std::string text = print_as(
+      write_trace("codemap_json", {code_map(1, kCodeMapFirst, true), code_map(2, kCodeMapMmap, false)}), "json");
+  EXPECT_EQ(text.substr(text.find('\n') + 1),
+            "{\"type\":\"codemap\",\"seq\":1,\"time_ns\":5000,\"pid\":77,\"tid\":10,\"virt\":\"0x555500001000\","
+            "\"len\":\"0x2000\",\"file_offset\":\"0x1000\",\"elf_vaddr\":\"0x1000\",\"flags\":1,"
+            "\"build_id\":\"deadbeef\",\"path\":\"/opt/my driver\"}\n"
+            "{\"type\":\"codemap\",\"seq\":2,\"time_ns\":5000,\"pid\":77,\"tid\":10,\"virt\":\"0x555500001000\","
+            "\"len\":\"0x2000\",\"file_offset\":\"0x1000\",\"elf_vaddr\":\"0x1000\",\"flags\":2,"
+            "\"build_id\":\"\",\"path\":\"/opt/my driver\"}\n");
+}
+
+TEST(AnnotatedAndCsvPrinters, CodeMapHasNoLine) {
+  for (std::string_view format : {"annotated", "csv"}) {
+    const std::string with = print_as(write_trace("codemap_with", {code_map(1, kCodeMapFirst, true)}), format);
+    const std::string without = print_as(write_trace("codemap_without", {}), format);
+    EXPECT_EQ(with, without) << format;
+  }
 }
 
 }  // namespace

@@ -134,7 +134,7 @@ inline std::string printed_text(std::vector<Record> records, std::string_view fo
   if (printer == nullptr) return "";
   FILE* f = std::tmpfile();
   output::TextSink sink(f, "standard output");
-  const PrintOutcome o = output::print_records(source, output::InputInfo{}, *printer, nullptr, nullptr, sink);
+  const PrintOutcome o = output::print_records(source, output::InputInfo{}, *printer, nullptr, nullptr, nullptr, sink);
   EXPECT_EQ(o.status, PrintStatus::OK) << o.message;
   return take_printed_text(f);
 }

@@ -175,7 +175,7 @@ TEST(Printers, AnnotatedFormatInColumns) {
 TEST(Printers, JsonLinesWithRegistersAndFields) {
   const std::string text = print(e1000_trace(), "json", true);
   EXPECT_EQ(text.substr(0, text.find('\n') + 1),
-            "{\"type\":\"header\",\"input\":\"mmiotrace-trace\",\"version\":\"1.1\",\"recorder_pid\":42,"
+            "{\"type\":\"header\",\"input\":\"mmiotrace-trace\",\"version\":\"1.2\",\"recorder_pid\":42,"
             "\"start_monotonic_ns\":1000,\"start_realtime_ns\":2000,\"step_mode\":false,\"step_may_miss\":false}\n");
   EXPECT_NE(text.find("{\"type\":\"access\",\"seq\":3,\"time_ns\":1000003000,\"pid\":77,\"tid\":78,\"op\":\"W\","
                       "\"width\":4,\"map_id\":1,\"phys\":\"0xfebc00d8\",\"value\":\"0x4\",\"pc\":\"0x401000\","

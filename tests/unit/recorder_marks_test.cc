@@ -50,7 +50,8 @@ TEST(RecorderMarks, StartFirstThenProgramThenExitInSeqOrder) {
   producer_mark(ch, 1, "program one");
   producer_mark(ch, 2, "program two");
   ASSERT_TRUE(channel->mark_start(1, 77, "mmiotrace: start 77 prog"));
-  Consumer consumer(ch, &*writer);
+  TraceFileSink sink(&*writer);
+  Consumer consumer(ch, &sink);
   consumer.drain();
   producer_mark(ch, 1, "program three");
   ASSERT_TRUE(channel->mark(77, "mmiotrace: exit 77 status 0"));
@@ -81,7 +82,7 @@ TEST(RecorderMarks, StartFirstThenProgramThenExitInSeqOrder) {
                                              "mmiotrace: exit 77 status 0"}));
   EXPECT_EQ(seqs, (std::vector<uint64_t>{0, 1, 2, 3, 4}));
   EXPECT_TRUE(consumer.channel_error().empty()) << consumer.channel_error();
-  EXPECT_EQ(consumer.stats().lost, 0u);
+  EXPECT_EQ(sink.counts().lost, 0u);
 }
 
 }  // namespace

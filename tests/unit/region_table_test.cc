@@ -28,7 +28,7 @@ uint64_t page(uint64_t n) { return kBase + n * kPage; }
 
 // The region [page(first), page(last)) of the mapping that starts at kBase.
 RegionInfo piece(uint64_t first, uint64_t last, int prot = kRW) {
-  return RegionInfo{page(first), page(last), kReal + first * kPage, kPhys + first * kPage, kMapId, prot};
+  return RegionInfo{page(first), page(last), kReal + first * kPage, kPhys + first * kPage, first * kPage, kMapId, prot};
 }
 
 RegionInfo region8() { return piece(0, 8); }
@@ -40,6 +40,7 @@ void expect_info(const RegionInfo& got, const RegionInfo& want) {
   EXPECT_EQ(got.end, want.end);
   EXPECT_EQ(got.real, want.real);
   EXPECT_EQ(got.phys, want.phys);
+  EXPECT_EQ(got.offset, want.offset);  // injection rules match by it
   EXPECT_EQ(got.map_id, want.map_id);
   EXPECT_EQ(got.prot, want.prot);
 }
@@ -309,7 +310,7 @@ class RegionTableRace {
     std::vector<std::thread> readers;
     for (int r = 0; r < kReaders; ++r) readers.emplace_back([this, r] { reader(r); });
     if (layout != Layout::kGrowing) {
-      for (int i = 0; i < 16; ++i) EXPECT_TRUE(table_->add(RegionInfo{page(100 + i), page(101 + i), 0, 0, 1, 0}));
+      for (int i = 0; i < 16; ++i) EXPECT_TRUE(table_->add(RegionInfo{page(100 + i), page(101 + i), 0, 0, 0, 1, 0}));
       table_->remove_range(page(100), page(116), ignore, nullptr);
     }
     while (rounds_ < rounds && failures_.load() == 0) {
@@ -320,7 +321,7 @@ class RegionTableRace {
         table_->remove_range(0, UINT64_MAX, ignore, nullptr);
       }
       if (layout == Layout::kFreeSlotBelow) {
-        EXPECT_TRUE(table_->add(RegionInfo{page(200), page(201), 0, 0, 1, 0}));
+        EXPECT_TRUE(table_->add(RegionInfo{page(200), page(201), 0, 0, 0, 1, 0}));
       }
       EXPECT_TRUE(table_->add(piece(0, 16)));
       if (layout == Layout::kFreeSlotBelow) table_->remove_range(page(200), page(201), ignore, nullptr);

@@ -470,6 +470,46 @@ TEST(TraceReaderErrors, MapPathPastRecord) {
                                                "the 2 records before it are intact"));
 }
 
+// A CODEMAP's build-id and path must fill the record exactly; a build-id is
+// at most 64 bytes.
+TEST(TraceReaderErrors, CodeMapPayloadAndBuildIdLength) {
+  CodeMapFields f;
+  f.pid = 7;
+  const uint8_t id[20] = {1, 2, 3};
+  f.build_id = id;
+  f.build_id_len = sizeof id;
+  f.path = "/usr/bin/x";
+  f.path_len = 10;
+  Bytes c(record_size_for_codemap(20, 10));
+  ASSERT_EQ(encode_codemap(c.data(), c.size(), RecordStamp{3, 30, 7}, f), 128u);  // 96 + 32
+  {
+    Bytes b = good_file(2);
+    Bytes bad = c;
+    set_u16(bad, offsetof(CodeMapRecord, path_len), 30);
+    append(b, bad.data(), bad.size());
+    EXPECT_EQ(error_after("codemap_path", b, 2),
+              corrupt("codemap_path", 128, "build-id and path length 50 runs past the end of the 128-byte record",
+                      "the 2 records before it are intact"));
+  }
+  {
+    Bytes b = good_file(2);
+    Bytes bad = c;
+    bad[offsetof(CodeMapRecord, build_id_len)] = 65;
+    append(b, bad.data(), bad.size());
+    EXPECT_EQ(error_after("codemap_id", b, 2),
+              corrupt("codemap_id", 128, "build-id length 65 is more than 64", "the 2 records before it are intact"));
+  }
+  {
+    Bytes b = good_file(2);
+    Bytes bad = c;
+    set_u16(bad, offsetof(CodeMapRecord, path_len), 2);
+    append(b, bad.data(), bad.size());
+    EXPECT_EQ(error_after("codemap_short", b, 2),
+              corrupt("codemap_short", 128, "record size 128 does not match build-id and path length 22 (expected 120)",
+                      "the 2 records before it are intact"));
+  }
+}
+
 TEST(TraceReaderErrors, PadRecordInFile) {
   Bytes b = good_file(1);
   Bytes pad(32, 0);

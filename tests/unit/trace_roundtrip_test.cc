@@ -107,6 +107,24 @@ Sample make_sample() {
   const uint8_t movs[] = {0xf3, 0xa5};
   s.records.push_back(encode(encode_unknown, 6, UnknownFields{0xfe000010, 0x401000, 79, 2, movs, sizeof movs}));
   s.records.push_back(encode(encode_lost, 7, LostFields{5}));
+  CodeMapFields c;
+  c.virt = 0x5555aaaa1000;
+  c.len = 0x3000;
+  c.file_offset = 0x1000;
+  c.elf_vaddr = 0x401000;
+  c.mtime_ns = 1700000000123456789;
+  c.file_size = 0x5a5a;
+  c.inode = 0x1234567;
+  c.pid = 80;
+  c.flags = kCodeMapFirst;
+  const uint8_t id[20] = {0xf4, 0xed, 0x2c, 0x68, 0x34, 0xb8, 0x39, 0x75, 0x4e, 0xe1,
+                          0xd6, 0x75, 0xdd, 0x7f, 0x07, 0xdd, 0x6e, 0xa1, 0xf7, 0x0d};
+  c.build_id = id;
+  c.build_id_len = sizeof id;
+  const char exe[] = "/usr/bin/driver";
+  c.path = exe;
+  c.path_len = sizeof exe - 1;
+  s.records.push_back(encode(encode_codemap, 8, c));
   return s;
 }
 
@@ -126,7 +144,7 @@ TEST(TraceRoundtrip, EveryFieldOfEveryRecordType) {
   const FileHeader& fh = reader->header();
   EXPECT_EQ(std::memcmp(fh.magic, kMagic, 8), 0);
   EXPECT_EQ(fh.version_major, 1);
-  EXPECT_EQ(fh.version_minor, 1);
+  EXPECT_EQ(fh.version_minor, 2);
   EXPECT_EQ(fh.header_size, 64u);
   EXPECT_EQ(fh.features, 0u);
   EXPECT_EQ(fh.start_monotonic_ns, 111u);
@@ -212,10 +230,29 @@ TEST(TraceRoundtrip, EveryFieldOfEveryRecordType) {
   expect_header(l.h, RecordType::LOST, 7, 32);
   EXPECT_EQ(l.count, 5u);
 
+  ASSERT_TRUE(next(*reader, v));
+  const auto c = v.as<CodeMapRecord>();
+  expect_header(c.h, RecordType::CODEMAP, 8, 96 + 40);  // 20 + 15 bytes of build-id and path, padded
+  EXPECT_EQ(c.virt, 0x5555aaaa1000u);
+  EXPECT_EQ(c.len, 0x3000u);
+  EXPECT_EQ(c.file_offset, 0x1000u);
+  EXPECT_EQ(c.elf_vaddr, 0x401000u);
+  EXPECT_EQ(c.mtime_ns, 1700000000123456789u);
+  EXPECT_EQ(c.file_size, 0x5a5au);
+  EXPECT_EQ(c.inode, 0x1234567u);
+  EXPECT_EQ(c.pid, 80u);
+  EXPECT_EQ(c.flags, kCodeMapFirst);
+  EXPECT_EQ(c.build_id_len, 20u);
+  EXPECT_EQ(c.path_len, 15u);
+  ASSERT_EQ(v.codemap_build_id().size(), 20u);
+  EXPECT_EQ(v.codemap_build_id()[0], 0xf4);
+  EXPECT_EQ(v.codemap_build_id()[19], 0x0d);
+  EXPECT_EQ(v.codemap_path(), "/usr/bin/driver");
+
   auto end = reader->next(v);
   ASSERT_TRUE(end.ok());
   EXPECT_FALSE(*end);
-  EXPECT_EQ(reader->records_read(), 7u);
+  EXPECT_EQ(reader->records_read(), 8u);
   EXPECT_EQ(reader->records_skipped(), 0u);
   ::unlink(path.c_str());
 }

@@ -65,7 +65,9 @@ qemu_base() {  # accel-args... : sets qemu_cmd
 }
 
 # boot ACCEL_ARGS... : runs the guest with the console and monitor on FIFOs and
-# answers its TRACE requests; returns QEMU's status.
+# answers its requests (TRACE on|off: QEMU's memory_region_ops_* trace events;
+# LINK on|off: `set_link nic0`, the link of the scenario's NIC of id nic0);
+# returns QEMU's status.
 boot() {
   local run=$1 limit=$2
   shift 2
@@ -87,21 +89,28 @@ boot() {
   cat "$run/mon.out" > "$run/monitor.log" &
   local mpid=$!
   exec 7<>"$run/con.in" 8<>"$run/mon.in"
-  local handled=0 n state before
+  local handled=0 n request state before prompts
+  local requests='@@MMIOTRACE-VM \(TRACE\|LINK\) [a-z]*'
   while kill -0 "$qpid" 2>/dev/null; do
-    n=$(grep -ao '@@MMIOTRACE-VM TRACE [a-z]*' "$run/console.log" | wc -l)
+    n=$(grep -ao "$requests" "$run/console.log" | wc -l)
     while ((handled < n)); do
       handled=$((handled + 1))
-      state=$(grep -ao '@@MMIOTRACE-VM TRACE [a-z]*' "$run/console.log" | sed -n "${handled}p" | awk '{print $3}')
+      read -r _ request state < <(grep -ao "$requests" "$run/console.log" | sed -n "${handled}p")
       before=$(grep -o '(qemu)' "$run/monitor.log" | wc -l)
-      printf 'trace-event memory_region_ops_read %s\ntrace-event memory_region_ops_write %s\n' "$state" "$state" >&8
+      if [[ "$request" == TRACE ]]; then
+        printf 'trace-event memory_region_ops_read %s\ntrace-event memory_region_ops_write %s\n' "$state" "$state" >&8
+        prompts=2
+      else
+        printf 'set_link nic0 %s\n' "$state" >&8
+        prompts=1
+      fi
       local answered=0
       for _ in $(seq 1500); do
-        (($(grep -o '(qemu)' "$run/monitor.log" | wc -l) >= before + 2)) && answered=1 && break
+        (($(grep -o '(qemu)' "$run/monitor.log" | wc -l) >= before + prompts)) && answered=1 && break
         sleep 0.02
       done
-      ((answered)) || echo "QEMU's monitor did not confirm 'trace-event ... $state' within 30 s" >> "$run/host-errors"
-      echo "trace $state" >&7
+      ((answered)) || echo "QEMU's monitor did not confirm '$request $state' within 30 s" >> "$run/host-errors"
+      echo "${request,,} $state" >&7
     done
     sleep 0.05
   done

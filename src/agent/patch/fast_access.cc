@@ -94,13 +94,13 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
   switch (plan.kind) {
     case mmiotrace::emu::PatchKind::LOAD: {
       uint64_t value = 0;
-      ok = mem.read(address, plan.size, &value).ok();
+      ok = mem.read_in(r, address, plan.size, &value).ok();
       if (ok) mmiotrace::emu::apply_patch_load(plan, frame, value);
       break;
     }
     case mmiotrace::emu::PatchKind::STORE: {
       const uint64_t value = mmiotrace::emu::patch_store_value(plan, frame);
-      ok = mem.write(address, plan.size, &value).ok();
+      ok = mem.write_in(r, address, plan.size, &value).ok();
       break;
     }
     default:

@@ -61,7 +61,8 @@ class AnnotatedPrinter final : public Printer {
     put(out, "#         time     tid  acc where          register / value\n");
   }
 
-  void access(const Access& a, const AccessDescription* regs, Out& out) override {
+  void access(const Access& a, const AccessNotes& notes, Out& out) override {
+    const AccessDescription* regs = notes.regs;
     put_when(out, a.time_ns, nullptr, a.tid);
     const size_t acc = out.size();
     out.push_back(a.is_write() ? 'W' : 'R');
@@ -116,6 +117,12 @@ class AnnotatedPrinter final : public Printer {
       out.push_back('/');
       put_dec(out, a.run_count);
       put(out, " of a string instruction)");
+    }
+    // A fault injection rule changed it (docs/inject.md).
+    if (a.flags & trace::kAccessInjected) put(out, "  (injected)");
+    if (notes.symbol != nullptr) {
+      put(out, "  in ");
+      put(out, notes.symbol->text());
     }
     out.push_back('\n');
   }
@@ -202,6 +209,7 @@ class AnnotatedPrinter final : public Printer {
         put_dec(out, record.as<trace::LostRecord>().count);
         put(out, " events\n");
         return;
+      case trace::RecordType::CODEMAP:  // the program's code: no line in this format
       case trace::RecordType::ACCESS:
       case trace::RecordType::ACCESS_RUN:
       case trace::RecordType::PAD:

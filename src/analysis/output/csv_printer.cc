@@ -1,7 +1,7 @@
 // CSV (RFC 4180): a header row, then one row per record and per access
 // (docs/print.md, "CSV"). Columns a record does not have are empty; 64-bit
 // quantities are hex with 0x; text (MARK text, MAP path, register
-// descriptions) is quoted when it holds a comma, a quote or a line break.
+// descriptions; an access's function with --symbols) is quoted when it holds a comma, a quote or a line break.
 #include "analysis/output/printer.h"
 
 namespace mmiotrace::output {
@@ -46,7 +46,8 @@ class CsvPrinter final : public Printer {
  public:
   void begin(const InputInfo&, Out& out) override { put(out, kHeader); }
 
-  void access(const Access& a, const AccessDescription* regs, Out& out) override {
+  void access(const Access& a, const AccessNotes& notes, Out& out) override {
+    const AccessDescription* regs = notes.regs;
     put_start(out, a.seq, a.time_ns, &a.pid, a.tid, "ACCESS");
     out.push_back(a.is_write() ? 'W' : 'R');
     out.push_back(',');
@@ -67,9 +68,9 @@ class CsvPrinter final : public Printer {
     put_hex(out, a.pc);
     out.push_back(',');
     bool first = true;
-    for (auto [bit, name] :
-         {std::pair{trace::kAccessMasked, "masked"}, std::pair{trace::kAccessSplit, "split"},
-          std::pair{trace::kAccessGeneric, "generic"}, std::pair{trace::kAccessStepped, "stepped"}}) {
+    for (auto [bit, name] : {std::pair{trace::kAccessMasked, "masked"}, std::pair{trace::kAccessSplit, "split"},
+                             std::pair{trace::kAccessGeneric, "generic"}, std::pair{trace::kAccessStepped, "stepped"},
+                             std::pair{trace::kAccessInjected, "injected"}}) {
       if ((a.flags & bit) == 0) continue;
       if (!first) out.push_back(' ');
       first = false;
@@ -107,7 +108,9 @@ class CsvPrinter final : public Printer {
     } else {
       put(out, ",,,");
     }
-    put(out, ",\n");
+    out.push_back(',');
+    if (notes.symbol != nullptr) put_field(out, notes.symbol->text());  // the text column: its function
+    out.push_back('\n');
   }
 
   void record(const RecordView& record, Out& out) override {
@@ -177,6 +180,7 @@ class CsvPrinter final : public Printer {
         put_dec(out, record.as<trace::LostRecord>().count);  // value column: events lost
         put(out, ",,,,,,,\n");
         return;
+      case trace::RecordType::CODEMAP:  // the program's code: no line in this format
       case trace::RecordType::ACCESS:
       case trace::RecordType::ACCESS_RUN:
       case trace::RecordType::PAD:

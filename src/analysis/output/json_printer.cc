@@ -44,6 +44,35 @@ void start(Out& out, std::string_view type, uint64_t seq, uint64_t time_ns) {
   unum_value(out, "time_ns", time_ns);
 }
 
+// "symbol":{"text":..,"function":..,"offset":"0x..","file":..,"line":..,"object":..,"object_offset":"0x.."},
+// or {"text":"? (why)","unavailable":"why"}; members that are not known are left out.
+void put_symbol(Out& out, const analysis::Symbol& s) {
+  put(out, ",\"symbol\":{\"text\":");
+  put_json_string(out, s.text());
+  if (!s.available) {
+    key(out, "unavailable");
+    put_json_string(out, s.why);
+    out.push_back('}');
+    return;
+  }
+  if (!s.function.empty()) {
+    key(out, "function");
+    put_json_string(out, s.function);
+    hex_value(out, "offset", s.offset);
+  }
+  if (!s.file.empty()) {
+    key(out, "file");
+    put_json_string(out, s.file);
+    num_value(out, "line", s.line);
+  }
+  if (!s.object.empty()) {
+    key(out, "object");
+    put_json_string(out, s.object);
+    hex_value(out, "object_offset", s.object_offset);
+  }
+  out.push_back('}');
+}
+
 void put_registers(Out& out, const AccessDescription& d) {
   key(out, "device");
   put_json_string(out, d.binding->label);
@@ -118,7 +147,8 @@ class JsonPrinter final : public Printer {
     put(out, "}\n");
   }
 
-  void access(const Access& a, const AccessDescription* regs, Out& out) override {
+  void access(const Access& a, const AccessNotes& notes, Out& out) override {
+    const AccessDescription* regs = notes.regs;
     start(out, "access", a.seq, a.time_ns);
     num_value(out, "pid", a.pid);
     num_value(out, "tid", a.tid);
@@ -141,13 +171,13 @@ class JsonPrinter final : public Printer {
     }
     hex_value(out, "pc", a.pc);
     if (a.flags & trace::kAccessMasked) hex_value(out, "byte_mask", a.byte_mask);
-    if (a.flags & (trace::kAccessSplit | trace::kAccessGeneric | trace::kAccessStepped)) {
+    if (a.flags & (trace::kAccessSplit | trace::kAccessGeneric | trace::kAccessStepped | trace::kAccessInjected)) {
       key(out, "flags");
       out.push_back('[');
       bool first = true;
       for (auto [bit, name] :
            {std::pair{trace::kAccessSplit, "\"split\""}, std::pair{trace::kAccessGeneric, "\"generic\""},
-            std::pair{trace::kAccessStepped, "\"stepped\""}}) {
+            std::pair{trace::kAccessStepped, "\"stepped\""}, std::pair{trace::kAccessInjected, "\"injected\""}}) {
         if ((a.flags & bit) == 0) continue;
         if (!first) out.push_back(',');
         first = false;
@@ -168,6 +198,7 @@ class JsonPrinter final : public Printer {
     put_hex_bytes(out, a.insn);
     out.push_back('"');
     if (regs != nullptr && regs->binding != nullptr) put_registers(out, *regs);
+    if (notes.symbol != nullptr) put_symbol(out, *notes.symbol);
     put(out, "}\n");
   }
 
@@ -261,6 +292,25 @@ class JsonPrinter final : public Printer {
         unum_value(out, "count", record.as<trace::LostRecord>().count);
         put(out, "}\n");
         return;
+      case trace::RecordType::CODEMAP: {
+        const auto r = record.as<trace::CodeMapRecord>();
+        start(out, "codemap", h.seq, h.time_ns);
+        num_value(out, "pid", r.pid);
+        num_value(out, "tid", h.tid);
+        hex_value(out, "virt", r.virt);
+        hex_value(out, "len", r.len);
+        hex_value(out, "file_offset", r.file_offset);
+        hex_value(out, "elf_vaddr", r.elf_vaddr);
+        num_value(out, "flags", r.flags);
+        key(out, "build_id");
+        out.push_back('"');
+        put_hex_bytes(out, record.codemap_build_id());
+        out.push_back('"');
+        key(out, "path");
+        put_json_string(out, record.codemap_path());
+        put(out, "}\n");
+        return;
+      }
       case trace::RecordType::ACCESS:
       case trace::RecordType::ACCESS_RUN:
       case trace::RecordType::PAD:

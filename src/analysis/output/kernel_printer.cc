@@ -5,7 +5,8 @@
 // trace_marker write keeps; KernelFormatOptions serve readers that expect
 // less. With --regs, each R/W line gains a comment column,
 // " # RCTL <= EN | BAM", that those tools ignore (they read the leading
-// fields); UNKNOWN lines get none (docs/print.md).
+// fields); UNKNOWN lines get none (docs/print.md). With --symbols the
+// column also says which function made the access: " # ... in main+0x1a (drv.c:34)".
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -95,6 +96,7 @@ class KernelPrinter final : public Printer {
       case trace::RecordType::PCIDEV:
         format_pcidev(record, out);
         return;
+      case trace::RecordType::CODEMAP:  // the program's code: no line in this format
       case trace::RecordType::ACCESS:
       case trace::RecordType::ACCESS_RUN:
       case trace::RecordType::PAD:
@@ -102,7 +104,7 @@ class KernelPrinter final : public Printer {
     }
   }
 
-  void access(const Access& a, const AccessDescription* regs, Out& out) override {
+  void access(const Access& a, const AccessNotes& notes, Out& out) override {
     const bool masked = (a.flags & trace::kAccessMasked) != 0;
     const unsigned w = a.width;
     const uint64_t mask = masked ? a.byte_mask : (w >= 64 ? ~uint64_t{0} : (uint64_t{1} << w) - 1);
@@ -117,7 +119,7 @@ class KernelPrinter final : public Printer {
       // One line, or, wider than max_width, max_width-byte pieces in address
       // order (low half first), whatever the access's alignment.
       const unsigned piece = w > options_.max_width ? options_.max_width : w;
-      for (unsigned pos = 0; pos < w; pos += piece) rw_line(a, pos, piece, regs, out);
+      for (unsigned pos = 0; pos < w; pos += piece) rw_line(a, pos, piece, notes, out);
       return;
     }
     // Wide, odd-sized or masked: each run of accessed bytes, in address order,
@@ -134,7 +136,7 @@ class KernelPrinter final : public Printer {
         const uint64_t phys = a.phys + pos;
         unsigned n = options_.max_width >= 8 ? 8 : options_.max_width;
         while (n > 1 && (phys % n != 0 || pos + n > run_end)) n /= 2;
-        rw_line(a, pos, n, regs, out);
+        rw_line(a, pos, n, notes, out);
         pos += n;
       }
       i = run_end;
@@ -171,7 +173,7 @@ class KernelPrinter final : public Printer {
   // One line: `R %d %u.%06lu %d 0x%llx 0x%lx 0x%lx %d` for bytes [pos, pos+n)
   // of an access whose value is known. The kernel always prints 0 as the PID;
   // we print the thread that made the access (unless zero_pc_pid).
-  void rw_line(const Access& a, unsigned pos, unsigned n, const AccessDescription* regs, Out& out) const {
+  void rw_line(const Access& a, unsigned pos, unsigned n, const AccessNotes& notes, Out& out) const {
     Line l;
     l.c(a.is_write() ? 'W' : 'R');
     l.c(' ');
@@ -188,12 +190,16 @@ class KernelPrinter final : public Printer {
     l.hex(options_.zero_pc_pid ? 0 : a.pc);
     l.c(' ');
     l.sdec(options_.zero_pc_pid ? 0 : static_cast<int32_t>(a.tid));
-    if (regs != nullptr && regs->binding != nullptr) {
+    const AccessDescription* regs = notes.regs;
+    if ((regs != nullptr && regs->binding != nullptr) || notes.symbol != nullptr) {
       l.flush_to(out);
-      const std::string& text = annotation(*regs, a, pos, n);
-      if (!text.empty()) {
-        put(out, " # ");
-        put(out, text);
+      std::string_view text;
+      if (regs != nullptr && regs->binding != nullptr) text = annotation(*regs, a, pos, n);
+      if (!text.empty() || notes.symbol != nullptr) put(out, " # ");
+      put(out, text);
+      if (notes.symbol != nullptr) {
+        put(out, text.empty() ? "in " : "  in ");
+        put(out, notes.symbol->text());
       }
     }
     l.c('\n');

@@ -34,22 +34,6 @@ void put_prefix(Out& out, uint64_t seq, uint64_t time_ns, const uint32_t* pid, u
   out.push_back(' ');
 }
 
-const char* kind_name(uint16_t kind) {
-  switch (static_cast<trace::DeviceKind>(kind)) {
-    case trace::DeviceKind::FILE:
-      return "file";
-    case trace::DeviceKind::PCI_RESOURCE:
-      return "pci-resource";
-    case trace::DeviceKind::DEV_MEM:
-      return "dev-mem";
-    case trace::DeviceKind::UIO:
-      return "uio";
-    case trace::DeviceKind::VFIO:
-      return "vfio";
-  }
-  return "unknown";
-}
-
 // reg=RCTL fields=EN|UPE|BSIZE=2048 ; reg=TDBAL,TDBAH fields=0x12350000,0x1
 void put_registers(Out& out, const AccessDescription& d) {
   if (d.binding == nullptr || d.parts.empty()) return;
@@ -113,7 +97,7 @@ class NativePrinter final : public Printer {
     }
   }
 
-  void access(const Access& a, const AccessDescription* regs, Out& out) override {
+  void access(const Access& a, const AccessNotes& notes, Out& out) override {
     Line l;
     l.c('#');
     l.dec(a.seq);
@@ -157,8 +141,14 @@ class NativePrinter final : public Printer {
     if (a.flags & trace::kAccessSplit) l.s("split ");
     if (a.flags & trace::kAccessGeneric) l.s("generic ");
     if (a.flags & trace::kAccessStepped) l.s("stepped ");
+    if (a.flags & trace::kAccessInjected) l.s("injected ");
     l.flush_to(out);
-    if (regs != nullptr) put_registers(out, *regs);
+    if (notes.regs != nullptr) put_registers(out, *notes.regs);
+    if (notes.symbol != nullptr) {  // before insn=, whose disassembly runs to the end of the line
+      put(out, "in ");
+      put(out, notes.symbol->text());
+      out.push_back(' ');
+    }
     put_insn(out, a.insn, a.pc);
     out.push_back('\n');
   }
@@ -211,6 +201,28 @@ class NativePrinter final : public Printer {
         out.push_back('\n');
         return;
       }
+      case trace::RecordType::CODEMAP: {
+        const auto r = record.as<trace::CodeMapRecord>();
+        put_prefix(out, r.h.seq, r.h.time_ns, &r.pid, r.h.tid);
+        put(out, "CODEMAP ");
+        put_hex(out, r.virt);
+        out.push_back(' ');
+        put_hex(out, r.len);
+        put(out, " offset=");
+        put_hex(out, r.file_offset);
+        put(out, " build-id=");
+        if (record.codemap_build_id().empty()) {
+          out.push_back('-');
+        } else {
+          put_hex_bytes(out, record.codemap_build_id());
+        }
+        if (r.flags & trace::kCodeMapFirst) put(out, " first");
+        if (r.flags & trace::kCodeMapMmap) put(out, " mmap");
+        out.push_back(' ');
+        append_one_line(record.codemap_path(), out);
+        out.push_back('\n');
+        return;
+      }
       case trace::RecordType::ACCESS:
       case trace::RecordType::ACCESS_RUN:
       case trace::RecordType::PAD:
@@ -245,7 +257,7 @@ class NativePrinter final : public Printer {
     put(out, " offset=");
     put_hex(out, r.file_offset);
     put(out, " kind=");
-    put(out, kind_name(r.kind));
+    put(out, trace::device_kind_name(r.kind));
     put(out, " prot=");
     out.push_back((r.prot & PROT_READ) ? 'r' : '-');
     out.push_back((r.prot & PROT_WRITE) ? 'w' : '-');

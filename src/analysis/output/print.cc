@@ -5,7 +5,8 @@
 namespace mmiotrace::output {
 
 PrintOutcome print_records(trace::RecordSource& source, const InputInfo& info, Printer& printer,
-                           analysis::Filter* filter, analysis::RegisterBindings* regs, TextSink& sink) {
+                           analysis::Filter* filter, analysis::RegisterBindings* regs, analysis::Symbolizer* symbols,
+                           TextSink& sink) {
   printer.begin(info, sink.buffer());
   const bool describe = regs != nullptr && !regs->empty();
   const bool filtering = filter != nullptr && !filter->passes_everything();
@@ -22,16 +23,18 @@ PrintOutcome print_records(trace::RecordSource& source, const InputInfo& info, P
     const trace::RecordType type = record.type();
     if (type == trace::RecordType::ACCESS || type == trace::RecordType::ACCESS_RUN) {
       analysis::for_each_access(record, [&](const analysis::Access& a) {
-        const analysis::AccessDescription* d = nullptr;
+        AccessNotes notes;
         if (describe) {
           regs->describe(a, description);
-          d = &description;
+          notes.regs = &description;
         }
-        if (filtering && !filter->accepts(a, d)) return;
-        printer.access(a, d, sink.buffer());
+        if (filtering && !filter->accepts(a, notes.regs)) return;
+        if (symbols != nullptr) notes.symbol = &symbols->lookup(a.pid, a.pc);
+        printer.access(a, notes, sink.buffer());
       });
     } else {
       if (filter != nullptr) filter->observe(record);
+      if (symbols != nullptr && type == trace::RecordType::CODEMAP) symbols->add(record);
       if (type == trace::RecordType::PCIDEV && skip_pcidev) continue;
       if (type == trace::RecordType::UNKNOWN && filtering &&
           !filter->accepts_unknown(record.as<trace::UnknownRecord>())) {
@@ -80,7 +83,7 @@ PrintOutcome print_input(trace::TraceInput& input, const PrintJob& job, FILE* ou
   if (input.kind == trace::InputKind::KERNEL_LOG) {
     // A kernel log has its PCIDEV lines first already: one pass, so pipes work.
     info.kernel_log = true;
-    return print_records(*input.kernel_log, info, *printer, job.filter, job.regs, sink);
+    return print_records(*input.kernel_log, info, *printer, job.filter, job.regs, job.symbols, sink);
   }
   info.header = &input.trace->header();
   std::vector<std::vector<uint8_t>> own;
@@ -100,7 +103,7 @@ PrintOutcome print_input(trace::TraceInput& input, const PrintJob& job, FILE* ou
     }
     info.pcidevs = &pcidevs;
   }
-  return print_records(*input.trace, info, *printer, job.filter, job.regs, sink);
+  return print_records(*input.trace, info, *printer, job.filter, job.regs, job.symbols, sink);
 }
 
 }  // namespace mmiotrace::output

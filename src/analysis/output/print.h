@@ -22,6 +22,9 @@ struct PrintJob {
   PrinterOptions options;
   analysis::Filter* filter = nullptr;          // null: every access
   analysis::RegisterBindings* regs = nullptr;  // null or empty: no register names
+  // Non-null (with options.symbols): fed the trace's CODEMAP records as they
+  // come, it names the function of each access's instruction.
+  analysis::Symbolizer* symbols = nullptr;
   // A trace's PCIDEV records, from a first pass (DeviceCatalog::scan). Null:
   // a format that lists devices first reads the trace a second time for them.
   const std::vector<std::vector<uint8_t>>* pcidev_records = nullptr;
@@ -37,7 +40,8 @@ PrintOutcome print_input(trace::TraceInput& input, const PrintJob& job, FILE* ou
 
 // The loop itself, on any record source: begin(), every record, end().
 PrintOutcome print_records(trace::RecordSource& source, const InputInfo& info, Printer& printer,
-                           analysis::Filter* filter, analysis::RegisterBindings* regs, TextSink& sink);
+                           analysis::Filter* filter, analysis::RegisterBindings* regs, analysis::Symbolizer* symbols,
+                           TextSink& sink);
 
 // The first line of the native text of a kernel log.
 inline constexpr std::string_view kKernelLogNativeHeader =

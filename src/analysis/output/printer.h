@@ -18,6 +18,7 @@
 #include "analysis/access.h"
 #include "analysis/bind.h"
 #include "analysis/output/text.h"
+#include "analysis/symbolizer.h"
 #include "trace/format.h"
 #include "trace/reader.h"
 
@@ -48,6 +49,12 @@ struct PrinterOptions {
   KernelFormatOptions kernel;
 };
 
+// What the print loop knows of one access besides the access itself.
+struct AccessNotes {
+  const analysis::AccessDescription* regs = nullptr;  // its registers and fields when maps are bound (--regs)
+  const analysis::Symbol* symbol = nullptr;           // its instruction's symbol (--symbols)
+};
+
 // What the printer knows of the input before its first record.
 struct InputInfo {
   bool kernel_log = false;                    // a Linux kernel mmiotrace log (no file header)
@@ -64,10 +71,11 @@ class Printer {
   virtual ~Printer() = default;
   // Before the first record: the format's header lines.
   virtual void begin(const InputInfo& input, Out& out) = 0;
-  // A record that is not an access: MAP, UNMAP, MARK, PCIDEV, UNKNOWN, LOST.
+  // A record that is not an access: MAP, UNMAP, MARK, PCIDEV, UNKNOWN, LOST,
+  // CODEMAP.
   virtual void record(const trace::RecordView& record, Out& out) = 0;
-  // One access. `regs`: its registers and fields when maps are bound (--regs), else null.
-  virtual void access(const analysis::Access& access, const analysis::AccessDescription* regs, Out& out) = 0;
+  // One access, with what is known of it besides (null members: not asked for).
+  virtual void access(const analysis::Access& access, const AccessNotes& notes, Out& out) = 0;
   // After the last record (a JSON array's closing bracket, say).
   virtual void end(Out&) {}
   // The kernel format lists every device before any event.

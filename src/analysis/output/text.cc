@@ -21,34 +21,4 @@ void format_kernel_time(uint64_t time_ns, Out& out) {
   out.append(digits, digits + 6);
 }
 
-void put_json_string(Out& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      switch (c) {
-        case '\n':
-          put(out, "\\n");
-          break;
-        case '\r':
-          put(out, "\\r");
-          break;
-        case '\t':
-          put(out, "\\t");
-          break;
-        default:
-          put(out, "\\u00");
-          out.push_back("0123456789abcdef"[u >> 4]);
-          out.push_back("0123456789abcdef"[u & 15]);
-      }
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
 }  // namespace mmiotrace::output

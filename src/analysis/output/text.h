@@ -11,6 +11,8 @@
 #include <span>
 #include <string_view>
 
+#include "analysis/json.h"
+
 namespace mmiotrace::output {
 
 using Out = fmt::memory_buffer;
@@ -180,7 +182,8 @@ void append_one_line(std::string_view text, Out& out);
 // the kernel's ns2usecs() does (kernel/trace/trace.c).
 void format_kernel_time(uint64_t time_ns, Out& out);
 
-// A string as a JSON string literal, quotes included.
-void put_json_string(Out& out, std::string_view s);
+// A string as a JSON string literal, quotes included (analysis/json.h: one
+// writer of JSON strings for the printers, stats, export and the report).
+using analysis::put_json_string;
 
 }  // namespace mmiotrace::output

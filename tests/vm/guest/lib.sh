@@ -17,6 +17,13 @@ vm_trace() {
 vm_trace_on() { vm_trace on; }
 vm_trace_off() { vm_trace off; }
 
+# Take the link of the scenario's NIC (QEMU device id nic0) down or up: the
+# host types `set_link nic0 off|on` into QEMU's monitor and answers once done.
+vm_link() {
+  vm_say "LINK $1"
+  read -r -t 60 reply < /dev/console || { echo "no answer from the host to LINK $1" >&2; return 1; }
+}
+
 # vm_pci VENDOR DEVICE: the sysfs folder of the first such PCI device.
 vm_pci() {
   for d in /sys/bus/pci/devices/*; do

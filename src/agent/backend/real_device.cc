@@ -1,0 +1,31 @@
+// Async-signal-safe: runs in the traced program's signal handler, under the
+// order lock; no allocation.
+#include "agent/backend/real_device.h"
+
+#include "agent/safe_access.h"
+#include "common/handler_rules.h"
+
+MT_HANDLER_RULES
+
+namespace mmiotrace::agent {
+
+namespace {
+constinit RealDevice g_real;
+}  // namespace
+
+Backend& real_device() { return g_real; }
+
+emu::MemFault RealDevice::access(DeviceAccess& a, TraceNotes&) {
+  auto* real = reinterpret_cast<uint8_t*>(a.region.real + a.offset());
+  int rc;
+  if (a.masked) {
+    rc = a.write ? mt_store_masked(real, a.value, a.mask) : mt_load_masked(real, a.value, a.mask);
+  } else {
+    rc = a.write ? safe_store(real, a.value, a.size) : safe_load(real, a.value, a.size);
+  }
+  if (rc == 0) return {};
+  const SafeFault f = last_safe_fault();
+  return emu::MemFault{f.signo, f.code, f.addr};
+}
+
+}  // namespace mmiotrace::agent
