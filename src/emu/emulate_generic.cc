@@ -489,6 +489,12 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   if (const GenericRefusal why = check_instruction(insn); why != GenericRefusal::NONE) return refused(why);
   const ZydisDecodedOperand* mem = nullptr;
   if (const GenericRefusal why = find_memory_operand(insn, &mem); why != GenericRefusal::NONE) return refused(why);
+  const unsigned k = mask_register(insn);
+  // Zydis calls an AVX-512 masked store's operand conditionally written: the
+  // mask, not the data, decides which elements, and that is the reason given.
+  if (k != 0 && (mem->actions & (ZYDIS_OPERAND_ACTION_WRITE | ZYDIS_OPERAND_ACTION_CONDWRITE))) {
+    return refused(GenericRefusal::MASKED_WRITE);
+  }
   if (mem->actions & (ZYDIS_OPERAND_ACTION_CONDREAD | ZYDIS_OPERAND_ACTION_CONDWRITE)) {
     return refused(GenericRefusal::CONDITIONAL_ACCESS);
   }
@@ -500,10 +506,8 @@ GenericPlan plan_generic(const CpuState& cpu, const uint8_t* bytes, size_t len, 
   if (bytes_n == 10 && insn.in.meta.category != ZYDIS_CATEGORY_X87_ALU) {
     return refused(GenericRefusal::M80_OUTSIDE_X87);
   }
-  const unsigned k = mask_register(insn);
   uint64_t read_mask = 0;
   if (k != 0) {
-    if (writes) return refused(GenericRefusal::MASKED_WRITE);
     if (insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDB || insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDW ||
         insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDD || insn.in.mnemonic == ZYDIS_MNEMONIC_VPEXPANDQ ||
         insn.in.mnemonic == ZYDIS_MNEMONIC_VEXPANDPS || insn.in.mnemonic == ZYDIS_MNEMONIC_VEXPANDPD) {
