@@ -36,6 +36,9 @@
 
 MT_HANDLER_RULES
 
+// Calls fn(arg) with the stack pointer at `top` (stack_switch.S).
+extern "C" void mt_call_on_stack(void* top, void (*fn)(void*), void* arg);
+
 namespace mmiotrace::agent {
 
 const char* describe(Refusal r) {
@@ -297,6 +300,92 @@ void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region
   refuse(f, why);
 }
 
+// ---- Room on the program's alternate signal stack.
+//
+// A traced fault in a handler that runs on the program's alternate signal
+// stack (sigaltstack) nests on it: the kernel puts this fault's frame there
+// (as large as the CPU's XSAVE state: 3.4 KiB with AVX-512, the kernel's
+// AT_MINSIGSTKSZ), and the handler below needs about 5 KiB more. The classic
+// 8 KiB SIGSTKSZ has no room for both on such a host, and running past the
+// stack's low end would overwrite whatever the program keeps below it. So
+// with less than kRoomNeeded left there, the handler runs on the agent's own
+// stack for the thread, which stands in as the alternate stack meanwhile: a
+// fault inside the handler (a guarded access) is then delivered below it,
+// not at the top of the program's alternate stack where the program's frames
+// are. The program's alternate stack is registered again before returning
+// (and by rt_sigreturn, from the frame's uc_stack).
+
+constexpr size_t kAgentStackSize = 64 * 1024;
+constexpr uint64_t kRoomNeeded = 16 * 1024;
+constexpr int kSsAutodisarm = static_cast<int>(1U << 31);  // the kernel's SS_AUTODISARM (glibc has no name for it)
+constinit thread_local uint8_t* tls_agent_stack __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// The bytes left below `sp` when it is on the program's registered alternate
+// stack (the one in the frame's uc_stack), 0 when it is already below it (the
+// kernel's frame for this fault did not fit: the program's own handler and
+// one nested frame of the CPU's state need more than the stack has);
+// UINT64_MAX when it is elsewhere.
+uint64_t alternate_stack_room(const ucontext_t* uc, uint64_t sp) {
+  const stack_t& ss = uc->uc_stack;
+  if ((ss.ss_flags & SS_DISABLE) != 0 || ss.ss_size == 0) return UINT64_MAX;
+  const auto low = reinterpret_cast<uint64_t>(ss.ss_sp);
+  if (sp >= low) return sp - low < ss.ss_size ? sp - low : UINT64_MAX;
+  return low - sp <= kAgentStackSize ? 0 : UINT64_MAX;
+}
+
+// The thread's agent stack (its high end), mapped at the first need; nullptr
+// if it cannot be mapped.
+uint8_t* agent_stack() {
+  if (tls_agent_stack == nullptr) {
+    const long p = syscall(SYS_mmap, nullptr, kAgentStackSize, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == -1) return nullptr;
+    tls_agent_stack = reinterpret_cast<uint8_t*>(p);
+  }
+  return tls_agent_stack;
+}
+
+struct OnAgentStack {
+  siginfo_t* si;
+  ucontext_t* uc;
+  const RegionInfo* region;
+  uint8_t* base;
+};
+
+void handle_on_agent_stack(void* arg) {
+  auto* a = static_cast<OnAgentStack*>(arg);
+  stack_t mine;
+  mine.ss_sp = a->base;
+  mine.ss_size = kAgentStackSize;
+  mine.ss_flags = 0;
+  // Allowed: this thread is no longer on the registered (program's) stack.
+  syscall(SYS_sigaltstack, &mine, nullptr);
+  handle_traced_fault(a->si, a->uc, *a->region);
+}
+
+void handle_traced_fault_with_room(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
+  uint8_t here;
+  if (alternate_stack_room(uc, reinterpret_cast<uint64_t>(&here)) >= kRoomNeeded) {
+    handle_traced_fault(si, uc, region);
+    return;
+  }
+  uint8_t* base = agent_stack();
+  if (base == nullptr) {
+    SafeBuf m;
+    m.str("mmiotrace: the program's alternate signal stack has too little room left for the tracer's handler, ");
+    m.str("and the agent's own stack could not be mapped. Stopping the program with SIGSEGV.\n");
+    m.write_to(STDERR_FILENO);
+    die_at_instruction();
+    return;
+  }
+  OnAgentStack a{si, uc, &region, base};
+  mt_call_on_stack(base + kAgentStackSize, handle_on_agent_stack, &a);
+  // Back on the program's alternate stack: it is the registered one again.
+  stack_t program = uc->uc_stack;
+  program.ss_flags &= kSsAutodisarm;
+  syscall(SYS_sigaltstack, &program, nullptr);
+}
+
 }  // namespace
 
 extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
@@ -340,7 +429,7 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
   RegionInfo region;
   if (attached() && sig == SIGSEGV && (si->si_code == SEGV_ACCERR || si->si_code == SEGV_PKUERR) &&
       g_agent.regions.find(reinterpret_cast<uint64_t>(si->si_addr), &region)) {
-    handle_traced_fault(si, uc, region);
+    handle_traced_fault_with_room(si, uc, region);
   } else {
     // The program's own fault; if it came in the middle of a step (the
     // stepped instruction faulted on ordinary memory), its handler sees the

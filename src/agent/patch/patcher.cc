@@ -452,7 +452,6 @@ Result patch_new(uint64_t pc, const uint8_t* insn, const emu::PatchPlan& plan, u
 constexpr unsigned kMaxSuperseded = 4;
 
 Result patch_site(const FaultContext& ctx, const emu::CpuState& cpu, uint32_t map_id) {
-  if (on_alternate_stack()) return Result::LATER;  // the planning needs more stack than a small one may have
   emu::CpuState at = cpu;
   at.rip = ctx.pc;
   const emu::PatchPlan plan = emu::plan_patch(at, ctx.insn, ctx.insn_len);
@@ -529,6 +528,11 @@ void note_fault(const FaultContext& ctx, const emu::CpuState& cpu, uint32_t map_
   const uint32_t faults = c->faults.fetch_add(1, std::memory_order_relaxed) + 1;
   if (faults < g_patch_after.load(std::memory_order_relaxed) || c->state.load(std::memory_order_acquire) != COUNTING)
     return;
+  // Not from an alternate signal stack (the program's, or the agent's that
+  // stands in for it, fault_handler.cc): opening the code for writing and the
+  // planning need more stack than a small one may have. A later fault
+  // elsewhere patches the site.
+  if (on_alternate_stack()) return;
   if (!try_lock()) return;  // another thread is patching: this site stays on the fault path for now
   if (c->state.load(std::memory_order_acquire) == COUNTING) {
     Result r = Result::LATER;
