@@ -2,7 +2,7 @@
  * aligned, the high end of a stack the caller owns), and returns on the
  * caller's stack. The fault handler uses it to run on the agent's own
  * per-thread stack when the program's alternate signal stack has too little
- * room left (fault_handler.cc, agent_stack.cc).
+ * room left (fault_handler.cc).
  *
  * Async-signal-safe: no memory but the two stacks. */
         .text
