@@ -17,6 +17,19 @@ namespace {
 constexpr int kRax = 0, kRcx = 1, kRdx = 2, kRbx = 3, kRsp = 4, kRbp = 5, kRsi = 6, kRdi = 7;
 // Bytes between the frame and the program's RSP: 16 registers, RFLAGS, the red zone.
 constexpr int64_t kFrameToRsp = 17 * 8 + 128;
+// A LOAD/STORE site's frame: only the registers a C function may clobber
+// (frame[i] is kCallerSaved[i]), RFLAGS, the red zone. The others are
+// untouched by the call and stay live in their registers.
+constexpr int kCallerSaved[] = {kRax, kRcx, kRdx, kRsi, kRdi, 8, 9, 10, 11};
+constexpr int kCallerSavedCount = static_cast<int>(sizeof kCallerSaved / sizeof kCallerSaved[0]);
+constexpr int64_t kAccessFrameToRsp = (kCallerSavedCount + 1) * 8 + 128;
+// The slot of register `r` in a LOAD/STORE frame, or -1 if it is not saved.
+int access_slot(int r) {
+  for (int i = 0; i < kCallerSavedCount; ++i) {
+    if (kCallerSaved[i] == r) return i;
+  }
+  return -1;
+}
 
 // x86-64 machine code into a fixed buffer; `at` is where out[0] will run.
 class Emitter {
@@ -77,6 +90,13 @@ class Emitter {
     b(0xe9);
     rel32_to(target);
   }
+  // A LOAD/STORE frame: the caller-saved registers and the flags back, RSP
+  // back over the red zone.
+  void restore_access() {
+    for (int r : kCallerSaved) pop(r);
+    b(0x9d);                                         // popfq
+    bytes({0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0});  // lea 128(%rsp),%rsp
+  }
   // The registers and flags back from the frame, RSP back over the red zone.
   void restore() {
     for (int r : {kRax, kRcx, kRdx, kRbx}) pop(r);
@@ -97,8 +117,9 @@ class Emitter {
   bool ok_ = true;
 };
 
-// %rsi = the operand's address as the instruction would compute it.
-bool emit_address(Emitter& e, const SiteCode& s) {
+// %rsi = the operand's address as the instruction would compute it, with
+// `frame_to_rsp` bytes pushed below the program's RSP.
+bool emit_address(Emitter& e, const SiteCode& s, int64_t frame_to_rsp) {
   const emu::PatchPlan& p = *s.plan;
   if (p.rip_relative) {
     e.movabs(kRsi, s.pc + s.insn_len + static_cast<uint64_t>(p.disp));
@@ -109,22 +130,91 @@ bool emit_address(Emitter& e, const SiteCode& s) {
     return true;
   }
   int64_t disp = p.disp;
-  if (p.base == kRsp) disp += kFrameToRsp;  // the program's RSP is above the frame
+  if (p.base == kRsp) disp += frame_to_rsp;  // the program's RSP is above the frame
   if (disp < INT32_MIN || disp > INT32_MAX) return false;
   e.lea_rsi(p.base, p.index, p.scale, static_cast<int32_t>(disp));
   return true;
 }
 
+// A LOAD or STORE site: mt_patch_access(patch, address, register) returns
+// {new register value, status} in RAX:RDX (trampoline.h).
+bool build_access_site(const SiteCode& s, uint8_t* out, Built* built) {
+  const emu::PatchPlan& p = *s.plan;
+  const bool load = p.kind == emu::PatchKind::LOAD;
+  if (p.reg > 15 || (load && p.reg == kRsp)) return false;
+  Emitter e(s.at, out);
+  e.bytes({0x48, 0x8d, 0x64, 0x24, 0x80});  // lea -128(%rsp),%rsp
+  e.b(0x9c);                                // pushfq
+  for (int i = kCallerSavedCount - 1; i >= 0; --i) e.push(kCallerSaved[i]);  // frame[0] = RAX ... frame[8] = R11
+  e.b(0xfc);                                                                 // cld: the ABI's direction flag
+  if (!emit_address(e, s, kAccessFrameToRsp)) return false;
+  // %rdx = the register's contents as they were (argument 3): from the
+  // frame if saved there (RSI may hold the address by now), else live.
+  const int reg = p.reg;
+  const int slot = access_slot(reg);
+  if (load || !p.has_imm) {
+    if (reg == kRsp) {
+      e.bytes({0x48, 0x8d, 0x94, 0x24});  // lea disp32(%rsp),%rdx: the program's RSP
+      e.u32(static_cast<uint32_t>(kAccessFrameToRsp));
+    } else if (slot >= 0) {
+      e.bytes({0x48, 0x8b, 0x54, 0x24, static_cast<uint8_t>(slot * 8)});  // mov slot*8(%rsp),%rdx
+    } else {
+      e.b(static_cast<uint8_t>(0x48 | (reg >= 8 ? 4 : 0)));  // mov %reg,%rdx
+      e.b(0x89);
+      e.b(static_cast<uint8_t>(0xc0 | (reg & 7) << 3 | kRdx));
+    }
+  }
+  e.bytes({0x48, 0x89, 0xe0});        // mov %rsp,%rax
+  e.bytes({0x48, 0x83, 0xe4, 0xf0});  // and $-16,%rsp
+  e.push(kRax);                       // the frame's address, twice: RSP stays 16-byte aligned
+  e.push(kRax);
+  e.movabs(kRdi, s.patch);
+  e.movabs(kRax, s.entry_function);
+  e.bytes({0xff, 0xd0});                    // call *%rax
+  e.bytes({0x48, 0x8b, 0x24, 0x24});        // mov (%rsp),%rsp: back to the frame
+  e.bytes({0x85, 0xd2});                    // test %edx,%edx
+  e.bytes({0x0f, 0x85});                    // jnz ordinary
+  const unsigned jnz_at = e.size();
+  e.u32(0);
+  if (load) {
+    if (slot >= 0) {
+      e.bytes({0x48, 0x89, 0x44, 0x24, static_cast<uint8_t>(slot * 8)});  // mov %rax,slot*8(%rsp)
+    } else {
+      e.b(static_cast<uint8_t>(0x48 | (reg >= 8 ? 1 : 0)));  // mov %rax,%reg
+      e.b(0x89);
+      e.b(static_cast<uint8_t>(0xc0 | (reg & 7)));
+    }
+  }
+  e.restore_access();
+  e.jmp(s.pc + s.insn_len);
+  const unsigned ordinary = e.size();
+  const uint32_t rel = ordinary - (jnz_at + 4);
+  memcpy(e.at_offset(jnz_at), &rel, 4);
+  e.restore_access();
+  built->copy_offset = e.size();
+  uint8_t copy[16];
+  const size_t n = emu::relocate(s.insn, s.insn_len, s.pc, e.here(), copy, sizeof copy);
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; ++i) e.b(copy[i]);
+  built->copy_len = static_cast<unsigned>(n);
+  e.jmp(s.pc + s.insn_len);
+  built->size = e.size();
+  return e.ok();
+}
+
 }  // namespace
 
 bool build_site(const SiteCode& s, uint8_t* out, Built* built) {
+  if (s.plan->kind == emu::PatchKind::LOAD || s.plan->kind == emu::PatchKind::STORE) {
+    return build_access_site(s, out, built);
+  }
   Emitter e(s.at, out);
   const bool vector = s.emulate;
   e.bytes({0x48, 0x8d, 0x64, 0x24, 0x80});  // lea -128(%rsp),%rsp
   e.b(0x9c);                                // pushfq
   for (int r = 15; r >= 0; --r) e.push(r);  // frame[0] = RAX ... frame[15] = R15 (RSP's slot unused)
   e.b(0xfc);                                // cld: the ABI's direction flag for the agent's code
-  if (!emit_address(e, s)) return false;
+  if (!emit_address(e, s, kFrameToRsp)) return false;
   e.bytes({0x48, 0x89, 0xe3});        // mov %rsp,%rbx (the frame; RBX is in it)
   e.bytes({0x48, 0x83, 0xe4, 0xf0});  // and $-16,%rsp
   if (vector) {
