@@ -2,6 +2,8 @@
 // which is too).
 #include "agent/patch/trampoline.h"
 
+#include <cpuid.h>
+
 #include <cstring>
 #include <initializer_list>
 
@@ -23,6 +25,16 @@ constexpr int64_t kFrameToRsp = 17 * 8 + 128;
 constexpr int kCallerSaved[] = {kRax, kRcx, kRdx, kRsi, kRdi, 8, 9, 10, 11};
 constexpr int kCallerSavedCount = static_cast<int>(sizeof kCallerSaved / sizeof kCallerSaved[0]);
 constexpr int64_t kAccessFrameToRsp = (kCallerSavedCount + 1) * 8 + 128;
+// The saved RFLAGS' two low bytes in a LOAD/STORE frame (frame[9]).
+constexpr uint8_t kFlagsByte0 = kCallerSavedCount * 8;
+constexpr uint8_t kFlagsByte1 = kCallerSavedCount * 8 + 1;
+
+// LAHF/SAHF in 64-bit mode (CPUID 8000_0001h ECX bit 0; missing only on the
+// first x86-64 CPUs).
+bool has_sahf() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(0x80000001u, &a, &b, &c, &d) != 0 && (c & 1u) != 0;
+}
 // The slot of register `r` in a LOAD/STORE frame, or -1 if it is not saved.
 int access_slot(int r) {
   for (int i = 0; i < kCallerSavedCount; ++i) {
@@ -90,12 +102,49 @@ class Emitter {
     b(0xe9);
     rel32_to(target);
   }
-  // A LOAD/STORE frame: the caller-saved registers and the flags back, RSP
-  // back over the red zone.
-  void restore_access() {
+  // A LOAD/STORE frame back, RSP back over the red zone: the caller-saved
+  // registers, and of the flags those the agent's code may have changed,
+  // the arithmetic ones (OF by an ADD that overflows or not, then SF, ZF,
+  // AF, PF and CF by SAHF from the saved image's low byte; POPFQ costs
+  // ~20 ns here, a third of the goal). The others (TF, AC, ID, ...) are
+  // left alone by that code. DF was cleared for the call: with DF set in the
+  // saved flags it is the full POPFQ (`slow`, emitted by restore_access_slow;
+  // the rel8 to it at *jnz_slow, to be patched). Without LAHF/SAHF in 64-bit
+  // mode, always POPFQ (*jnz_slow is then ~0u).
+  void restore_access_fast(bool sahf, unsigned* jnz_slow) {
+    *jnz_slow = ~0u;
+    if (!sahf) {
+      restore_access_slow();
+      return;
+    }
+    bytes({0xf6, 0x44, 0x24, kFlagsByte1, 0x04});  // testb $0x04,73(%rsp): DF (bit 10)
+    b(0x75);                                       // jnz slow (rel8)
+    *jnz_slow = n_;
+    b(0);
+    bytes({0x0f, 0xb6, 0x44, 0x24, kFlagsByte1});  // movzbl 73(%rsp),%eax: bits 8-15
+    bytes({0xc1, 0xe8, 0x03});                     // shr $3,%eax: OF (bit 11) to bit 0
+    bytes({0x83, 0xe0, 0x01});                     // and $1,%eax
+    bytes({0x04, 0x7f});                           // add $0x7f,%al: OF = that bit
+    bytes({0x8a, 0x64, 0x24, kFlagsByte0});        // mov 72(%rsp),%ah: SF ZF AF PF CF
+    b(0x9e);                                       // sahf
+    for (int r : kCallerSaved) pop(r);
+    bytes({0x48, 0x8d, 0xa4, 0x24, 0x88, 0, 0, 0});  // lea 136(%rsp),%rsp: the flags' slot, the red zone
+  }
+  void restore_access_slow() {
     for (int r : kCallerSaved) pop(r);
     b(0x9d);                                         // popfq
     bytes({0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0});  // lea 128(%rsp),%rsp
+  }
+  // Points the rel8 at `at` (if any) to here.
+  void land_rel8(unsigned at) {
+    if (at == ~0u) return;
+    if (at >= n_) {  // the jump itself did not fit
+      ok_ = false;
+      return;
+    }
+    const unsigned rel = n_ - (at + 1);
+    if (rel > 127) ok_ = false;
+    out_[at] = static_cast<uint8_t>(rel);
   }
   // The registers and flags back from the frame, RSP back over the red zone.
   void restore() {
@@ -185,12 +234,27 @@ bool build_access_site(const SiteCode& s, uint8_t* out, Built* built) {
       e.b(static_cast<uint8_t>(0xc0 | (reg & 7)));
     }
   }
-  e.restore_access();
+  const bool sahf = has_sahf();
+  unsigned to_slow = 0;
+  e.restore_access_fast(sahf, &to_slow);
   e.jmp(s.pc + s.insn_len);
+  if (to_slow != ~0u) {
+    e.land_rel8(to_slow);
+    e.restore_access_slow();
+    e.jmp(s.pc + s.insn_len);
+  }
   const unsigned ordinary = e.size();
   const uint32_t rel = ordinary - (jnz_at + 4);
   memcpy(e.at_offset(jnz_at), &rel, 4);
-  e.restore_access();
+  e.restore_access_fast(sahf, &to_slow);
+  if (to_slow != ~0u) {
+    e.b(0xeb);  // jmp copy (rel8)
+    const unsigned over = e.size();
+    e.b(0);
+    e.land_rel8(to_slow);
+    e.restore_access_slow();
+    e.land_rel8(over);
+  }
   built->copy_offset = e.size();
   uint8_t copy[16];
   const size_t n = emu::relocate(s.insn, s.insn_len, s.pc, e.here(), copy, sizeof copy);
