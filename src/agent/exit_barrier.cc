@@ -14,6 +14,7 @@
 #include "agent/producer.h"
 #include "common/check.h"
 #include "common/handler_rules.h"
+#include "trace/channel_producer.h"
 
 MT_HANDLER_RULES
 
@@ -55,6 +56,13 @@ void park_if_exiting() {
   park_forever();
 }
 
+void park_if_exiting_locked() {
+  const uint32_t exiting = g_exiting_tid.load(std::memory_order_relaxed);  // ordered by the order lock
+  if (exiting == 0 || exiting == current_tid()) return;
+  order_unlock();
+  park_forever();
+}
+
 void exit_barrier() {
   // A vfork child shares this memory with its parent, which lives on: it must
   // not stop the parent's threads.
@@ -69,6 +77,15 @@ void exit_barrier() {
   for (int i = 0; i < 100000 && g_in_flight.load(std::memory_order_seq_cst) != 0; ++i) {
     struct timespec ts = {0, 10000};
     syscall(SYS_nanosleep, &ts, nullptr);  // not the interposer (interpose_sleep.cc)
+  }
+  // The fast path's accesses are not counted in g_in_flight: they are made
+  // and recorded within one hold of the order lock, and look at
+  // g_exiting_tid under it (park_if_exiting_locked). Taking the lock once
+  // (bounded, as above) waits for the one in progress, if any; every later
+  // holder sees g_exiting_tid (its acquire follows this release) and parks.
+  if (attached() && !holds_order_lock() &&
+      trace::order_lock_acquire(g_agent.channel, self, 1000ull * 1000 * 1000)) {
+    trace::order_lock_release(g_agent.channel);
   }
 }
 

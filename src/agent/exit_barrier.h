@@ -16,6 +16,14 @@ namespace mmiotrace::agent {
 void enter_access();
 void leave_access();
 
+// Under the order lock, for an access made and recorded entirely within one
+// hold of it without enter_access() (the fast path, agent/patch): if another
+// thread is ending the process, releases the lock and waits to be ended
+// with the rest of the process (does not return). exit_barrier() takes the
+// order lock once after setting the exiting thread, so an access either
+// completes, record published, before the process ends, or is not made.
+void park_if_exiting_locked();
+
 // Called by the thread that ends the process, before it does.
 void exit_barrier();
 

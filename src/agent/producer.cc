@@ -118,25 +118,41 @@ void stamp_and_push(void* record, size_t size) {
 }
 
 void push_record(const void* record, size_t size) {
-  trace::ChannelHeader* ch = g_agent.channel;
-  if (ch == nullptr || g_recorder_gone) return;
+  if (g_agent.channel == nullptr || g_recorder_gone) return;
   MT_CHECK(size % 8 == 0 && size <= 65535);
   MT_CHECK(holds_order_lock());  // rings fill in seq order
+  uint8_t* slot = reserve_record(size, droppable(record), seqs_of(record));
+  if (slot == nullptr) return;
+  memcpy(slot, record, size);
+  commit_record();
+}
+
+namespace {
+__thread uint64_t tls_reserved_next __attribute__((tls_model("initial-exec"))) = 0;  // the head to commit
+}  // namespace
+
+uint8_t* reserve_record(size_t size, bool droppable_record, uint64_t seqs) {
+  trace::ChannelHeader* ch = g_agent.channel;
+  if (ch == nullptr || g_recorder_gone) return nullptr;
   if (tls_ring < 0) tls_ring = claim_ring();
-  const bool drop = (ch->flags & trace::kChannelDropWhenFull) != 0 && droppable(record);
-  switch (trace::ring_push(ch, static_cast<uint32_t>(tls_ring), record, size,
-                           drop ? trace::PushMode::DROP : trace::PushMode::WAIT)) {
+  const bool drop = droppable_record && (ch->flags & trace::kChannelDropWhenFull) != 0;
+  uint8_t* slot = nullptr;
+  switch (trace::ring_reserve(ch, static_cast<uint32_t>(tls_ring), size,
+                              drop ? trace::PushMode::DROP : trace::PushMode::WAIT, &slot, &tls_reserved_next)) {
     case trace::PushResult::PUSHED:
-      break;
+      return slot;
     case trace::PushResult::DROPPED:
       // Its seqs never arrive: the recorder writes a LOST record in their place.
-      ch->dropped.fetch_add(seqs_of(record), std::memory_order_relaxed);
+      ch->dropped.fetch_add(seqs, std::memory_order_relaxed);
       break;
     case trace::PushResult::RECORDER_GONE:
       g_recorder_gone = true;  // nobody will ever read this ring again
       break;
   }
+  return nullptr;
 }
+
+void commit_record() { trace::ring_commit(g_agent.channel, static_cast<uint32_t>(tls_ring), tls_reserved_next); }
 
 void release_thread_ring(void* value) {
   if (value == nullptr || g_agent.channel == nullptr) return;

@@ -52,6 +52,16 @@ void stamp_and_push(void* record, size_t size);
 // records enter the rings in seq order.
 void push_record(const void* record, size_t size);
 
+// The same in two steps, for a record written in place (the fast path,
+// agent/patch/fast_access.cc): room for `size` bytes in the calling thread's
+// ring, or null if there is none to write (no channel, the recorder gone, or
+// the record dropped with --drop-when-full: `droppable` says whether it may
+// be, `seqs` how many seqs it stands for); then, once the whole record is
+// written there, commit_record() publishes it. Both under the order lock,
+// with nothing pushed in between.
+uint8_t* reserve_record(size_t size, bool droppable, uint64_t seqs);
+void commit_record();
+
 // Thread exit (pthread key destructor) and fork (child side).
 void release_thread_ring(void* value);
 void producer_after_fork_child();

@@ -262,29 +262,35 @@ struct PatchPlan {
 // its first access, so nothing is accessed or changed.
 PatchPlan plan_patch(const CpuState& cpu, const uint8_t* bytes, size_t len);
 
-// LOAD: writes the `size`-byte value read into gpr[] as the instruction would
+// LOAD: the destination register's new contents, from its old contents
+// `reg` and the `size`-byte value read, as the instruction would write it
 // (zero/sign extension, the x86-64 partial-register rules, SDM Vol. 1, 3.4.1.1).
-inline void apply_patch_load(const PatchPlan& p, uint64_t* gpr, uint64_t value) {
+inline uint64_t patch_load_result(const PatchPlan& p, uint64_t reg, uint64_t value) {
   const unsigned bits = p.size * 8;
   if (bits < 64) value &= (uint64_t{1} << bits) - 1;
   if (p.sign && bits < 64) value = (value ^ (uint64_t{1} << (bits - 1))) - (uint64_t{1} << (bits - 1));
-  uint64_t& r = gpr[p.reg];
-  if (p.high8) {
-    r = (r & ~uint64_t{0xff00}) | ((value & 0xff) << 8);
-  } else if (p.reg_bytes == 4) {
-    r = value & 0xffffffffu;  // a 32-bit destination zero-extends
-  } else if (p.reg_bytes == 8) {
-    r = value;
-  } else {
-    const uint64_t m = p.reg_bytes == 1 ? 0xff : 0xffff;
-    r = (r & ~m) | (value & m);
-  }
+  if (p.high8) return (reg & ~uint64_t{0xff00}) | ((value & 0xff) << 8);
+  if (p.reg_bytes == 4) return value & 0xffffffffu;  // a 32-bit destination zero-extends
+  if (p.reg_bytes == 8) return value;
+  const uint64_t m = p.reg_bytes == 1 ? 0xff : 0xffff;
+  return (reg & ~m) | (value & m);
+}
+
+// LOAD: writes the `size`-byte value read into gpr[] (patch_load_result).
+inline void apply_patch_load(const PatchPlan& p, uint64_t* gpr, uint64_t value) {
+  gpr[p.reg] = patch_load_result(p, gpr[p.reg], value);
+}
+
+// STORE: the value written (its low `size` bytes), from the source
+// register's contents `reg` (unused for an immediate).
+inline uint64_t patch_store_operand(const PatchPlan& p, uint64_t reg) {
+  if (p.has_imm) return p.imm;
+  return p.high8 ? (reg >> 8) & 0xff : reg;
 }
 
 // STORE: the value written (its low `size` bytes).
 inline uint64_t patch_store_value(const PatchPlan& p, const uint64_t* gpr) {
-  if (p.has_imm) return p.imm;
-  return p.high8 ? (gpr[p.reg] >> 8) & 0xff : gpr[p.reg];
+  return patch_store_operand(p, p.has_imm ? 0 : gpr[p.reg]);
 }
 
 // Re-encodes the instruction `bytes[0..len)` at address `from` so that it runs

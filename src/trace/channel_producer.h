@@ -234,9 +234,14 @@ enum class PushMode {
 
 enum class PushResult { PUSHED, DROPPED, RECORDER_GONE };
 
-// Copies one complete record into `ring`. Called with the order lock held, so
-// that records enter the rings in seq order.
-inline PushResult ring_push(ChannelHeader* ch, uint32_t ring, const void* record, size_t size, PushMode mode) {
+// Room for one record of `size` bytes in `ring`, reserved in place: the
+// caller writes the record there and publishes it with ring_commit() (the
+// zero-copy form of ring_push, for the fast path, agent/patch). Called with
+// the order lock held, so that records enter the rings in seq order. On
+// PUSHED, *slot is where the record goes and *next the head to commit;
+// otherwise nothing was reserved.
+inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, PushMode mode, uint8_t** slot,
+                               uint64_t* next) {
   if (size % 8 != 0 || size > 65535 || size > ch->ring_bytes / 2) return PushResult::DROPPED;
   RingControl& rc = ring_controls(ch)[ring];
   uint8_t* data = ring_data(ch, ring);
@@ -256,17 +261,44 @@ inline PushResult ring_push(ChannelHeader* ch, uint32_t ring, const void* record
   }
   if (pad != 0) {
     // The record does not fit before the end of the ring: a PAD marker sends
-    // the reader back to the start.
+    // the reader back to the start (it becomes visible with the record).
     uint16_t type = static_cast<uint16_t>(RecordType::PAD);
     memcpy(data + off, &type, sizeof(type));
     head += pad;
     off = 0;
   }
-  memcpy(data + off, record, size);
-  rc.head.store(head + size, std::memory_order_seq_cst);
-  // Waking the recorder costs a system call: do it only once the ring is half
-  // full. The recorder also looks every few milliseconds on its own.
-  if (head + size - rc.tail.load(std::memory_order_relaxed) > ring_bytes / 2) channel_notify(ch);
+  *slot = data + off;
+  *next = head + size;
+  return PushResult::PUSHED;
+}
+
+// Publishes the record ring_reserve() gave room for: the head moves to
+// `next` (a release store: the record's bytes are visible before it).
+// Waking the recorder costs a system call: it is done only once the ring is
+// half full (the recorder also looks every few milliseconds on its own).
+// That wake-up is a Dekker handshake with Consumer::wait (it stores
+// `recorder_waiting`, then loads the heads; here the head is stored, then
+// `recorder_waiting` loaded): the full fence between the two keeps it, and
+// is paid only by a producer whose ring is over half full. Below half full
+// no producer rings, so a plain release store loses nothing.
+inline void ring_commit(ChannelHeader* ch, uint32_t ring, uint64_t next) {
+  RingControl& rc = ring_controls(ch)[ring];
+  rc.head.store(next, std::memory_order_release);
+  if (next - rc.tail.load(std::memory_order_relaxed) > ch->ring_bytes / 2) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    channel_notify(ch);
+  }
+}
+
+// Copies one complete record into `ring`. Called with the order lock held, so
+// that records enter the rings in seq order.
+inline PushResult ring_push(ChannelHeader* ch, uint32_t ring, const void* record, size_t size, PushMode mode) {
+  uint8_t* slot = nullptr;
+  uint64_t next = 0;
+  const PushResult r = ring_reserve(ch, ring, size, mode, &slot, &next);
+  if (r != PushResult::PUSHED) return r;
+  memcpy(slot, record, size);
+  ring_commit(ch, ring, next);
   return PushResult::PUSHED;
 }
 

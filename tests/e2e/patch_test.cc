@@ -59,7 +59,7 @@ TEST_P(Patch, SameTraceWithEverySitePatchedAsWithNone) {
   const Program programs[] = {
       {"mov_widths", {}, 4096},   {"straddle", {}, 8192},     {"generic", {}, 4096},     {"memcpy_memset", {}, 65536},
       {"mremap_dev", {}, 16384},  {"syscalls_dev", {}, 4096}, {"own_sigsegv", {}, 4096}, {"fd_tricks", {}, 4096},
-      {"patch_faults", {}, 4096}, {"intrinsics", {}, 4096},
+      {"patch_faults", {}, 4096}, {"intrinsics", {}, 4096},   {"patch_registers", {}, 4096},
   };
   for (const Program& p : programs) {
     SCOPED_TRACE(p.name);

@@ -1,13 +1,20 @@
-// mt_patch_entry: what a patched site's trampoline calls (trampoline.h). It
-// runs on the program's thread, in no signal handler, with the program's
-// registers saved in the trampoline's frame; it performs and records the
-// access through the same DeviceMemory as the fault path (same records, same
-// order lock, seq, timestamp, PC, splitting), or says "run the original
+// mt_patch_access and mt_patch_entry: what a patched site's trampoline calls
+// (trampoline.h). They run on the program's thread, in no signal handler;
+// they perform and record the access with the same records, order lock,
+// seq, timestamp and PC as the fault path, or say "run the original
 // instruction" when the access is not entirely on one device mapping the
 // program may access that way: ordinary memory runs natively, and anything
 // unusual (a straddling access, a write to a read-only mapping, a device
 // error) takes the fault path from the relocated original instruction,
 // exactly as before the site was patched.
+//
+// mt_patch_access serves LOAD and STORE sites (the plain MOVs): it gets the
+// instruction's register's value and returns the destination's new one (its
+// trampoline saves only the caller-saved registers), and on the real device
+// (the only backend patching runs with) makes the access and writes its
+// ACCESS record straight into the ring under the order lock (lean_access).
+// mt_patch_entry serves the others, with every register in the trampoline's
+// frame, through DeviceMemory and the emulator.
 //
 // Async-signal-safe and vector-register-free: a load or store site's
 // trampoline saves no vector state, so this file and everything it reaches
@@ -26,10 +33,14 @@
 #include "agent/patch/patcher.h"
 #include "agent/patch/trampoline.h"
 #include "agent/producer.h"
+#include "agent/safe_access.h"
+#include "agent/session.h"
 #include "agent/signal_defer.h"
 #include "common/handler_rules.h"
 #include "emu/emulator.h"
 #include "emu/xsave_area.h"
+#include "trace/encode.h"
+#include "trace/format.h"
 
 MT_HANDLER_RULES
 
@@ -56,6 +67,74 @@ bool emulate(const Patch& p, uint64_t* frame, uint8_t* xsave, DeviceMemory& mem)
     if (i != static_cast<unsigned>(emu::Gpr::RSP)) frame[i] = cpu.gpr[i];
   }
   frame[kFlags] = cpu.rflags;
+  return true;
+}
+
+// The instruction's bytes as a record carries them: its `len` bytes, zero after.
+void copy_insn(uint8_t* out, const Moved& site) {
+  uint64_t lo, hi;
+  memcpy(&lo, site.bytes, 8);
+  memcpy(&hi, site.bytes + 8, 8);
+  const unsigned len = site.len;
+  if (len < 8) {
+    lo &= len == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * len);
+    hi = 0;
+  } else if (len < 16) {
+    hi &= len == 8 ? 0 : ~uint64_t{0} >> (64 - 8 * (len - 8));
+  }
+  memcpy(out, &lo, 8);
+  memcpy(out + 8, &hi, 8);
+}
+
+// The lean form of DeviceMemory::device_access for a LOAD or STORE of
+// `size` (1, 2, 4 or 8) bytes wholly within region `r`, whose backend is the
+// real device with no fault injection: the same steps and the same record
+// (seq before the device, given back if the access faults; the time after
+// it; the record published before the order lock is released), without the
+// FaultContext, the backend's virtual calls and the record's copies: the
+// ACCESS record is written straight into the ring. Not counted in the exit
+// barrier's g_in_flight: it looks at the exit under the order lock instead
+// (park_if_exiting_locked). False: the access faulted and nothing was
+// recorded.
+bool lean_access(const Patch& p, const RegionInfo& r, uint64_t address, unsigned size, bool write, uint64_t* value) {
+  auto* real = reinterpret_cast<uint8_t*>(r.real + (address - r.start));
+  order_lock();
+  park_if_exiting_locked();
+  const uint64_t seq = take_seq_locked();
+  const int rc = write ? safe_store(real, value, size) : safe_load(real, value, size);
+  if (rc != 0) {
+    give_back_seqs_locked(seq);
+    order_unlock();
+    return false;
+  }
+  testing_after_device_access();
+  const uint64_t time_ns = monotonic_ns();
+  constexpr size_t kSize = trace::record_size_for_access(8);  // every width up to 8: one 8-byte value
+  static_assert(kSize == sizeof(trace::AccessRecord) + 8);
+  if (uint8_t* slot = reserve_record(kSize, true, 1)) {
+    trace::AccessRecord rec;
+    rec.h.type = static_cast<uint16_t>(trace::RecordType::ACCESS);
+    rec.h.size = static_cast<uint16_t>(kSize);
+    rec.h.tid = current_tid();
+    rec.h.seq = seq;
+    rec.h.time_ns = time_ns;
+    rec.phys = r.phys + (address - r.start);
+    rec.pc = p.site.pc;
+    rec.byte_mask = trace::full_byte_mask(size);
+    rec.pid = g_agent.pid;
+    rec.map_id = r.map_id;
+    rec.op = static_cast<uint8_t>(write ? trace::AccessOp::WRITE : trace::AccessOp::READ);
+    rec.width = static_cast<uint8_t>(size);
+    rec.insn_len = p.site.len;
+    rec.flags = 0;
+    rec.reserved = 0;
+    copy_insn(rec.insn, p.site);
+    const uint64_t shown = size == 8 ? *value : *value & ((uint64_t{1} << (8 * size)) - 1);
+    memcpy(slot, &rec, sizeof rec);
+    memcpy(slot + sizeof rec, &shown, 8);
+    commit_record();
+  }
+  order_unlock();
   return true;
 }
 
@@ -112,4 +191,43 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
   // the access is recorded), and the original instruction, run now, takes
   // the fault path, which delivers the fault as before.
   return ok ? kAccessDone : kRunOriginal;
+}
+
+extern "C" mmiotrace::agent::patch::AccessResult mt_patch_access(const mmiotrace::agent::patch::Patch* p,
+                                                                 uint64_t address, uint64_t reg) {
+  using namespace mmiotrace::agent;
+  struct ErrnoKept {
+    int saved = errno;
+    ~ErrnoKept() { errno = saved; }
+  } errno_kept;
+  FastSection section;
+  const patch::AccessResult original{reg, kRunOriginal};
+  if (!attached()) return original;  // a fork child that detached (record --no-follow)
+  const mmiotrace::emu::PatchPlan& plan = p->plan;
+  RegionInfo r;
+  if (!g_agent.regions.find(address, &r) || plan.size > r.end - address) return original;
+  const bool write = plan.kind == mmiotrace::emu::PatchKind::STORE;
+  const int need = write ? PROT_WRITE : PROT_READ;
+  if ((r.prot & need) != need) return original;  // the fault path delivers the fault
+  const unsigned size = plan.size;
+  uint64_t value = write ? mmiotrace::emu::patch_store_operand(plan, reg) : 0;
+  bool ok;
+  if (static_cast<BackendId>(r.backend) == BackendId::REAL && !session_has(mmiotrace::trace::kSessionInject) &&
+      (size == 1 || size == 2 || size == 4 || size == 8)) {
+    ok = patch::lean_access(*p, r, address, size, write, &value);
+  } else {
+    // Another backend (replay, a model, fault injection): the common path.
+    FaultContext ctx;
+    ctx.pc = p->site.pc;
+    ctx.tid = current_tid();
+    ctx.insn_len = p->site.len;
+    ctx.exact = true;
+    memcpy(ctx.insn, p->site.bytes, sizeof ctx.insn);
+    DeviceMemory mem(ctx);
+    enter_access();
+    ok = (write ? mem.write_in(r, address, size, &value) : mem.read_in(r, address, size, &value)).ok();
+    leave_access();
+  }
+  if (!ok) return original;
+  return patch::AccessResult{write ? reg : mmiotrace::emu::patch_load_result(plan, reg, value), kAccessDone};
 }

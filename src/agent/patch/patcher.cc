@@ -24,6 +24,8 @@ MT_HANDLER_RULES
 
 extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint64_t address, uint64_t* frame,
                                    uint8_t* xsave);
+extern "C" mmiotrace::agent::patch::AccessResult mt_patch_access(const mmiotrace::agent::patch::Patch* p,
+                                                                 uint64_t address, uint64_t reg);
 
 namespace mmiotrace::agent::patch {
 
@@ -248,7 +250,9 @@ bool on_alternate_stack() {
 bool place_trampoline(CodeCache& cache, Patch& rec, uint64_t entry) {
   SiteCode s;
   s.patch = reinterpret_cast<uint64_t>(&rec);
-  s.entry_function = reinterpret_cast<uint64_t>(&mt_patch_entry);
+  s.entry_function = rec.plan.kind == emu::PatchKind::LOAD || rec.plan.kind == emu::PatchKind::STORE
+                         ? reinterpret_cast<uint64_t>(&mt_patch_access)
+                         : reinterpret_cast<uint64_t>(&mt_patch_entry);
   s.pc = rec.site.pc;
   s.insn = rec.site.bytes;
   s.insn_len = rec.site.len;
