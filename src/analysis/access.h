@@ -53,7 +53,9 @@ inline Access access_of(const trace::RecordView& record, const trace::AccessReco
   a.width = r.width;
   a.flags = r.flags;
   a.byte_mask = r.byte_mask;
-  a.value = record.access_value();
+  // The reader checked the record (its size fits its width, insn_len <= 15):
+  // the value follows the fixed part, without a second copy of it.
+  a.value = {record.bytes().data() + sizeof r, r.width};
   a.insn = {record.bytes().data() + offsetof(trace::AccessRecord, insn), r.insn_len};
   return a;
 }
@@ -72,7 +74,7 @@ inline Access access_of_run(const trace::RecordView& record, const trace::Access
   a.width = r.width;
   a.flags = r.flags;
   a.byte_mask = r.width >= 64 ? ~uint64_t{0} : (uint64_t{1} << r.width) - 1;
-  a.value = record.access_run_value(i);
+  a.value = {record.bytes().data() + sizeof r + size_t{i} * r.width, r.width};  // checked by the reader
   a.insn = {record.bytes().data() + offsetof(trace::AccessRunRecord, insn), r.insn_len};
   a.run_index = i;
   a.run_count = r.count;
@@ -83,11 +85,12 @@ inline Access access_of_run(const trace::RecordView& record, const trace::Access
 // returns false (and calls nothing) for a record of another type.
 template <typename F>
 bool for_each_access(const trace::RecordView& record, F&& f) {
-  if (record.type() == trace::RecordType::ACCESS) {
+  const trace::RecordType type = record.type();
+  if (type == trace::RecordType::ACCESS) {
     f(access_of(record, record.as<trace::AccessRecord>()));
     return true;
   }
-  if (record.type() == trace::RecordType::ACCESS_RUN) {
+  if (type == trace::RecordType::ACCESS_RUN) {
     const auto r = record.as<trace::AccessRunRecord>();
     for (uint32_t i = 0; i < r.count; ++i) f(access_of_run(record, r, i));
     return true;
