@@ -4,7 +4,9 @@
 // run's accesses are filtered, named and counted one by one like any other.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "trace/format.h"
@@ -38,6 +40,32 @@ struct Access {
     return v;
   }
 };
+
+// The one access of the ACCESS record `record` (checked by its reader), its
+// fields read one by one: no copy of the whole record.
+inline Access access_of(const trace::RecordView& record) {
+  using trace::AccessRecord;
+  const uint8_t* p = record.bytes().data();
+  const auto field = [p](size_t at, auto& to) { std::memcpy(&to, p + at, sizeof to); };
+  Access a;
+  uint8_t op = 0, insn_len = 0;
+  field(offsetof(trace::RecordHeader, seq), a.seq);
+  field(offsetof(trace::RecordHeader, time_ns), a.time_ns);
+  field(offsetof(trace::RecordHeader, tid), a.tid);
+  field(offsetof(AccessRecord, pid), a.pid);
+  field(offsetof(AccessRecord, map_id), a.map_id);
+  field(offsetof(AccessRecord, phys), a.phys);
+  field(offsetof(AccessRecord, pc), a.pc);
+  field(offsetof(AccessRecord, op), op);
+  field(offsetof(AccessRecord, width), a.width);
+  field(offsetof(AccessRecord, flags), a.flags);
+  field(offsetof(AccessRecord, byte_mask), a.byte_mask);
+  field(offsetof(AccessRecord, insn_len), insn_len);
+  a.op = static_cast<trace::AccessOp>(op);
+  a.value = {p + sizeof(AccessRecord), a.width};
+  a.insn = {p + offsetof(AccessRecord, insn), insn_len};
+  return a;
+}
 
 // The one access of an ACCESS record.
 inline Access access_of(const trace::RecordView& record, const trace::AccessRecord& r) {
@@ -87,7 +115,7 @@ template <typename F>
 bool for_each_access(const trace::RecordView& record, F&& f) {
   const trace::RecordType type = record.type();
   if (type == trace::RecordType::ACCESS) {
-    f(access_of(record, record.as<trace::AccessRecord>()));
+    f(access_of(record));
     return true;
   }
   if (type == trace::RecordType::ACCESS_RUN) {

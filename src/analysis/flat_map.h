@@ -76,4 +76,52 @@ class FlatIndex {
   Slot recent_[2];
 };
 
+// FlatSet64: a set of 64-bit values, open addressing with linear probing
+// (the distinct values `stats` keeps per register: a lookup per access
+// whose value changed, where std::unordered_set costs a modulo and a node).
+class FlatSet64 {
+ public:
+  FlatSet64() : slots_(16), shift_(64 - 4) {}
+  bool contains(uint64_t v) const {
+    if (v == 0) return has_zero_;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = mix64(v) >> shift_;; i = (i + 1) & mask) {
+      if (slots_[i] == v) return true;
+      if (slots_[i] == 0) return false;
+    }
+  }
+  void insert(uint64_t v) {
+    if (v == 0) {
+      has_zero_ = true;
+      return;
+    }
+    if ((count_ + 1) * 4 > slots_.size() * 3) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = mix64(v) >> shift_;; i = (i + 1) & mask) {
+      if (slots_[i] == v) return;
+      if (slots_[i] == 0) {
+        slots_[i] = v;
+        ++count_;
+        return;
+      }
+    }
+  }
+
+ private:
+  void grow() {
+    std::vector<uint64_t> old;
+    old.swap(slots_);
+    slots_.assign(old.size() * 2, 0);
+    --shift_;
+    count_ = 0;
+    for (uint64_t v : old) {
+      if (v != 0) insert(v);
+    }
+  }
+  std::vector<uint64_t> slots_;  // 0: empty (the value 0 is has_zero_)
+  unsigned shift_;
+  size_t count_ = 0;
+  bool has_zero_ = false;
+};
+
 }  // namespace mmiotrace::analysis

@@ -176,23 +176,33 @@ class TraceReader final : public RecordSource {
     const size_t avail = end_ - pos_;
     if (avail < sizeof(AccessRecord) || failure_ != TraceFailure::NONE) return false;
     const uint8_t* p = buffer_.get() + pos_;
-    AccessRecord r;
-    std::memcpy(&r, p, sizeof r);
+    // Only the fields checked, not the whole record.
+    uint16_t type, size;
+    uint64_t seq;
+    uint8_t b[4];  // op, width, insn_len, flags
+    std::memcpy(&type, p + offsetof(RecordHeader, type), sizeof type);
+    std::memcpy(&size, p + offsetof(RecordHeader, size), sizeof size);
+    std::memcpy(&seq, p + offsetof(RecordHeader, seq), sizeof seq);
+    std::memcpy(b, p + offsetof(AccessRecord, op), sizeof b);
+    static_assert(offsetof(AccessRecord, width) == offsetof(AccessRecord, op) + 1 &&
+                  offsetof(AccessRecord, insn_len) == offsetof(AccessRecord, op) + 2 &&
+                  offsetof(AccessRecord, flags) == offsetof(AccessRecord, op) + 3);
+    const uint8_t op = b[0], width = b[1], insn_len = b[2], flags = b[3];
     // An unmasked access's size is sizeof(AccessRecord) + its width rounded up
     // to 8: a multiple of 8, more than the header; the other checks are check_access's.
-    if (r.h.type != static_cast<uint16_t>(RecordType::ACCESS) || r.op > static_cast<uint8_t>(AccessOp::WRITE) ||
-        r.width == 0 || r.width > kMaxAccessWidth || r.insn_len > kMaxInsnLength || (r.flags & kAccessMasked) != 0 ||
-        r.h.size != sizeof(AccessRecord) + ((size_t{r.width} + 7) & ~size_t{7}) || r.h.size > avail) {
+    if (type != static_cast<uint16_t>(RecordType::ACCESS) || op > static_cast<uint8_t>(AccessOp::WRITE) ||
+        width == 0 || width > kMaxAccessWidth || insn_len > kMaxInsnLength || (flags & kAccessMasked) != 0 ||
+        size != sizeof(AccessRecord) + ((size_t{width} + 7) & ~size_t{7}) || size > avail) {
       return false;
     }
-    if (records_read_ > 0 && (r.h.seq <= last_seq_ || r.h.seq - last_seq_ < last_seq_count_)) return false;
+    if (records_read_ > 0 && (seq <= last_seq_ || seq - last_seq_ < last_seq_count_)) return false;
     out.data_ = p;
-    out.size_ = r.h.size;
+    out.size_ = size;
     out.offset_ = file_offset_;
-    pos_ += r.h.size;
-    file_offset_ += r.h.size;
+    pos_ += size;
+    file_offset_ += size;
     ++records_read_;
-    last_seq_ = r.h.seq;
+    last_seq_ = seq;
     last_seq_count_ = 1;
     return true;
   }
