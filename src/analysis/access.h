@@ -4,7 +4,9 @@
 // run's accesses are filtered, named and counted one by one like any other.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "trace/format.h"
@@ -39,6 +41,32 @@ struct Access {
   }
 };
 
+// The one access of the ACCESS record `record` (checked by its reader), its
+// fields read one by one: no copy of the whole record.
+inline Access access_of(const trace::RecordView& record) {
+  using trace::AccessRecord;
+  const uint8_t* p = record.bytes().data();
+  const auto field = [p](size_t at, auto& to) { std::memcpy(&to, p + at, sizeof to); };
+  Access a;
+  uint8_t op = 0, insn_len = 0;
+  field(offsetof(trace::RecordHeader, seq), a.seq);
+  field(offsetof(trace::RecordHeader, time_ns), a.time_ns);
+  field(offsetof(trace::RecordHeader, tid), a.tid);
+  field(offsetof(AccessRecord, pid), a.pid);
+  field(offsetof(AccessRecord, map_id), a.map_id);
+  field(offsetof(AccessRecord, phys), a.phys);
+  field(offsetof(AccessRecord, pc), a.pc);
+  field(offsetof(AccessRecord, op), op);
+  field(offsetof(AccessRecord, width), a.width);
+  field(offsetof(AccessRecord, flags), a.flags);
+  field(offsetof(AccessRecord, byte_mask), a.byte_mask);
+  field(offsetof(AccessRecord, insn_len), insn_len);
+  a.op = static_cast<trace::AccessOp>(op);
+  a.value = {p + sizeof(AccessRecord), a.width};
+  a.insn = {p + offsetof(AccessRecord, insn), insn_len};
+  return a;
+}
+
 // The one access of an ACCESS record.
 inline Access access_of(const trace::RecordView& record, const trace::AccessRecord& r) {
   Access a;
@@ -53,7 +81,9 @@ inline Access access_of(const trace::RecordView& record, const trace::AccessReco
   a.width = r.width;
   a.flags = r.flags;
   a.byte_mask = r.byte_mask;
-  a.value = record.access_value();
+  // The reader checked the record (its size fits its width, insn_len <= 15):
+  // the value follows the fixed part, without a second copy of it.
+  a.value = {record.bytes().data() + sizeof r, r.width};
   a.insn = {record.bytes().data() + offsetof(trace::AccessRecord, insn), r.insn_len};
   return a;
 }
@@ -72,7 +102,7 @@ inline Access access_of_run(const trace::RecordView& record, const trace::Access
   a.width = r.width;
   a.flags = r.flags;
   a.byte_mask = r.width >= 64 ? ~uint64_t{0} : (uint64_t{1} << r.width) - 1;
-  a.value = record.access_run_value(i);
+  a.value = {record.bytes().data() + sizeof r + size_t{i} * r.width, r.width};  // checked by the reader
   a.insn = {record.bytes().data() + offsetof(trace::AccessRunRecord, insn), r.insn_len};
   a.run_index = i;
   a.run_count = r.count;
@@ -83,11 +113,12 @@ inline Access access_of_run(const trace::RecordView& record, const trace::Access
 // returns false (and calls nothing) for a record of another type.
 template <typename F>
 bool for_each_access(const trace::RecordView& record, F&& f) {
-  if (record.type() == trace::RecordType::ACCESS) {
-    f(access_of(record, record.as<trace::AccessRecord>()));
+  const trace::RecordType type = record.type();
+  if (type == trace::RecordType::ACCESS) {
+    f(access_of(record));
     return true;
   }
-  if (record.type() == trace::RecordType::ACCESS_RUN) {
+  if (type == trace::RecordType::ACCESS_RUN) {
     const auto r = record.as<trace::AccessRunRecord>();
     for (uint32_t i = 0; i < r.count; ++i) f(access_of_run(record, r, i));
     return true;

@@ -74,8 +74,10 @@ void Stats::count_register(RegisterStats& r, const Access& a, bool value_known, 
     r.last_value = value;
     r.has_value = true;
     bool seen;
-    if (r.value_set) {
-      seen = r.value_set->count(value) != 0;
+    if (r.more_values) {
+      seen = true;  // the list is full and says so: a new value would change nothing
+    } else if (r.value_set) {
+      seen = r.value_set->contains(value);
     } else {
       seen = std::find(r.values.begin(), r.values.end(), value) != r.values.end();
     }
@@ -85,7 +87,8 @@ void Stats::count_register(RegisterStats& r, const Access& a, bool value_known, 
         if (r.value_set) {
           r.value_set->insert(value);
         } else if (r.values.size() > kScan) {
-          r.value_set = std::make_unique<std::unordered_set<uint64_t>>(r.values.begin(), r.values.end());
+          r.value_set = std::make_unique<FlatSet64>();
+          for (uint64_t v : r.values) r.value_set->insert(v);
         }
       } else {
         r.more_values = true;

@@ -12,7 +12,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "analysis/access.h"
@@ -72,7 +71,7 @@ struct RegisterStats {
   uint64_t last_value = 0;
   bool has_value = false;
   // Past a few values and sites, lookups go through these instead of a scan.
-  std::unique_ptr<std::unordered_set<uint64_t>> value_set;
+  std::unique_ptr<FlatSet64> value_set;
   std::unique_ptr<std::unordered_map<uint32_t, uint32_t>> site_slots;  // site -> index into `sites`
 };
 

@@ -7,8 +7,12 @@ trace::RecordSource& source_of(trace::TraceInput& input) {
   return *input.kernel_log;
 }
 
-Result<void> walk(trace::RecordSource& source, const WalkContext& context, TraceVisitor& visitor,
-                  WalkFailure* failure) {
+namespace {
+
+// The loop, for a source of a known type: a TraceReader's next() is then
+// inline (trace/reader.h), not a virtual call per record.
+template <typename Source>
+Result<void> walk_loop(Source& source, const WalkContext& context, TraceVisitor& visitor, WalkFailure* failure) {
   const bool describe = context.regs != nullptr && !context.regs->empty();
   Filter* filter = context.filter != nullptr && !context.filter->passes_everything() ? context.filter : nullptr;
   AccessDescription described;
@@ -36,6 +40,14 @@ Result<void> walk(trace::RecordSource& source, const WalkContext& context, Trace
       if (filter == nullptr || filter->accepts_unknown(u)) visitor.on_unknown(u);
     }
   }
+}
+
+}  // namespace
+
+Result<void> walk(trace::RecordSource& source, const WalkContext& context, TraceVisitor& visitor,
+                  WalkFailure* failure) {
+  if (auto* reader = dynamic_cast<trace::TraceReader*>(&source)) return walk_loop(*reader, context, visitor, failure);
+  return walk_loop(source, context, visitor, failure);
 }
 
 }  // namespace mmiotrace::analysis

@@ -360,7 +360,8 @@ Result<void> TraceReader::read_file_header() {
   return {};
 }
 
-Result<bool> TraceReader::next(RecordView& out) {
+// Every record; next() reads the common ones itself (next_access()).
+Result<bool> TraceReader::next_record(RecordView& out) {
   if (!error_.empty()) return make_error(error_);
   for (;;) {
     // fill() only when the buffer runs short: most records are there already.

@@ -155,7 +155,10 @@ class TraceReader final : public RecordSource {
   // Sequence numbers: a record's seq must be at least the previous record's
   // seq plus the number of seqs that one took (an ACCESS_RUN's `count`, 1 for
   // every other record, a skipped one included).
-  Result<bool> next(RecordView& out) override;
+  Result<bool> next(RecordView& out) override {
+    if (next_access(out)) return true;
+    return next_record(out);
+  }
   bool read_failed() const override { return failure_ == TraceFailure::UNREADABLE; }
 
   const FileHeader& header() const { return header_; }
@@ -166,6 +169,44 @@ class TraceReader final : public RecordSource {
 
  private:
   TraceReader(int fd, std::string path);
+  // The common case of next(), inline: an unmasked ACCESS record wholly in
+  // the buffer that passes every check next_record() would make. false (and
+  // nothing changed) for anything else, which next_record() then reads.
+  bool next_access(RecordView& out) {
+    const size_t avail = end_ - pos_;
+    if (avail < sizeof(AccessRecord) || failure_ != TraceFailure::NONE) return false;
+    const uint8_t* p = buffer_.get() + pos_;
+    // Only the fields checked, not the whole record.
+    uint16_t type, size;
+    uint64_t seq;
+    uint8_t b[4];  // op, width, insn_len, flags
+    std::memcpy(&type, p + offsetof(RecordHeader, type), sizeof type);
+    std::memcpy(&size, p + offsetof(RecordHeader, size), sizeof size);
+    std::memcpy(&seq, p + offsetof(RecordHeader, seq), sizeof seq);
+    std::memcpy(b, p + offsetof(AccessRecord, op), sizeof b);
+    static_assert(offsetof(AccessRecord, width) == offsetof(AccessRecord, op) + 1 &&
+                  offsetof(AccessRecord, insn_len) == offsetof(AccessRecord, op) + 2 &&
+                  offsetof(AccessRecord, flags) == offsetof(AccessRecord, op) + 3);
+    const uint8_t op = b[0], width = b[1], insn_len = b[2], flags = b[3];
+    // An unmasked access's size is sizeof(AccessRecord) + its width rounded up
+    // to 8: a multiple of 8, more than the header; the other checks are check_access's.
+    if (type != static_cast<uint16_t>(RecordType::ACCESS) || op > static_cast<uint8_t>(AccessOp::WRITE) ||
+        width == 0 || width > kMaxAccessWidth || insn_len > kMaxInsnLength || (flags & kAccessMasked) != 0 ||
+        size != sizeof(AccessRecord) + ((size_t{width} + 7) & ~size_t{7}) || size > avail) {
+      return false;
+    }
+    if (records_read_ > 0 && (seq <= last_seq_ || seq - last_seq_ < last_seq_count_)) return false;
+    out.data_ = p;
+    out.size_ = size;
+    out.offset_ = file_offset_;
+    pos_ += size;
+    file_offset_ += size;
+    ++records_read_;
+    last_seq_ = seq;
+    last_seq_count_ = 1;
+    return true;
+  }
+  Result<bool> next_record(RecordView& out);
   Result<void> read_file_header();
   Result<size_t> fill(size_t need);
   Error fail(TraceFailure kind, std::string message);

@@ -174,7 +174,7 @@ class KernelPrinter final : public Printer {
   // of an access whose value is known. The kernel always prints 0 as the PID;
   // we print the thread that made the access (unless zero_pc_pid).
   void rw_line(const Access& a, unsigned pos, unsigned n, const AccessNotes& notes, Out& out) const {
-    Line l;
+    Line l(out);
     l.c(a.is_write() ? 'W' : 'R');
     l.c(' ');
     l.dec(n);
@@ -201,6 +201,7 @@ class KernelPrinter final : public Printer {
         put(out, text.empty() ? "in " : "  in ");
         put(out, notes.symbol->text());
       }
+      l.start(out);
     }
     l.c('\n');
     l.flush_to(out);

@@ -98,7 +98,7 @@ class NativePrinter final : public Printer {
   }
 
   void access(const Access& a, const AccessNotes& notes, Out& out) override {
-    Line l;
+    Line l(out);
     l.c('#');
     l.dec(a.seq);
     l.c(' ');
@@ -121,6 +121,7 @@ class NativePrinter final : public Printer {
     } else if (a.width > 8) {
       l.flush_to(out);
       put_hex_bytes(out, a.value);
+      l.start(out);
     } else {
       l.hex(little_endian(a.value.data(), a.width));
     }

@@ -4,9 +4,13 @@
 
 namespace mmiotrace::output {
 
-PrintOutcome print_records(trace::RecordSource& source, const InputInfo& info, Printer& printer,
-                           analysis::Filter* filter, analysis::RegisterBindings* regs, analysis::Symbolizer* symbols,
-                           TextSink& sink) {
+namespace {
+
+// The loop, for a source of a known type: a TraceReader's next() is then
+// inline (trace/reader.h), not a virtual call per record.
+template <typename Source>
+PrintOutcome print_loop(Source& source, const InputInfo& info, Printer& printer, analysis::Filter* filter,
+                        analysis::RegisterBindings* regs, analysis::Symbolizer* symbols, TextSink& sink) {
   printer.begin(info, sink.buffer());
   const bool describe = regs != nullptr && !regs->empty();
   const bool filtering = filter != nullptr && !filter->passes_everything();
@@ -47,6 +51,16 @@ PrintOutcome print_records(trace::RecordSource& source, const InputInfo& info, P
   printer.end(sink.buffer());
   if (!sink.flush()) return sink.failure_outcome();
   return {};
+}
+
+}  // namespace
+
+PrintOutcome print_records(trace::RecordSource& source, const InputInfo& info, Printer& printer,
+                           analysis::Filter* filter, analysis::RegisterBindings* regs, analysis::Symbolizer* symbols,
+                           TextSink& sink) {
+  if (auto* reader = dynamic_cast<trace::TraceReader*>(&source))
+    return print_loop(*reader, info, printer, filter, regs, symbols, sink);
+  return print_loop(source, info, printer, filter, regs, symbols, sink);
 }
 
 namespace {

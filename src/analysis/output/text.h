@@ -93,12 +93,20 @@ inline uint64_t little_endian(const uint8_t* bytes, unsigned n) {
   return v;
 }
 
-// One line built in a fixed array, appended to the output in one copy: the
-// hot path of the kernel and native formats (a line is some twenty fields).
-// The caller keeps what it writes under kMax bytes.
+// One line written straight into the output's spare room (reserved for kMax
+// bytes when it starts): the hot path of the kernel and native formats (a
+// line is some twenty fields), with no copy and no capacity check per field.
+// The caller keeps what it writes under kMax bytes between start() and
+// flush_to(), and appends nothing else to the output in between.
 class Line {
  public:
   static constexpr size_t kMax = 192;
+  explicit Line(Out& out) { start(out); }
+  // Starts (again) at the end of `out`: after flush_to() and other appends.
+  void start(Out& out) {
+    out.reserve(out.size() + kMax);
+    p_ = out.data() + out.size();
+  }
   void c(char x) { *p_++ = x; }
   void s(std::string_view v) {
     std::memcpy(p_, v.data(), v.size());
@@ -159,20 +167,16 @@ class Line {
     }
     p_ += 6;
   }
-  size_t size() const { return static_cast<size_t>(p_ - buf_); }
-  // Appends the line to `out` and starts a new one.
-  void flush_to(Out& out) {
-    out.append(buf_, p_);
-    p_ = buf_;
-  }
+  // Makes what was written since start() part of `out` (the one it started
+  // on); start() again before writing more.
+  void flush_to(Out& out) { out.resize(static_cast<size_t>(p_ - out.data())); }
 
  private:
   static constexpr char kDigitPairs[] =
       "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
       "8081828384858687888990919293949596979899";
-  char buf_[kMax];
-  char* p_ = buf_;
+  char* p_ = nullptr;
 };
 
 // Free text (a MARK's) kept on one line: trailing line breaks dropped, inner ones become spaces.
