@@ -47,15 +47,16 @@ struct Page {
   int status = -1;
 };
 
-// Opens `html` in headless Chromium and returns the document its script built.
-Page open_in_chromium(const std::string& html, const std::string& dir) {
+// Opens `html` (with `fragment`, the part after '#', if any) in headless
+// Chromium and returns the document its script built.
+Page open_in_chromium(const std::string& html, const std::string& dir, const std::string& fragment = "") {
   Page page;
   fs::remove_all(dir + "/profile");
   // --no-sandbox: the tests may run as root, where Chromium's sandbox refuses
   // to start. `timeout` ends a hang; it is no deadline a loaded machine misses.
   page.status = run_command({"/usr/bin/timeout", "600", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
                              "--no-first-run", "--disable-extensions", "--user-data-dir=" + dir + "/profile",
-                             "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + html},
+                             "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + html + (fragment.empty() ? "" : "#" + fragment)},
                             &page.dom, &page.log);
   return page;
 }
@@ -102,6 +103,48 @@ TEST(ReportInBrowser, LoadsWithoutErrorsAndShowsTheCounts) {
             std::string::npos);
   EXPECT_NE(dom.find("CTRL &lt;= SPEED=10M | RST"), std::string::npos);  // decoded fields in the access table
   EXPECT_GT(rows_of(dom, "heatmap"), 0u);
+}
+
+// The access table's filters, set from the page's address as a person shares
+// a filtered view (#register=STATUS&op=R): the rows that match, and only those.
+TEST(ReportInBrowser, AccessTableFiltersFromTheAddress) {
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string dir = work_dir() + "/" + test->test_suite_name() + "." + test->name();
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string html = dir + "/report.html";
+  std::string out, err;
+  ASSERT_EQ(run_command({mmiotrace_path(), "report", "--regs", "e1000", "-o", html, kUp}, &out, &err), 0) << err;
+  const struct {
+    const char* fragment;
+    unsigned matching;
+    const char* in_every_row;  // text each shown row holds, or ""
+  } cases[] = {
+      {"register=STATUS&op=R", 5, "e1000 STATUS"},  // the link-up log: STATUS read 5 times, never written
+      {"register=STATUS&op=W", 0, ""},
+      {"op=W", 4, ""},
+      {"register=C*", 3, "e1000 CTRL"},  // a glob: CTRL (written twice, read once)
+      {"text=rst", 1, "RST"},            // in the decoded fields: CTRL <= SPEED=10M | RST
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fragment);
+    const Page page = open_in_chromium(html, dir, c.fragment);
+    ASSERT_TRUE(WIFEXITED(page.status) && WEXITSTATUS(page.status) == 0) << page.log;
+    const std::string& dom = page.dom;
+    EXPECT_NE(dom.find("data-status=\"ok\""), std::string::npos) << text_of(dom, "errors") << page.log;
+    EXPECT_EQ(text_of(dom, "shown-rows"), std::to_string(c.matching) + " shown of " + std::to_string(c.matching) +
+                                              " matching; the table holds 10 of 10 accesses");
+    EXPECT_EQ(rows_of(dom, "accesses"), c.matching);
+    if (*c.in_every_row == 0) continue;
+    const size_t at = dom.find("<table id=\"accesses\"");
+    const size_t end = dom.find("</tbody>", at);
+    ASSERT_NE(at, std::string::npos);
+    for (size_t p = dom.find("<tr", dom.find("<tbody>", at)); p != std::string::npos && p < end;
+         p = dom.find("<tr", p + 1)) {
+      const std::string row = dom.substr(p, dom.find("</tr>", p) - p);
+      EXPECT_NE(row.find(c.in_every_row), std::string::npos) << row;
+    }
+  }
 }
 
 }  // namespace
