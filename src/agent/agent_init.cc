@@ -73,8 +73,8 @@ trace::ChannelHeader* map_channel(const char* path) {
 void disarm_region(const RegionInfo& r, void*) {
   // The child's copy of the mapping is the same shared device memory: with
   // the program's own protection back, its accesses reach the device directly.
-  real_mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, r.prot);
-  real_munmap(reinterpret_cast<void*>(r.real), r.end - r.start);
+  real_mprotect(reinterpret_cast<void*>(r.start), r.size(), r.prot);
+  real_munmap(host_pointer(r.real), r.size());
 }
 
 // record --no-follow, in a child the program forked: the child runs as if

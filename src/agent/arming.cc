@@ -75,8 +75,8 @@ int arm(void* addr, uint64_t len, int prot) {
 
 void rearm(const RegionInfo& piece) {
   if (piece.pkey < 0) return;  // PROT_NONE whatever the program's rights
-  if (syscall(SYS_pkey_mprotect, piece.start, piece.end - piece.start, piece.prot, piece.pkey) != 0) {
-    syscall(SYS_mprotect, piece.start, piece.end - piece.start, PROT_NONE);
+  if (syscall(SYS_pkey_mprotect, piece.start, piece.size(), piece.prot, piece.pkey) != 0) {
+    syscall(SYS_mprotect, piece.start, piece.size(), PROT_NONE);
   }
 }
 

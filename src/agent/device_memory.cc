@@ -478,7 +478,7 @@ void DeviceMemory::record_run(const RegionInfo& r, uint64_t addr, bool write, un
   rf.op = write ? trace::AccessOp::WRITE : trace::AccessOp::READ;
   rf.width = static_cast<uint8_t>(width);
   rf.flags = static_cast<uint8_t>(record_flags_ | flags);
-  rf.phys = r.phys + (addr - r.start);
+  rf.phys = r.phys_at(addr).value();
   rf.pc = ctx_.pc;
   rf.pid = g_agent.pid;
   rf.map_id = r.map_id;
@@ -503,7 +503,7 @@ void DeviceMemory::record(const RegionInfo& r, uint64_t addr, unsigned size, con
   f.width = static_cast<uint8_t>(size);
   f.flags = static_cast<uint8_t>((masked ? trace::kAccessMasked : 0) | (split ? trace::kAccessSplit : 0) |
                                  record_flags_ | extra_flags_ | flags);
-  f.phys = r.phys + (addr - r.start);
+  f.phys = r.phys_at(addr).value();
   f.pc = ctx_.pc;
   f.byte_mask = mask;
   f.pid = g_agent.pid;

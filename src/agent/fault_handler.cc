@@ -86,7 +86,7 @@ uint8_t fetch_instruction(uint64_t pc, uint8_t* out) {
 
 void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr) {
   trace::UnknownFields f;
-  f.phys = r.phys + (addr - r.start);
+  f.phys = r.phys_at(addr).value();
   f.pc = ctx.pc;
   f.pid = g_agent.pid;
   f.map_id = r.map_id;
@@ -232,7 +232,7 @@ void refuse(const Fault& f, const Outcome* why) {
     m.byte(f.ctx.insn[i]);
   }
   m.str(": ").str(text).str(") that accesses device memory at ").hex(f.addr);
-  m.str(" (map ").dec(f.region.map_id).str(", physical ").hex(f.region.phys + (f.addr - f.region.start)).str(")");
+  m.str(" (map ").dec(f.region.map_id).str(", physical ").hex(f.region.phys_at(f.addr).value()).str(")");
   const char* sep = ": ";
   if (f.code_on_device) {
     m.str(sep).str(describe(Refusal::CODE_ON_DEVICE));

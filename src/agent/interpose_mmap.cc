@@ -84,10 +84,10 @@ void emit_pcidevs(const DeviceInfo& dev, uint64_t len) {
 }
 
 void on_removed(const RegionInfo& piece, void*) {
-  real_munmap(reinterpret_cast<void*>(piece.real), piece.end - piece.start);
+  real_munmap(host_pointer(piece.real), piece.size());
   trace::UnmapFields f;
   f.virt = piece.start;
-  f.len = piece.end - piece.start;
+  f.len = piece.size();
   f.pid = g_agent.pid;
   f.map_id = piece.map_id;
   alignas(8) uint8_t buf[sizeof(trace::UnmapRecord)];
@@ -98,7 +98,7 @@ void on_removed(const RegionInfo& piece, void*) {
 void on_protected(const RegionInfo& piece, void*) {
   // The real mapping follows the program's rights where the file allows it;
   // the program's own range stays PROT_NONE.
-  real_mprotect(reinterpret_cast<void*>(piece.real), piece.end - piece.start, piece.prot & (PROT_READ | PROT_WRITE));
+  real_mprotect(host_pointer(piece.real), piece.size(), piece.prot & (PROT_READ | PROT_WRITE));
   rearm(piece);  // a range armed with a protection key carries the program's rights (arming.h)
 }
 
@@ -155,9 +155,9 @@ void* map_device(void* addr, size_t len, int prot, int flags, int fd, off_t off,
   RegionInfo r;
   r.start = reinterpret_cast<uint64_t>(prog);
   r.end = r.start + page_round_up(len);
-  r.real = reinterpret_cast<uint64_t>(real);
-  r.phys = dev.phys;
-  r.offset = dev.offset;
+  r.real = AgentAddr(reinterpret_cast<uint64_t>(real));
+  r.phys = PhysAddr(dev.phys);
+  r.offset = DeviceOffset(dev.offset);
   r.prot = prot;
   r.pkey = arm(prog, page_round_up(len), prot);  // a protection key, or left PROT_NONE
   r.map_id = g_agent.channel->next_map_id.fetch_add(1, std::memory_order_relaxed);
@@ -207,12 +207,13 @@ void* remap_device(const RegionInfo& r, uint64_t start, uint64_t old_len, uint64
                    uint64_t new_addr) {
   const uint64_t old_r = page_round_up(old_len);
   const uint64_t new_r = page_round_up(new_len);
-  const uint64_t real_old = r.real + (start - r.start);
+  const uint64_t real_old = r.real_at(start).value();
   RegionInfo piece = r;
   piece.start = start;
   piece.end = start + old_r;
-  piece.real = real_old;
-  piece.phys = r.phys + (start - r.start);
+  piece.real = AgentAddr(real_old);
+  piece.phys = r.phys_at(start);
+  piece.offset = r.offset_at(start);
   {
     // Out of the table while it changes: no stale range stays armed.
     SignalsBlocked blocked;
@@ -250,13 +251,15 @@ void* remap_device(const RegionInfo& r, uint64_t start, uint64_t old_len, uint64
   if (new_r < old_r) {
     RegionInfo tail = piece;
     tail.start = start + new_r;
-    tail.real = real_old + new_r;
+    tail.real = piece.real_at(tail.start);
+    tail.phys = piece.phys_at(tail.start);
+    tail.offset = piece.offset_at(tail.start);
     on_removed(tail, nullptr);  // unmaps the agent's tail, records UNMAP
   }
   RegionInfo moved = piece;
   moved.start = static_cast<uint64_t>(rc);
   moved.end = moved.start + new_r;
-  moved.real = real_new;
+  moved.real = AgentAddr(real_new);
   if (!g_agent.regions.add(moved)) {
     // No slot (a piece of a mapping split off): the range cannot stay traced.
     real_munmap(reinterpret_cast<void*>(rc), new_r);

@@ -23,9 +23,9 @@ bool RegionTable::read_entry(const Entry& e, RegionInfo* out) const {
     RegionInfo copy;
     copy.start = e.start.load(acq);
     copy.end = e.end.load(acq);
-    copy.real = e.real.load(acq);
-    copy.phys = e.phys.load(acq);
-    copy.offset = e.offset.load(acq);
+    copy.real = AgentAddr(e.real.load(acq));
+    copy.phys = PhysAddr(e.phys.load(acq));
+    copy.offset = DeviceOffset(e.offset.load(acq));
     copy.map_id = e.map_id.load(acq);
     copy.prot = e.prot.load(acq);
     copy.pkey = e.pkey.load(acq);
@@ -46,9 +46,9 @@ void RegionTable::write_entry(Entry& e, const RegionInfo& info, bool live) {
   // Release stores: each is ordered after the odd gen for a reader that sees it.
   e.start.store(info.start, rel);
   e.end.store(info.end, rel);
-  e.real.store(info.real, rel);
-  e.phys.store(info.phys, rel);
-  e.offset.store(info.offset, rel);
+  e.real.store(info.real.value(), rel);
+  e.phys.store(info.phys.value(), rel);
+  e.offset.store(info.offset.value(), rel);
   e.map_id.store(info.map_id, rel);
   e.prot.store(info.prot, rel);
   e.pkey.store(info.pkey, rel);
@@ -176,9 +176,9 @@ RegionInfo RegionTable::slice(const RegionInfo& r, uint64_t from, uint64_t to) {
   RegionInfo p = r;
   p.start = from > r.start ? from : r.start;
   p.end = to < r.end ? to : r.end;
-  p.real = r.real + (p.start - r.start);
-  p.phys = r.phys + (p.start - r.start);
-  p.offset = r.offset + (p.start - r.start);
+  p.real = r.real_at(p.start);
+  p.phys = r.phys_at(p.start);
+  p.offset = r.offset_at(p.start);
   return p;
 }
 

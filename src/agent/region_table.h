@@ -19,19 +19,29 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/address.h"
+
 namespace mmiotrace::agent {
 
 struct RegionInfo {
   uint64_t start = 0;   // program address, page aligned
   uint64_t end = 0;     // exclusive, page aligned
-  uint64_t real = 0;    // agent's mapping of `start`
-  uint64_t phys = 0;    // physical address of `start`
-  uint64_t offset = 0;  // offset of `start` into its device (its BAR, file or UIO map): injection rules' offsets
+  AgentAddr real;       // agent's mapping of `start`
+  PhysAddr phys;        // physical address of `start`
+  DeviceOffset offset;  // offset of `start` into its device (its BAR, file or UIO map): injection rules' offsets
   uint32_t map_id = 0;
   int prot = 0;              // PROT_* the program has on the range
   int pkey = -1;             // how the program's range is armed (arming.h): a protection key, or -1: PROT_NONE
   uint8_t backend = 0;       // how its accesses are performed (agent/backend/backend.h): 0 the real mapping
   uint32_t backend_ref = 0;  // the backend's own reference (which recorded device, which model BAR)
+
+  uint64_t size() const { return end - start; }
+  bool contains(uint64_t addr) const { return addr >= start && addr < end; }
+  // Program address `addr` (within the region) in the other spaces.
+  AgentAddr real_at(uint64_t addr) const { return real + (addr - start); }
+  uint8_t* real_pointer(uint64_t addr) const { return host_pointer(real_at(addr)); }
+  PhysAddr phys_at(uint64_t addr) const { return phys + (addr - start); }
+  DeviceOffset offset_at(uint64_t addr) const { return offset + (addr - start); }
 };
 
 class RegionTable {

@@ -53,8 +53,9 @@ bool is_agents(uint64_t start, uint64_t end) {
   g_agent.regions.for_each(
       [](const RegionInfo& r, void* ctx) {
         auto* o = static_cast<Overlap*>(ctx);
-        const uint64_t real_end = r.real + (r.end - r.start);
-        if ((o->start < r.end && r.start < o->end) || (o->start < real_end && r.real < o->end)) o->found = true;
+        const uint64_t real_start = r.real.value();
+        const uint64_t real_end = r.real_at(r.end).value();
+        if ((o->start < r.end && r.start < o->end) || (o->start < real_end && real_start < o->end)) o->found = true;
       },
       &o);
   return o.found;

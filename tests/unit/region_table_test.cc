@@ -28,7 +28,13 @@ uint64_t page(uint64_t n) { return kBase + n * kPage; }
 
 // The region [page(first), page(last)) of the mapping that starts at kBase.
 RegionInfo piece(uint64_t first, uint64_t last, int prot = kRW) {
-  return RegionInfo{page(first), page(last), kReal + first * kPage, kPhys + first * kPage, first * kPage, kMapId, prot};
+  return RegionInfo{page(first),
+                    page(last),
+                    AgentAddr(kReal + first * kPage),
+                    PhysAddr(kPhys + first * kPage),
+                    DeviceOffset(first * kPage),
+                    kMapId,
+                    prot};
 }
 
 RegionInfo region8() { return piece(0, 8); }
@@ -77,7 +83,7 @@ TEST(RegionTable, AddFindNextStartOverlaps) {
   EXPECT_FALSE(t.overlaps(0, UINT64_MAX));
 
   RegionInfo a = piece(0, 4, PROT_READ);
-  RegionInfo b{page(8), page(10), 0x7f0000100000, 0xd0000000, 9, kRW};
+  RegionInfo b{page(8), page(10), AgentAddr(0x7f0000100000), PhysAddr(0xd0000000), DeviceOffset(9), kRW};
   ASSERT_TRUE(t.add(a));
   ASSERT_TRUE(t.add(b));
 
@@ -310,7 +316,7 @@ class RegionTableRace {
     std::vector<std::thread> readers;
     for (int r = 0; r < kReaders; ++r) readers.emplace_back([this, r] { reader(r); });
     if (layout != Layout::kGrowing) {
-      for (int i = 0; i < 16; ++i) EXPECT_TRUE(table_->add(RegionInfo{page(100 + i), page(101 + i), 0, 0, 0, 1, 0}));
+      for (int i = 0; i < 16; ++i) EXPECT_TRUE(table_->add(RegionInfo{page(100 + i), page(101 + i), {}, {}, {}, 1, 0}));
       table_->remove_range(page(100), page(116), ignore, nullptr);
     }
     while (rounds_ < rounds && failures_.load() == 0) {
@@ -321,7 +327,7 @@ class RegionTableRace {
         table_->remove_range(0, UINT64_MAX, ignore, nullptr);
       }
       if (layout == Layout::kFreeSlotBelow) {
-        EXPECT_TRUE(table_->add(RegionInfo{page(200), page(201), 0, 0, 0, 1, 0}));
+        EXPECT_TRUE(table_->add(RegionInfo{page(200), page(201), {}, {}, {}, 1, 0}));
       }
       EXPECT_TRUE(table_->add(piece(0, 16)));
       if (layout == Layout::kFreeSlotBelow) table_->remove_range(page(200), page(201), ignore, nullptr);
@@ -384,7 +390,7 @@ class RegionTableRace {
     bool prot_ok = false;
     for (int p : kProts) prot_ok |= r.prot == p;
     return r.start <= addr && addr < r.end && r.start % kPage == 0 && r.end % kPage == 0 && r.start >= page(0) &&
-           r.end <= page(16) && r.real - r.start == kReal - kBase && r.phys - r.start == kPhys - kBase &&
+           r.end <= page(16) && r.real.value() - r.start == kReal - kBase && r.phys.value() - r.start == kPhys - kBase &&
            r.map_id == kMapId && prot_ok;
   }
 
@@ -409,7 +415,7 @@ void run_race(RegionTableRace::Layout layout) {
   const auto& f = race.first_failure();
   EXPECT_EQ(race.failures(), 0u) << "first failure: find(0x" << std::hex << f.addr << ") "
                                  << (f.found ? "returned" : "found nothing; last copy") << " start 0x" << f.info.start
-                                 << " end 0x" << f.info.end << " real 0x" << f.info.real << " phys 0x" << f.info.phys
+                                 << " end 0x" << f.info.end << " real 0x" << f.info.real.value() << " phys 0x" << f.info.phys.value()
                                  << std::dec << " map_id " << f.info.map_id << " prot " << f.info.prot << " (round "
                                  << race.rounds() + 1 << ", " << race.lookups() << " lookups)";
   if (race.failures() == 0) {

@@ -46,8 +46,7 @@ struct DeviceAccess {
   const FaultContext& ctx;  // the instruction (pc, tid, bytes), for reports
   uint8_t flags = 0;        // out: trace::kAccess* bits for the access's record (kAccessInjected)
 
-  uint64_t offset() const { return addr - region.start; }
-  uint64_t phys() const { return region.phys + offset(); }
+  uint64_t phys() const { return region.phys_at(addr).value(); }
 };
 
 // What a backend may add to the trace besides the access's own record, under

@@ -51,7 +51,7 @@ bool covers(const InjectRule& r, const DeviceAccess& a, unsigned* at) {
       *at = 0;
       return true;
     case InjectWhere::OFFSET:
-      first = a.region.offset + a.offset();
+      first = a.region.offset_at(a.addr).value();
       break;
     case InjectWhere::PHYS:
       first = a.phys();

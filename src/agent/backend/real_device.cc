@@ -16,7 +16,7 @@ constinit RealDevice g_real;
 Backend& real_device() { return g_real; }
 
 emu::MemFault RealDevice::access(DeviceAccess& a, TraceNotes&) {
-  auto* real = reinterpret_cast<uint8_t*>(a.region.real + a.offset());
+  uint8_t* real = a.region.real_pointer(a.addr);
   int rc;
   if (a.masked) {
     rc = a.write ? mt_store_masked(real, a.value, a.mask) : mt_load_masked(real, a.value, a.mask);

@@ -250,7 +250,7 @@ bool same_access(const ReplayEvent& e, const DeviceAccess& a, bool* value_differ
 }
 
 // The backing memfd (the agent's real mapping of it) keeps every byte's last value.
-uint8_t* shadow(const DeviceAccess& a) { return reinterpret_cast<uint8_t*>(a.region.real + a.offset()); }
+uint8_t* shadow(const DeviceAccess& a) { return a.region.real_pointer(a.addr); }
 
 void copy_masked(uint8_t* dst, const uint8_t* src, unsigned size, uint64_t mask) {
   for (unsigned i = 0; i < size; ++i) {

@@ -97,7 +97,7 @@ void copy_insn(uint8_t* out, const Moved& site) {
 // (park_if_exiting_locked). False: the access faulted and nothing was
 // recorded.
 bool lean_access(const Patch& p, const RegionInfo& r, uint64_t address, unsigned size, bool write, uint64_t* value) {
-  auto* real = reinterpret_cast<uint8_t*>(r.real + (address - r.start));
+  uint8_t* real = r.real_pointer(address);
   order_lock();
   park_if_exiting_locked();
   const uint64_t seq = take_seq_locked();
@@ -118,7 +118,7 @@ bool lean_access(const Patch& p, const RegionInfo& r, uint64_t address, unsigned
     rec.h.tid = current_tid();
     rec.h.seq = seq;
     rec.h.time_ns = time_ns;
-    rec.phys = r.phys + (address - r.start);
+    rec.phys = r.phys_at(address).value();
     rec.pc = p.site.pc;
     rec.byte_mask = trace::full_byte_mask(size);
     rec.pid = g_agent.pid;
