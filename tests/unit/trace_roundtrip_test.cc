@@ -1,12 +1,8 @@
 // encode_* -> TraceWriter -> TraceReader gives back every field of every record
-// type (ACCESS_RUN at its limits too); the writer's failure reports (ENOSPC,
-// EFBIG) and the encoders' limits.
-#include <fcntl.h>
+// type (ACCESS_RUN at its limits too). The encoders' limits are in
+// trace_encode_test.cc, the writer's failure reports in trace_writer_test.cc.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
-#include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -14,34 +10,17 @@
 #include "trace/encode.h"
 #include "trace/reader.h"
 #include "trace/writer.h"
+#include "trace_test_support.h"
 
 namespace mmiotrace::trace {
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "mmiotrace_roundtrip_" + name + "_" + std::to_string(::getpid()) + ".mmio";
-}
-
-// The next record, or false at the end; a read error fails the test.
-bool next(TraceReader& reader, RecordView& v) {
-  auto more = reader.next(v);
-  EXPECT_TRUE(more.ok()) << more.error();
-  return more.ok() && more.value();
-}
-
-RecordStamp stamp(uint64_t seq) {
-  return RecordStamp{seq, 1'000'000'000ull * seq + 123, 4000u + static_cast<uint32_t>(seq)};
-}
-
-void expect_header(const RecordHeader& h, RecordType type, uint64_t seq, size_t size) {
-  EXPECT_EQ(h.type, static_cast<uint16_t>(type));
-  EXPECT_EQ(h.size, size);
-  EXPECT_EQ(h.seq, seq);
-  EXPECT_EQ(h.time_ns, 1'000'000'000ull * seq + 123);
-  EXPECT_EQ(h.tid, 4000u + seq);
-}
-
-const uint8_t kInsn[] = {0x62, 0xf1, 0x7c, 0x48, 0x11, 0x07};  // vmovups %zmm0, (%rdi)
+using testing::expect_header;
+using testing::kInsn;
+using testing::kRepMovsq;
+using testing::next;
+using testing::stamp;
+using testing::temp_path;
 
 struct Sample {
   std::vector<std::vector<uint8_t>> records;  // encoded, in order
@@ -310,80 +289,6 @@ TEST(TraceRoundtrip, ManyRecordsStreamThroughBothBuffers) {
   ::unlink(path.c_str());
 }
 
-TEST(Encode, ZeroesPaddingAndReservedBytes) {
-  uint8_t buf[256];
-  std::memset(buf, 0xaa, sizeof buf);
-  const uint8_t value[3] = {1, 2, 3};
-  AccessFields a;
-  a.width = 3;
-  a.value = value;
-  a.insn = kInsn;
-  a.insn_len = 2;
-  ASSERT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 88u);
-  AccessRecord r;
-  std::memcpy(&r, buf, sizeof r);
-  EXPECT_EQ(r.reserved, 0u);
-  EXPECT_EQ(r.byte_mask, 0x7u);  // unmasked: all `width` bits, whatever the caller passed
-  for (int i = 2; i < 16; ++i) EXPECT_EQ(r.insn[i], 0) << i;
-  EXPECT_EQ(buf[80], 1);
-  EXPECT_EQ(buf[82], 3);
-  for (int i = 83; i < 88; ++i) EXPECT_EQ(buf[i], 0) << i;
-  EXPECT_EQ(buf[88], 0xaa);  // nothing written past the record
-
-  std::memset(buf, 0xaa, sizeof buf);
-  ASSERT_EQ(encode_map(buf, sizeof buf, stamp(1), MapFields{.path = "/dev/uio0", .path_len = 9}), 96u);
-  MapRecord m;
-  std::memcpy(&m, buf, sizeof m);
-  EXPECT_EQ(m.reserved, 0u);
-  EXPECT_EQ(m.bar, kNoBar);
-  for (int i = 89; i < 96; ++i) EXPECT_EQ(buf[i], 0) << i;
-
-  std::memset(buf, 0xaa, sizeof buf);
-  ASSERT_EQ(encode_unknown(buf, sizeof buf, stamp(1), UnknownFields{}), 72u);
-  UnknownRecord u;
-  std::memcpy(&u, buf, sizeof u);
-  for (uint8_t b : u.reserved) EXPECT_EQ(b, 0);
-  for (uint8_t b : u.insn) EXPECT_EQ(b, 0);
-}
-
-TEST(Encode, RefusesWhatDoesNotFitOrIsOutOfRange) {
-  uint8_t buf[256];
-  uint8_t value[64] = {};
-  AccessFields a;
-  a.width = 64;
-  a.value = value;
-  EXPECT_EQ(record_size_for_access(64), 144u);
-  EXPECT_EQ(encode_access(buf, 143, stamp(1), a), 0u);
-  EXPECT_EQ(encode_access(buf, 144, stamp(1), a), 144u);
-  AccessRecord r;
-  std::memcpy(&r, buf, sizeof r);
-  EXPECT_EQ(r.byte_mask, ~0ull);
-  a.width = 0;
-  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
-  a.width = 65;
-  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
-  a.width = 8;
-  a.insn = kInsn;
-  a.insn_len = 16;
-  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
-  a.insn_len = 0;
-  a.flags = kAccessMasked;
-  a.byte_mask = 0xff00;  // selects only bytes past the width: nothing
-  EXPECT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 0u);
-  a.byte_mask = 0xff0f;
-  ASSERT_EQ(encode_access(buf, sizeof buf, stamp(1), a), 88u);
-  std::memcpy(&r, buf, sizeof r);
-  EXPECT_EQ(r.byte_mask, 0x0fu);
-  std::vector<char> text(kMaxMarkText + 1, 'x');
-  std::vector<uint8_t> big(kMaxRecordSize);
-  EXPECT_EQ(encode_mark(big.data(), big.size(), stamp(1), MarkFields{0, text.data(), kMaxMarkText + 1}), 0u);
-  EXPECT_EQ(encode_mark(big.data(), big.size(), stamp(1), MarkFields{0, text.data(), kMaxMarkText}),
-            32u + kMaxMarkText);
-  EXPECT_EQ(encode_lost(buf, 31, stamp(1), LostFields{1}), 0u);
-}
-
-const uint8_t kRepMovsq[] = {0xf3, 0x48, 0xa5};  // rep movsq
-
 // A `rep movsq` writing backwards (DF=1) from 0xfe0010f8: every field of the
 // run, each access's value and address, and the seq after it.
 TEST(TraceRoundtrip, AccessRunEveryFieldBackwards) {
@@ -499,170 +404,6 @@ TEST(TraceRoundtrip, AccessRunOfMaxCountForEachWidth) {
     want_seq += r.count;
   }
   EXPECT_FALSE(next(*reader, v));
-  ::unlink(path.c_str());
-}
-
-TEST(Encode, AccessRunZeroesPaddingAndReservedBytes) {
-  uint8_t buf[256];
-  std::memset(buf, 0xaa, sizeof buf);
-  const uint8_t values[3] = {1, 2, 3};
-  AccessRunFields f;
-  f.width = 1;
-  f.count = 3;
-  f.stride = 1;
-  f.values = values;
-  f.insn = kRepMovsq;
-  f.insn_len = 1;
-  ASSERT_EQ(encode_access_run(buf, sizeof buf, stamp(1), f), 88u);
-  AccessRunRecord r;
-  std::memcpy(&r, buf, sizeof r);
-  EXPECT_EQ(r.reserved, 0u);
-  EXPECT_EQ(r.insn[0], 0xf3);
-  for (int i = 1; i < 16; ++i) EXPECT_EQ(r.insn[i], 0) << i;
-  EXPECT_EQ(buf[80], 1);
-  EXPECT_EQ(buf[82], 3);
-  for (int i = 83; i < 88; ++i) EXPECT_EQ(buf[i], 0) << i;
-  EXPECT_EQ(buf[88], 0xaa);  // nothing written past the record
-}
-
-TEST(Encode, AccessRunRefusesWhatDoesNotFitOrIsOutOfRange) {
-  std::vector<uint8_t> big(kMaxRecordSize + 64);
-  std::vector<uint8_t> values(kMaxRecordSize + 8);
-  uint8_t before[96];
-  AccessRunFields good;
-  good.op = AccessOp::READ;
-  good.width = 4;
-  good.phys = 0x2000;
-  good.count = 4;
-  good.stride = 4;
-  good.values = values.data();
-  EXPECT_EQ(record_size_for_access_run(4, 4), 96u);
-  EXPECT_EQ(record_size_for_access_run(2, 3), 88u);  // 6 value bytes padded to 8
-  EXPECT_EQ(encode_access_run(big.data(), 96, stamp(1), good), 96u);
-  std::memset(big.data(), 0x55, 96);
-  std::memcpy(before, big.data(), 96);
-  EXPECT_EQ(encode_access_run(big.data(), 95, stamp(1), good), 0u);  // one byte short
-  EXPECT_EQ(std::memcmp(before, big.data(), 96), 0);                 // left untouched
-  auto refused = [&](void (*change)(AccessRunFields&)) {
-    AccessRunFields f = good;
-    change(f);
-    return encode_access_run(big.data(), big.size(), stamp(1), f) == 0;
-  };
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.width = 3, f.stride = 3; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.width = 16, f.stride = 16; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.width = 0, f.stride = 0; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.count = 0; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.stride = 2; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.stride = 8; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.stride = 0; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.flags = kAccessMasked; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.op = static_cast<AccessOp>(2); }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.insn_len = 16, f.insn = kInsn; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.values = nullptr; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.count = max_run_count(4) + 1; }));  // past kMaxRecordSize
-  // Downwards from 0x8 with stride -4: accesses at 8, 4, 0 fit, a fourth would wrap.
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.phys = 0x8, f.stride = -4; }));
-  EXPECT_FALSE(refused([](AccessRunFields& f) { f.phys = 0xc, f.stride = -4; }));
-  // Upwards: the last access at 0xff..fc fits, one further would wrap.
-  EXPECT_FALSE(refused([](AccessRunFields& f) { f.phys = ~uint64_t{0} - 15; }));
-  EXPECT_TRUE(refused([](AccessRunFields& f) { f.phys = ~uint64_t{0} - 11; }));
-  EXPECT_FALSE(refused([](AccessRunFields& f) { f.count = max_run_count(4); }));
-  EXPECT_FALSE(refused([](AccessRunFields& f) { f.flags = kAccessSplit | kAccessGeneric; }));
-}
-
-// /dev/full accepts open(O_CREAT|O_TRUNC) and fails every write with ENOSPC.
-TEST(TraceWriter, NoSpaceIsReportedWithTheFileAndTheRecordsThatMadeIt) {
-  auto w = TraceWriter::create("/dev/full", make_file_header(1, 2, 3));
-  ASSERT_TRUE(w.ok()) << w.error();
-  uint8_t buf[64];
-  ASSERT_EQ(encode_lost(buf, sizeof buf, stamp(1), LostFields{1}), 32u);
-  ASSERT_TRUE(w->append(buf, 32).ok());  // buffered: nothing written yet
-  auto r = w->flush();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error(),
-            "writing trace file '/dev/full' failed: No space left on device (0 records written before the failure "
-            "are in the file)");
-  // The failure sticks: later calls report it again instead of writing more.
-  EXPECT_EQ(w->append(buf, 32).error(), r.error());
-  EXPECT_EQ(w->close().error(), r.error());
-}
-
-TEST(TraceWriter, CreateFailureNamesTheFile) {
-  auto w = TraceWriter::create("/nonexistent-dir/t.mmio", make_file_header(1, 2, 3));
-  ASSERT_FALSE(w.ok());
-  EXPECT_EQ(w.error(), "cannot create trace file '/nonexistent-dir/t.mmio': No such file or directory");
-}
-
-// A file-size limit makes write(2) stop part-way (like a disk filling up): what
-// fit must be in the file, and the message must count the complete records.
-TEST(TraceWriter, PartialWriteKeepsWhatFit) {
-  const std::string path = temp_path("efbig");
-  // Restores the limit and the signal however the test ends.
-  struct FileSizeLimit {
-    explicit FileSizeLimit(rlim_t bytes) {
-      ::getrlimit(RLIMIT_FSIZE, &old_limit);
-      old_handler = std::signal(SIGXFSZ, SIG_IGN);
-      struct rlimit limit = old_limit;
-      limit.rlim_cur = bytes;
-      ok = ::setrlimit(RLIMIT_FSIZE, &limit) == 0;
-    }
-    ~FileSizeLimit() {
-      ::setrlimit(RLIMIT_FSIZE, &old_limit);
-      std::signal(SIGXFSZ, old_handler);
-    }
-    struct rlimit old_limit {};
-    void (*old_handler)(int) = nullptr;
-    bool ok = false;
-  };
-  std::string error;
-  {
-    FileSizeLimit limit(64 + 3 * 32 + 28);  // header, three LOST records, 28 of the 32 bytes of a fourth
-    ASSERT_TRUE(limit.ok);
-    auto w = TraceWriter::create(path, make_file_header(1, 2, 3));
-    ASSERT_TRUE(w.ok());
-    uint8_t buf[32];
-    for (uint64_t i = 1; i <= 5; ++i) {
-      ASSERT_EQ(encode_lost(buf, sizeof buf, stamp(i), LostFields{i}), 32u);
-      ASSERT_TRUE(w->append(buf, 32).ok());
-    }
-    auto r = w->close();
-    ASSERT_FALSE(r.ok());
-    error = r.error();
-    EXPECT_EQ(w->records_written(), 3u);
-  }
-  EXPECT_EQ(error, "writing trace file '" + path +
-                       "' failed: File too large (3 records written before the failure are in the file)");
-  auto reader = TraceReader::open(path);
-  ASSERT_TRUE(reader.ok()) << reader.error();
-  RecordView v;
-  for (uint64_t i = 1; i <= 3; ++i) {
-    ASSERT_TRUE(next(*reader, v));
-    EXPECT_EQ(v.as<LostRecord>().count, i);
-  }
-  auto tail = reader->next(v);
-  ASSERT_FALSE(tail.ok());
-  EXPECT_EQ(tail.error(), "trace file '" + path +
-                              "' is truncated at byte 160 (the file ends 28 bytes into a record of 32 bytes); the 3 "
-                              "records before it are intact");
-  ::unlink(path.c_str());
-}
-
-TEST(TraceWriter, MovedWriterKeepsWritingTheSameFile) {
-  const std::string path = temp_path("move");
-  auto created = TraceWriter::create(path, make_file_header(1, 2, 3));
-  ASSERT_TRUE(created.ok());
-  TraceWriter w = std::move(created.value());
-  uint8_t buf[32];
-  ASSERT_EQ(encode_lost(buf, sizeof buf, stamp(1), LostFields{9}), 32u);
-  ASSERT_TRUE(w.append(buf, 32).ok());
-  TraceWriter w2 = std::move(w);
-  ASSERT_TRUE(w2.close().ok());
-  EXPECT_EQ(w2.records_written(), 1u);
-  auto reader = TraceReader::open(path);
-  ASSERT_TRUE(reader.ok());
-  RecordView v;
-  ASSERT_TRUE(next(*reader, v));
-  EXPECT_EQ(v.as<LostRecord>().count, 9u);
   ::unlink(path.c_str());
 }
 
