@@ -83,8 +83,7 @@ void exit_barrier() {
   // g_exiting_tid under it (park_if_exiting_locked). Taking the lock once
   // (bounded, as above) waits for the one in progress, if any; every later
   // holder sees g_exiting_tid (its acquire follows this release) and parks.
-  if (attached() && !holds_order_lock() &&
-      trace::order_lock_acquire(g_agent.channel, self, 1000ull * 1000 * 1000)) {
+  if (attached() && !holds_order_lock() && trace::order_lock_acquire(g_agent.channel, self, 1000ull * 1000 * 1000)) {
     trace::order_lock_release(g_agent.channel);
   }
 }

@@ -146,8 +146,8 @@ struct ChannelHeader {
 
   alignas(64) std::atomic<uint32_t> order_lock;  // spinlock: device access + seq + time; 0 or the owner's tid
   std::atomic<uint32_t> lock_wanted;             // 0, or a waiter that waited long: it gets the next turn
-  uint64_t next_seq;                     // guarded by order_lock
-  std::atomic<uint64_t> lock_takeovers;  // times a waiter took the lock from a dead owner
+  uint64_t next_seq;                             // guarded by order_lock
+  std::atomic<uint64_t> lock_takeovers;          // times a waiter took the lock from a dead owner
 
   alignas(64) std::atomic<uint32_t> next_map_id;  // map ids start at 1
   std::atomic<uint32_t> ring_high_water;          // rings [0, high water) have ever been claimed

@@ -190,8 +190,8 @@ class TraceReader final : public RecordSource {
     const uint8_t op = b[0], width = b[1], insn_len = b[2], flags = b[3];
     // An unmasked access's size is sizeof(AccessRecord) + its width rounded up
     // to 8: a multiple of 8, more than the header; the other checks are check_access's.
-    if (type != static_cast<uint16_t>(RecordType::ACCESS) || op > static_cast<uint8_t>(AccessOp::WRITE) ||
-        width == 0 || width > kMaxAccessWidth || insn_len > kMaxInsnLength || (flags & kAccessMasked) != 0 ||
+    if (type != static_cast<uint16_t>(RecordType::ACCESS) || op > static_cast<uint8_t>(AccessOp::WRITE) || width == 0 ||
+        width > kMaxAccessWidth || insn_len > kMaxInsnLength || (flags & kAccessMasked) != 0 ||
         size != sizeof(AccessRecord) + ((size_t{width} + 7) & ~size_t{7}) || size > avail) {
       return false;
     }

@@ -54,10 +54,11 @@ Page open_in_chromium(const std::string& html, const std::string& dir, const std
   fs::remove_all(dir + "/profile");
   // --no-sandbox: the tests may run as root, where Chromium's sandbox refuses
   // to start. `timeout` ends a hang; it is no deadline a loaded machine misses.
-  page.status = run_command({"/usr/bin/timeout", "600", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                             "--no-first-run", "--disable-extensions", "--user-data-dir=" + dir + "/profile",
-                             "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + html + (fragment.empty() ? "" : "#" + fragment)},
-                            &page.dom, &page.log);
+  page.status = run_command(
+      {"/usr/bin/timeout", "600", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+       "--disable-extensions", "--user-data-dir=" + dir + "/profile", "--enable-logging=stderr", "--v=0", "--dump-dom",
+       "file://" + html + (fragment.empty() ? "" : "#" + fragment)},
+      &page.dom, &page.log);
   return page;
 }
 

@@ -390,8 +390,8 @@ class RegionTableRace {
     bool prot_ok = false;
     for (int p : kProts) prot_ok |= r.prot == p;
     return r.start <= addr && addr < r.end && r.start % kPage == 0 && r.end % kPage == 0 && r.start >= page(0) &&
-           r.end <= page(16) && r.real.value() - r.start == kReal - kBase && r.phys.value() - r.start == kPhys - kBase &&
-           r.map_id == kMapId && prot_ok;
+           r.end <= page(16) && r.real.value() - r.start == kReal - kBase &&
+           r.phys.value() - r.start == kPhys - kBase && r.map_id == kMapId && prot_ok;
   }
 
   void record_failure(uint64_t addr, bool found, const RegionInfo& info) {
@@ -415,9 +415,10 @@ void run_race(RegionTableRace::Layout layout) {
   const auto& f = race.first_failure();
   EXPECT_EQ(race.failures(), 0u) << "first failure: find(0x" << std::hex << f.addr << ") "
                                  << (f.found ? "returned" : "found nothing; last copy") << " start 0x" << f.info.start
-                                 << " end 0x" << f.info.end << " real 0x" << f.info.real.value() << " phys 0x" << f.info.phys.value()
-                                 << std::dec << " map_id " << f.info.map_id << " prot " << f.info.prot << " (round "
-                                 << race.rounds() + 1 << ", " << race.lookups() << " lookups)";
+                                 << " end 0x" << f.info.end << " real 0x" << f.info.real.value() << " phys 0x"
+                                 << f.info.phys.value() << std::dec << " map_id " << f.info.map_id << " prot "
+                                 << f.info.prot << " (round " << race.rounds() + 1 << ", " << race.lookups()
+                                 << " lookups)";
   if (race.failures() == 0) {
     EXPECT_EQ(race.rounds(), kRounds);
   }

@@ -192,8 +192,8 @@ bool build_access_site(const SiteCode& s, uint8_t* out, Built* built) {
   const bool load = p.kind == emu::PatchKind::LOAD;
   if (p.reg > 15 || (load && p.reg == kRsp)) return false;
   Emitter e(s.at, out);
-  e.bytes({0x48, 0x8d, 0x64, 0x24, 0x80});  // lea -128(%rsp),%rsp
-  e.b(0x9c);                                // pushfq
+  e.bytes({0x48, 0x8d, 0x64, 0x24, 0x80});                                   // lea -128(%rsp),%rsp
+  e.b(0x9c);                                                                 // pushfq
   for (int i = kCallerSavedCount - 1; i >= 0; --i) e.push(kCallerSaved[i]);  // frame[0] = RAX ... frame[8] = R11
   e.b(0xfc);                                                                 // cld: the ABI's direction flag
   if (!emit_address(e, s, kAccessFrameToRsp)) return false;
@@ -219,10 +219,10 @@ bool build_access_site(const SiteCode& s, uint8_t* out, Built* built) {
   e.push(kRax);
   e.movabs(kRdi, s.patch);
   e.movabs(kRax, s.entry_function);
-  e.bytes({0xff, 0xd0});                    // call *%rax
-  e.bytes({0x48, 0x8b, 0x24, 0x24});        // mov (%rsp),%rsp: back to the frame
-  e.bytes({0x85, 0xd2});                    // test %edx,%edx
-  e.bytes({0x0f, 0x85});                    // jnz ordinary
+  e.bytes({0xff, 0xd0});              // call *%rax
+  e.bytes({0x48, 0x8b, 0x24, 0x24});  // mov (%rsp),%rsp: back to the frame
+  e.bytes({0x85, 0xd2});              // test %edx,%edx
+  e.bytes({0x0f, 0x85});              // jnz ordinary
   const unsigned jnz_at = e.size();
   e.u32(0);
   if (load) {
