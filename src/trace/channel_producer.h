@@ -278,15 +278,18 @@ inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, Pu
 // half full (the recorder also looks every few milliseconds on its own).
 // That wake-up is a Dekker handshake with Consumer::wait (it stores
 // `recorder_waiting`, then loads the heads; here the head is stored, then
-// `recorder_waiting` loaded): the full fence between the two keeps it, and
-// is paid only by a producer whose ring is over half full. Below half full
-// no producer rings, so a plain release store loses nothing.
+// `recorder_waiting` loaded): a seq_cst store of the head before the seq_cst
+// load keeps it (a locked XCHG on x86; not a standalone fence, which
+// ThreadSanitizer cannot check), and is paid only by a producer whose ring
+// is over half full. Below half full no producer rings, so a plain release
+// store loses nothing.
 inline void ring_commit(ChannelHeader* ch, uint32_t ring, uint64_t next) {
   RingControl& rc = ring_controls(ch)[ring];
-  rc.head.store(next, std::memory_order_release);
   if (next - rc.tail.load(std::memory_order_relaxed) > ch->ring_bytes / 2) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    rc.head.store(next, std::memory_order_seq_cst);
     channel_notify(ch);
+  } else {
+    rc.head.store(next, std::memory_order_release);
   }
 }
 
