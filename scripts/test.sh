@@ -2,9 +2,10 @@
 # The whole test suite: set up, build everything, run every test with ctest
 # (unit, e2e, diff, fuzz, install: the installed tree, the Debian package, man
 # pages, completion; vm: the QEMU guest scenarios), clang-tidy on src/
-# (scripts/clang-tidy.sh); then the unit tests again under AddressSanitizer+UBSan
-# and ThreadSanitizer (the agent and the end-to-end tests cannot run under a
-# sanitizer: see CMakeLists.txt). MMIOTRACE_NO_SANITIZERS=1 skips the sanitizer
+# (scripts/clang-tidy.sh); then the unit tests again under AddressSanitizer+UBSan,
+# and those that start threads under ThreadSanitizer, in four shards each (the
+# agent and the end-to-end tests cannot run under a sanitizer: see
+# CMakeLists.txt and tests/CMakeLists.txt). MMIOTRACE_NO_SANITIZERS=1 skips the sanitizer
 # builds, MMIOTRACE_NO_TIDY=1 clang-tidy.
 # After each phase, and all together at the end (also after a failure), it
 # prints how long the phase took: wall time, the CPU time of its processes
