@@ -62,14 +62,26 @@ Page open_in_chromium(const std::string& html, const std::string& dir, const std
   return page;
 }
 
-TEST(ReportInBrowser, LoadsWithoutErrorsAndShowsTheCounts) {
+// The running test's own scratch folder, empty.
+std::string test_dir() {
   const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string dir = work_dir() + "/" + test->test_suite_name() + "." + test->name();
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string html = dir + "/report.html";
+  return dir;
+}
+
+// `mmiotrace report` of the e1000 link-up log, named with the shipped map: "" or what went wrong.
+std::string write_report(const std::string& html) {
   std::string out, err;
-  ASSERT_EQ(run_command({mmiotrace_path(), "report", "--regs", "e1000", "-o", html, kUp}, &out, &err), 0) << err;
+  const int status = run_command({mmiotrace_path(), "report", "--regs", "e1000", "-o", html, kUp}, &out, &err);
+  return status == 0 ? "" : "mmiotrace report failed: " + err;
+}
+
+TEST(ReportInBrowser, LoadsWithoutErrorsAndShowsTheCounts) {
+  const std::string dir = test_dir();
+  const std::string html = dir + "/report.html";
+  ASSERT_EQ(write_report(html), "");
 
   const Page page = open_in_chromium(html, dir);
   ASSERT_TRUE(WIFEXITED(page.status) && WEXITSTATUS(page.status) == 0)
@@ -109,13 +121,9 @@ TEST(ReportInBrowser, LoadsWithoutErrorsAndShowsTheCounts) {
 // The access table's filters, set from the page's address as a person shares
 // a filtered view (#register=STATUS&op=R): the rows that match, and only those.
 TEST(ReportInBrowser, AccessTableFiltersFromTheAddress) {
-  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir = work_dir() + "/" + test->test_suite_name() + "." + test->name();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const std::string dir = test_dir();
   const std::string html = dir + "/report.html";
-  std::string out, err;
-  ASSERT_EQ(run_command({mmiotrace_path(), "report", "--regs", "e1000", "-o", html, kUp}, &out, &err), 0) << err;
+  ASSERT_EQ(write_report(html), "");
   const struct {
     const char* fragment;
     unsigned matching;

@@ -70,6 +70,18 @@ bool emulate(const Patch& p, uint64_t* frame, uint8_t* xsave, DeviceMemory& mem)
   return true;
 }
 
+// The patched instruction as the fault path's records name it: its original
+// address and bytes, on this thread.
+FaultContext site_context(const Patch& p) {
+  FaultContext ctx;
+  ctx.pc = p.site.pc;
+  ctx.tid = current_tid();
+  ctx.insn_len = p.site.len;
+  ctx.exact = true;
+  memcpy(ctx.insn, p.site.bytes, sizeof ctx.insn);
+  return ctx;
+}
+
 // The instruction's bytes as a record carries them: its `len` bytes, zero after.
 void copy_insn(uint8_t* out, const Moved& site) {
   uint64_t lo, hi;
@@ -161,12 +173,7 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
   if (!g_agent.regions.find(address, &r) || plan.size > r.end - address) return kRunOriginal;
   const int need = (plan.reads ? PROT_READ : 0) | (plan.writes ? PROT_WRITE : 0);
   if ((r.prot & need) != need) return kRunOriginal;  // the fault path delivers the fault
-  FaultContext ctx;
-  ctx.pc = p->site.pc;
-  ctx.tid = current_tid();
-  ctx.insn_len = p->site.len;
-  ctx.exact = true;
-  memcpy(ctx.insn, p->site.bytes, sizeof ctx.insn);
+  FaultContext ctx = patch::site_context(*p);
   DeviceMemory mem(ctx);
   enter_access();
   bool ok;
@@ -217,12 +224,7 @@ extern "C" mmiotrace::agent::patch::AccessResult mt_patch_access(const mmiotrace
     ok = patch::lean_access(*p, r, address, size, write, &value);
   } else {
     // Another backend (replay, a model, fault injection): the common path.
-    FaultContext ctx;
-    ctx.pc = p->site.pc;
-    ctx.tid = current_tid();
-    ctx.insn_len = p->site.len;
-    ctx.exact = true;
-    memcpy(ctx.insn, p->site.bytes, sizeof ctx.insn);
+    FaultContext ctx = patch::site_context(*p);
     DeviceMemory mem(ctx);
     enter_access();
     ok = (write ? mem.write_in(r, address, size, &value) : mem.read_in(r, address, size, &value)).ok();

@@ -185,6 +185,20 @@ bool emit_address(Emitter& e, const SiteCode& s, int64_t frame_to_rsp) {
   return true;
 }
 
+// The original instruction, relocated to run here (ordinary memory, or the
+// fault path), then the jump back after the site; the trampoline ends there.
+bool emit_copy_and_return(Emitter& e, const SiteCode& s, Built* built) {
+  built->copy_offset = e.size();
+  uint8_t copy[16];
+  const size_t n = emu::relocate(s.insn, s.insn_len, s.pc, e.here(), copy, sizeof copy);
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; ++i) e.b(copy[i]);
+  built->copy_len = static_cast<unsigned>(n);
+  e.jmp(s.pc + s.insn_len);
+  built->size = e.size();
+  return e.ok();
+}
+
 // A LOAD or STORE site: mt_patch_access(patch, address, register) returns
 // {new register value, status} in RAX:RDX (trampoline.h).
 bool build_access_site(const SiteCode& s, uint8_t* out, Built* built) {
@@ -255,15 +269,7 @@ bool build_access_site(const SiteCode& s, uint8_t* out, Built* built) {
     e.restore_access_slow();
     e.land_rel8(over);
   }
-  built->copy_offset = e.size();
-  uint8_t copy[16];
-  const size_t n = emu::relocate(s.insn, s.insn_len, s.pc, e.here(), copy, sizeof copy);
-  if (n == 0) return false;
-  for (size_t i = 0; i < n; ++i) e.b(copy[i]);
-  built->copy_len = static_cast<unsigned>(n);
-  e.jmp(s.pc + s.insn_len);
-  built->size = e.size();
-  return e.ok();
+  return emit_copy_and_return(e, s, built);
 }
 
 }  // namespace
@@ -324,15 +330,7 @@ bool build_site(const SiteCode& s, uint8_t* out, Built* built) {
   const uint32_t rel = ordinary - (jnz_at + 4);
   memcpy(e.at_offset(jnz_at), &rel, 4);
   e.restore();
-  built->copy_offset = e.size();
-  uint8_t copy[16];
-  const size_t n = emu::relocate(s.insn, s.insn_len, s.pc, e.here(), copy, sizeof copy);
-  if (n == 0) return false;
-  for (size_t i = 0; i < n; ++i) e.b(copy[i]);
-  built->copy_len = static_cast<unsigned>(n);
-  e.jmp(s.pc + s.insn_len);
-  built->size = e.size();
-  return e.ok();
+  return emit_copy_and_return(e, s, built);
 }
 
 bool build_evictee(uint64_t at, uint64_t pc, const uint8_t* insn, uint8_t len, uint8_t* out, Built* built) {
