@@ -135,28 +135,7 @@ TEST_F(Replay, E1000GuestTraceReplaysOnTheHostWithNoDevice) {
 // deleted before the replay: nothing of it can be opened, and the program
 // runs as recorded, with the PCIDEV line the recording had.
 TEST_F(Replay, SysfsDevMemAndUioPathsWithTheFakeTreeGone) {
-  const std::string root = dir() + "/root";
-  const std::string pci = root + "/sys/devices/pci0000:00/0000:00:04.0";
-  fs::create_directories(pci);
-  fs::create_directories(root + "/sys/bus/pci/devices");
-  fs::create_directories(root + "/sys/class/uio/uio0/maps/map0");
-  fs::create_directories(root + "/dev");
-  auto put = [](const std::string& path, const std::string& text) { std::ofstream(path) << text; };
-  put(pci + "/resource",
-      "0x00000000fea00000 0x00000000fea00fff 0x0000000000040200\n"
-      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
-  put(pci + "/vendor", "0x1234\n");
-  put(pci + "/device", "0x11e8\n");
-  put(pci + "/irq", "11\n");
-  fs::create_symlink("../../../devices/pci0000:00/0000:00:04.0", root + "/sys/bus/pci/devices/0000:00:04.0");
-  put(pci + "/resource0", "");
-  fs::resize_file(pci + "/resource0", 4096);
-  put(root + "/sys/class/uio/uio0/maps/map0/addr", "0xfeb00000\n");
-  fs::create_symlink(pci, root + "/sys/class/uio/uio0/device");
-  put(root + "/dev/uio0", "");
-  fs::resize_file(root + "/dev/uio0", 4096);
-  put(root + "/dev/mem", "");
-  fs::resize_file(root + "/dev/mem", 0xfea02000);  // sparse
+  const std::string root = make_fake_sysroot(dir());  // the harness's tree (harness.cc)
   const std::string recording = dir() + "/rec.mmio";
   const std::string prog = program_path("sysfs_paths", "O2");
   std::string rec_out, rec_err;
