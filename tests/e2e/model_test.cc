@@ -64,18 +64,9 @@ bool guest_device(const std::string& trace, std::string* path, uint64_t* phys) {
   }
 }
 
-class Model : public ::testing::Test {
+class Model : public FolderTest {
  protected:
-  std::string dir() const {
-    return work_dir() + "/model_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  }
-  void SetUp() override {
-    fs::remove_all(dir());
-    fs::create_directories(dir());
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << "work folder kept: " << dir() << "\nreproduce: " << repro_ << "\n";
-  }
+  Model() : FolderTest("model") {}
   // Runs `program args... DEVICE` (DEVICE: the guest's path, appended) under
   // record --model edu, where /sys is an empty tmpfs (the guest's sysfs path
   // may name a device of this machine: nothing of it may be opened), and
@@ -105,7 +96,6 @@ class Model : public ::testing::Test {
     EXPECT_EQ(program_lines(stdout_text + stderr_text), program_lines(read_text(guest + ".out")));
     EXPECT_EQ(model_trace_difference(guest + ".mmio", out), "");
   }
-  std::string repro_;
 };
 
 // tests/vm/drivers/edu_test: identification, liveness, factorial (status

@@ -2,10 +2,38 @@
 // and the comparison of two traces a replay must make identical.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <iostream>
 #include <string>
 #include <vector>
 
+#include "harness.h"
+
 namespace mmiotrace::e2e {
+
+// A test with its own work folder, work_dir()/PREFIX_<test name>, emptied
+// before it runs and kept after a failure, with the command that reproduces
+// the failing run (`repro_`, set by the test).
+class FolderTest : public ::testing::Test {
+ protected:
+  explicit FolderTest(std::string prefix) : prefix_(std::move(prefix)) {}
+  std::string dir() const {
+    return work_dir() + "/" + prefix_ + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+  void SetUp() override {
+    std::filesystem::remove_all(dir());
+    std::filesystem::create_directories(dir());
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "work folder kept: " << dir() << "\nreproduce: " << repro_ << "\n";
+  }
+  std::string repro_;
+
+ private:
+  std::string prefix_;
+};
 
 struct ReplayRun {
   std::string trace;  // the trace the replay wrote

@@ -38,20 +38,9 @@ std::vector<std::string> sorted_lines(const std::string& text) {
   return lines;
 }
 
-class Replay : public ::testing::Test {
+class Replay : public FolderTest {
  protected:
-  std::string dir() const {
-    return work_dir() + "/replay_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  }
-  void SetUp() override {
-    fs::remove_all(dir());
-    fs::create_directories(dir());
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::cerr << "work folder kept: " << dir() << "\nreproduce: " << repro_ << "\n";
-    }
-  }
+  Replay() : FolderTest("replay") {}
   // Records `program device args...` against a 4 KiB stand-in filled with the
   // e2e pattern; the stand-in is gone afterwards.
   TracedRun record(const std::vector<std::string>& args, const std::string& name = "rec") {
@@ -69,7 +58,6 @@ class Replay : public ::testing::Test {
     repro_ = r.repro;
     return r;
   }
-  std::string repro_;
 };
 
 // The first slice's example driver (scripts/demo.sh): recorded against
