@@ -22,7 +22,6 @@ namespace mmiotrace::agent {
 
 namespace {
 std::atomic<uint32_t> g_in_flight{0};
-std::atomic<uint32_t> g_exiting_tid{0};  // 0: not exiting
 // This thread's accesses in flight (enter_access without leave_access yet).
 constinit thread_local uint32_t tls_in_flight __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -30,6 +29,8 @@ constinit thread_local uint32_t tls_in_flight __attribute__((tls_model("initial-
   for (;;) pause();  // every signal but the agent's is blocked: wait for the process to end
 }
 }  // namespace
+
+std::atomic<uint32_t> g_exiting_tid{0};
 
 void enter_access() {
   g_in_flight.fetch_add(1, std::memory_order_seq_cst);
@@ -56,9 +57,7 @@ void park_if_exiting() {
   park_forever();
 }
 
-void park_if_exiting_locked() {
-  const uint32_t exiting = g_exiting_tid.load(std::memory_order_relaxed);  // ordered by the order lock
-  if (exiting == 0 || exiting == current_tid()) return;
+void park_exiting_locked() {
   order_unlock();
   park_forever();
 }

@@ -8,7 +8,15 @@
 // shared through the channel (a forked child's exit must not stop its parent).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+
+#include "agent/producer.h"
+
 namespace mmiotrace::agent {
+
+// The thread ending the process (0: not ending).
+extern std::atomic<uint32_t> g_exiting_tid;
 
 // Around the emulation of one instruction in the fault handler. If the
 // process is exiting, enter_access() does not return: the thread waits to be
@@ -22,7 +30,11 @@ void leave_access();
 // with the rest of the process (does not return). exit_barrier() takes the
 // order lock once after setting the exiting thread, so an access either
 // completes, record published, before the process ends, or is not made.
-void park_if_exiting_locked();
+[[noreturn]] void park_exiting_locked();
+inline void park_if_exiting_locked() {
+  const uint32_t exiting = g_exiting_tid.load(std::memory_order_relaxed);  // ordered by the order lock
+  if (exiting != 0 && exiting != current_tid()) park_exiting_locked();
+}
 
 // Called by the thread that ends the process, before it does.
 void exit_barrier();

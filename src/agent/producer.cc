@@ -88,11 +88,6 @@ void order_unlock() {
   trace::order_lock_release(g_agent.channel);
 }
 
-uint64_t take_seq_locked() {
-  MT_CHECK(holds_order_lock());
-  return g_agent.channel->next_seq++;
-}
-
 void give_back_seqs_locked(uint64_t next) { g_agent.channel->next_seq = next; }
 
 void testing_after_device_access() {
@@ -128,17 +123,22 @@ void push_record(const void* record, size_t size) {
 }
 
 namespace {
-__thread uint64_t tls_reserved_next __attribute__((tls_model("initial-exec"))) = 0;  // the head to commit
+// Between reserve_record and commit_record: the head to commit; and the tail of
+// tls_ring last read (reset whenever tls_ring changes).
+constinit thread_local trace::RingCursor tls_cursor __attribute__((tls_model("initial-exec")));
 }  // namespace
 
 uint8_t* reserve_record(size_t size, bool droppable_record, uint64_t seqs) {
   trace::ChannelHeader* ch = g_agent.channel;
   if (ch == nullptr || g_recorder_gone) return nullptr;
-  if (tls_ring < 0) tls_ring = claim_ring();
+  if (tls_ring < 0) {
+    tls_ring = claim_ring();
+    tls_cursor = trace::RingCursor{};
+  }
   const bool drop = droppable_record && (ch->flags & trace::kChannelDropWhenFull) != 0;
   uint8_t* slot = nullptr;
   switch (trace::ring_reserve(ch, static_cast<uint32_t>(tls_ring), size,
-                              drop ? trace::PushMode::DROP : trace::PushMode::WAIT, &slot, &tls_reserved_next)) {
+                              drop ? trace::PushMode::DROP : trace::PushMode::WAIT, &slot, &tls_cursor)) {
     case trace::PushResult::PUSHED:
       return slot;
     case trace::PushResult::DROPPED:
@@ -152,7 +152,7 @@ uint8_t* reserve_record(size_t size, bool droppable_record, uint64_t seqs) {
   return nullptr;
 }
 
-void commit_record() { trace::ring_commit(g_agent.channel, static_cast<uint32_t>(tls_ring), tls_reserved_next); }
+void commit_record() { trace::ring_commit(g_agent.channel, static_cast<uint32_t>(tls_ring), &tls_cursor); }
 
 void release_thread_ring(void* value) {
   if (value == nullptr || g_agent.channel == nullptr) return;

@@ -10,6 +10,8 @@
 #include <cstdint>
 
 #include "agent/agent.h"
+#include "common/check.h"
+#include "trace/channel.h"
 
 namespace mmiotrace::agent {
 
@@ -31,7 +33,10 @@ void order_unlock();
 // owner's tid: only the owner releases it, and seqs are taken only under it).
 inline bool holds_order_lock() { return g_agent.channel->order_lock.load(std::memory_order_relaxed) == current_tid(); }
 // Under the order lock: the next seq. Outside: use stamp_record().
-uint64_t take_seq_locked();
+inline uint64_t take_seq_locked() {
+  MT_CHECK(holds_order_lock());
+  return g_agent.channel->next_seq++;
+}
 // Under the order lock: `count` consecutive seqs (an ACCESS_RUN); returns the first.
 uint64_t take_seqs_locked(uint64_t count);
 // Under the order lock: seqs from `next` on were taken but not used (the

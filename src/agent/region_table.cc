@@ -85,6 +85,19 @@ bool RegionTable::find(uint64_t addr, RegionInfo* out) const {
   });
 }
 
+const RegionInfo* RegionTable::find_cached(uint64_t addr, RegionCache* cache) const {
+  const uint32_t v = version_.load(std::memory_order_acquire);
+  if (v == cache->version && cache->info.contains(addr)) return &cache->info;
+  cache->version = 1;  // invalid while it is refilled
+  if (!find(addr, &cache->info)) return nullptr;
+  // The copy is the table at version `v` if the table was not changing when
+  // `v` was read and has not changed since (the seqlock argument of
+  // stable_scan: a write the copy saw would have made the version odd
+  // first, and the acquire loads of the copy come before this one).
+  if ((v & 1u) == 0 && version_.load(std::memory_order_acquire) == v) cache->version = v;
+  return &cache->info;
+}
+
 uint64_t RegionTable::next_start_after(uint64_t addr) const {
   return stable_scan([&](uint32_t n) {
     uint64_t best = UINT64_MAX;

@@ -44,12 +44,27 @@ struct RegionInfo {
   DeviceOffset offset_at(uint64_t addr) const { return offset + (addr - start); }
 };
 
+// One thread's copy of the region it found last (RegionTable::find_cached),
+// valid while the table's version is the one it was copied at.
+struct RegionCache {
+  uint32_t version = 1;  // odd: matches no version (a table is odd only while it changes)
+  RegionInfo info;
+};
+
 class RegionTable {
  public:
   static constexpr unsigned kCapacity = 512;
 
   // Copies the region containing `addr` into *out.
   bool find(uint64_t addr, RegionInfo* out) const;
+  // The same through `cache`, which one thread owns and only this function
+  // touches: when the table has not changed since the cache was filled and
+  // `addr` is in the cached region, one load answers; otherwise find() does
+  // and fills the cache. The region (in the cache), or null if `addr` is in
+  // none. For the fast path (agent/patch), whose accesses hit the same
+  // region over and over. Not for a signal handler that may interrupt the
+  // cache's owner inside this function.
+  const RegionInfo* find_cached(uint64_t addr, RegionCache* cache) const;
   // The lowest region start above `addr`, or UINT64_MAX.
   uint64_t next_start_after(uint64_t addr) const;
 

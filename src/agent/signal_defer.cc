@@ -22,7 +22,6 @@ namespace {
 constexpr unsigned kMaxDeferred = 8;
 
 struct Deferred {
-  unsigned depth;
   unsigned n;        // entries of `info` in use
   unsigned extra;    // signals deferred beyond kMaxDeferred (bits of `extra_set`)
   sigset_t blocked;  // what the wrappers added to the thread's mask
@@ -32,10 +31,15 @@ struct Deferred {
 
 constinit thread_local Deferred tls_deferred __attribute__((tls_model("initial-exec"))) = {};
 
+}  // namespace
+
+constinit thread_local FastSectionState tls_fast_section __attribute__((tls_model("initial-exec"))) = {};
+
 // Sends the deferred signals to this thread again and unblocks them: each is
 // delivered on the way out of the sigprocmask call, to the program's handler.
 void release_deferred() {
   Deferred& d = tls_deferred;
+  tls_fast_section.pending = 0;
   siginfo_t info[kMaxDeferred];
   const unsigned n = d.n;
   memcpy(info, d.info, sizeof(siginfo_t) * n);
@@ -57,24 +61,9 @@ void release_deferred() {
   syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &unblock, nullptr, sizeof(uint64_t));
 }
 
-}  // namespace
-
-FastSection::FastSection() {
-  ++tls_deferred.depth;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-}
-
-FastSection::~FastSection() {
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  Deferred& d = tls_deferred;
-  MT_CHECK(d.depth != 0);
-  if (--d.depth == 0 && (d.n != 0 || d.extra != 0)) release_deferred();
-}
-
-bool in_fast_section() { return tls_deferred.depth != 0; }
-
 void defer_signal(int sig, const siginfo_t* si, ucontext_t* uc) {
   Deferred& d = tls_deferred;
+  tls_fast_section.pending = 1;
   sigaddset(&uc->uc_sigmask, sig);  // stays blocked after this handler returns
   if (sigismember(&d.blocked, sig) != 1) sigaddset(&d.blocked, sig);
   if (d.n < kMaxDeferred) {

@@ -26,20 +26,40 @@
 #pragma once
 
 #include <signal.h>
+
+#include <atomic>
 #include <ucontext.h>
 
 namespace mmiotrace::agent {
 
+// The thread's fast-section state: how deep it is in FastSections, and
+// whether a signal was deferred (release_deferred() then re-sends it at the
+// end). Inline, so that the fast path's entry pays two TLS increments, not
+// two calls through the PLT.
+struct FastSectionState {
+  unsigned depth;
+  unsigned pending;  // signals were deferred
+};
+extern constinit thread_local FastSectionState tls_fast_section __attribute__((tls_model("initial-exec")));
+void release_deferred();
+
 // The critical part of the fast path, for its scope.
 class FastSection {
  public:
-  FastSection();
-  ~FastSection();
+  FastSection() {
+    ++tls_fast_section.depth;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  ~FastSection() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    FastSectionState& s = tls_fast_section;
+    if (--s.depth == 0 && s.pending != 0) release_deferred();
+  }
   FastSection(const FastSection&) = delete;
   FastSection& operator=(const FastSection&) = delete;
 };
 
-bool in_fast_section();
+inline bool in_fast_section() { return tls_fast_section.depth != 0; }
 
 // In a signal handler that interrupted a FastSection: keeps `sig` (with
 // `si`) for its end, blocked in frame `uc` meanwhile.

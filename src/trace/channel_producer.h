@@ -234,14 +234,26 @@ enum class PushMode {
 
 enum class PushResult { PUSHED, DROPPED, RECORDER_GONE };
 
+// A producer's position in its ring between ring_reserve() and
+// ring_commit(): the head to commit, and the tail it last read. The tail
+// only grows (a ring's head and tail are never reset, whoever owns it), so
+// an old reading is a safe under-estimate of the room: the producer reads
+// the consumer's cache line again only when that reading says the record may
+// not fit (or, at commit, that the ring may be over half full), instead of
+// twice per record while the recorder writes it.
+struct RingCursor {
+  uint64_t next = 0;
+  uint64_t tail_seen = 0;  // 0, or a tail this ring had: reset it when the ring changes
+};
+
 // Room for one record of `size` bytes in `ring`, reserved in place: the
 // caller writes the record there and publishes it with ring_commit() (the
 // zero-copy form of ring_push, for the fast path, agent/patch). Called with
 // the order lock held, so that records enter the rings in seq order. On
-// PUSHED, *slot is where the record goes and *next the head to commit;
-// otherwise nothing was reserved.
+// PUSHED, *slot is where the record goes and cursor->next the head to
+// commit; otherwise nothing was reserved.
 inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, PushMode mode, uint8_t** slot,
-                               uint64_t* next) {
+                               RingCursor* cursor) {
   if (size % 8 != 0 || size > 65535 || size > ch->ring_bytes / 2) return PushResult::DROPPED;
   RingControl& rc = ring_controls(ch)[ring];
   uint8_t* data = ring_data(ch, ring);
@@ -251,13 +263,15 @@ inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, Pu
   uint64_t pad = off + size > ring_bytes ? ring_bytes - off : 0;
   unsigned spins = 0;
   uint64_t waited = 0;
-  while (head + pad + size - rc.tail.load(std::memory_order_acquire) > ring_bytes) {
-    if (mode != PushMode::WAIT) return PushResult::DROPPED;
-    channel_notify(ch);
-    channel_relax(spins);
-    // The recorder is the ring's only consumer: if it is gone, waiting is
-    // forever. Checked only after a long wait.
-    if (++waited % (1u << 20) == 0 && !process_alive(ch->recorder_pid)) return PushResult::RECORDER_GONE;
+  if (head + pad + size - cursor->tail_seen > ring_bytes) {
+    while (head + pad + size - (cursor->tail_seen = rc.tail.load(std::memory_order_acquire)) > ring_bytes) {
+      if (mode != PushMode::WAIT) return PushResult::DROPPED;
+      channel_notify(ch);
+      channel_relax(spins);
+      // The recorder is the ring's only consumer: if it is gone, waiting is
+      // forever. Checked only after a long wait.
+      if (++waited % (1u << 20) == 0 && !process_alive(ch->recorder_pid)) return PushResult::RECORDER_GONE;
+    }
   }
   if (pad != 0) {
     // The record does not fit before the end of the ring: a PAD marker sends
@@ -268,12 +282,12 @@ inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, Pu
     off = 0;
   }
   *slot = data + off;
-  *next = head + size;
+  cursor->next = head + size;
   return PushResult::PUSHED;
 }
 
 // Publishes the record ring_reserve() gave room for: the head moves to
-// `next` (a release store: the record's bytes are visible before it).
+// cursor->next (a release store: the record's bytes are visible before it).
 // Waking the recorder costs a system call: it is done only once the ring is
 // half full (the recorder also looks every few milliseconds on its own).
 // That wake-up is a Dekker handshake with Consumer::wait (it stores
@@ -282,10 +296,13 @@ inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, Pu
 // load keeps it (a locked XCHG on x86; not a standalone fence, which
 // ThreadSanitizer cannot check), and is paid only by a producer whose ring
 // is over half full. Below half full no producer rings, so a plain release
-// store loses nothing.
-inline void ring_commit(ChannelHeader* ch, uint32_t ring, uint64_t next) {
+// store loses nothing. An old tail that says "below half" is right (the
+// tail only grows); one that says "over" is read again.
+inline void ring_commit(ChannelHeader* ch, uint32_t ring, RingCursor* cursor) {
   RingControl& rc = ring_controls(ch)[ring];
-  if (next - rc.tail.load(std::memory_order_relaxed) > ch->ring_bytes / 2) {
+  const uint64_t next = cursor->next;
+  const uint64_t half = ch->ring_bytes / 2;
+  if (next - cursor->tail_seen > half && next - (cursor->tail_seen = rc.tail.load(std::memory_order_relaxed)) > half) {
     rc.head.store(next, std::memory_order_seq_cst);
     channel_notify(ch);
   } else {
@@ -297,11 +314,11 @@ inline void ring_commit(ChannelHeader* ch, uint32_t ring, uint64_t next) {
 // that records enter the rings in seq order.
 inline PushResult ring_push(ChannelHeader* ch, uint32_t ring, const void* record, size_t size, PushMode mode) {
   uint8_t* slot = nullptr;
-  uint64_t next = 0;
-  const PushResult r = ring_reserve(ch, ring, size, mode, &slot, &next);
+  RingCursor cursor;
+  const PushResult r = ring_reserve(ch, ring, size, mode, &slot, &cursor);
   if (r != PushResult::PUSHED) return r;
   memcpy(slot, record, size);
-  ring_commit(ch, ring, next);
+  ring_commit(ch, ring, &cursor);
   return PushResult::PUSHED;
 }
 

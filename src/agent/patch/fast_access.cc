@@ -48,6 +48,12 @@ namespace mmiotrace::agent::patch {
 
 namespace {
 
+// The region this thread's patched sites found last (RegionTable::find_cached):
+// a driver's accesses hit the same BAR over and over. Only the fast path
+// below touches it, inside a FastSection (the program's signal handlers, which
+// could run a patched site, wait until it ends).
+constinit thread_local RegionCache tls_region __attribute__((tls_model("initial-exec")));
+
 // The program's RSP, above the trampoline's frame (trampoline.cc).
 constexpr uint64_t kFrameToRsp = 17 * 8 + 128;
 constexpr unsigned kFlags = 16;  // frame[16]: RFLAGS
@@ -124,26 +130,27 @@ bool lean_access(const Patch& p, const RegionInfo& r, uint64_t address, unsigned
   constexpr size_t kSize = trace::record_size_for_access(8);  // every width up to 8: one 8-byte value
   static_assert(kSize == sizeof(trace::AccessRecord) + 8);
   if (uint8_t* slot = reserve_record(kSize, true, 1)) {
-    trace::AccessRecord rec;
-    rec.h.type = static_cast<uint16_t>(trace::RecordType::ACCESS);
-    rec.h.size = static_cast<uint16_t>(kSize);
-    rec.h.tid = current_tid();
-    rec.h.seq = seq;
-    rec.h.time_ns = time_ns;
-    rec.phys = r.phys_at(address).value();
-    rec.pc = p.site.pc;
-    rec.byte_mask = trace::full_byte_mask(size);
-    rec.pid = g_agent.pid;
-    rec.map_id = r.map_id;
-    rec.op = static_cast<uint8_t>(write ? trace::AccessOp::WRITE : trace::AccessOp::READ);
-    rec.width = static_cast<uint8_t>(size);
-    rec.insn_len = p.site.len;
-    rec.flags = 0;
-    rec.reserved = 0;
-    copy_insn(rec.insn, p.site);
+    // Written in place: the ring's bytes are the record's (8-byte aligned,
+    // shared memory that only this thread writes until commit_record()).
+    auto* rec = reinterpret_cast<trace::AccessRecord*>(slot);
+    rec->h.type = static_cast<uint16_t>(trace::RecordType::ACCESS);
+    rec->h.size = static_cast<uint16_t>(kSize);
+    rec->h.tid = current_tid();
+    rec->h.seq = seq;
+    rec->h.time_ns = time_ns;
+    rec->phys = r.phys_at(address).value();
+    rec->pc = p.site.pc;
+    rec->byte_mask = trace::full_byte_mask(size);
+    rec->pid = g_agent.pid;
+    rec->map_id = r.map_id;
+    rec->op = static_cast<uint8_t>(write ? trace::AccessOp::WRITE : trace::AccessOp::READ);
+    rec->width = static_cast<uint8_t>(size);
+    rec->insn_len = p.site.len;
+    rec->flags = 0;
+    rec->reserved = 0;
+    copy_insn(rec->insn, p.site);
     const uint64_t shown = size == 8 ? *value : *value & ((uint64_t{1} << (8 * size)) - 1);
-    memcpy(slot, &rec, sizeof rec);
-    memcpy(slot + sizeof rec, &shown, 8);
+    memcpy(slot + sizeof(trace::AccessRecord), &shown, 8);
     commit_record();
   }
   order_unlock();
@@ -169,8 +176,9 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
   FastSection section;
   if (!attached()) return kRunOriginal;  // a fork child that detached (record --no-follow)
   const mmiotrace::emu::PatchPlan& plan = p->plan;
-  RegionInfo r;
-  if (!g_agent.regions.find(address, &r) || plan.size > r.end - address) return kRunOriginal;
+  const RegionInfo* found = g_agent.regions.find_cached(address, &patch::tls_region);
+  if (found == nullptr || plan.size > found->end - address) return kRunOriginal;
+  const RegionInfo r = *found;  // the emulator may reach the table again (a second operand)
   const int need = (plan.reads ? PROT_READ : 0) | (plan.writes ? PROT_WRITE : 0);
   if ((r.prot & need) != need) return kRunOriginal;  // the fault path delivers the fault
   FaultContext ctx = patch::site_context(*p);
@@ -211,8 +219,9 @@ extern "C" mmiotrace::agent::patch::AccessResult mt_patch_access(const mmiotrace
   const patch::AccessResult original{reg, kRunOriginal};
   if (!attached()) return original;  // a fork child that detached (record --no-follow)
   const mmiotrace::emu::PatchPlan& plan = p->plan;
-  RegionInfo r;
-  if (!g_agent.regions.find(address, &r) || plan.size > r.end - address) return original;
+  const RegionInfo* found = g_agent.regions.find_cached(address, &patch::tls_region);
+  if (found == nullptr || plan.size > found->end - address) return original;
+  const RegionInfo& r = *found;
   const bool write = plan.kind == mmiotrace::emu::PatchKind::STORE;
   const int need = write ? PROT_WRITE : PROT_READ;
   if ((r.prot & need) != need) return original;  // the fault path delivers the fault
