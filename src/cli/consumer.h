@@ -42,7 +42,7 @@ class Consumer {
   const std::string& channel_error() const { return channel_error_; }
 
  private:
-  bool peek(uint32_t ring, trace::RecordView* out);
+  bool peek(uint32_t ring, uint64_t* tail, uint64_t* head_seen, trace::RecordView* out);
   void emit(const trace::RecordView& rec);
   void emit_lost(uint64_t count, uint64_t time_ns);
   void free_retired_rings();

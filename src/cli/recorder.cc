@@ -1,6 +1,7 @@
 #include "cli/recorder.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +54,13 @@ void Recorder::started(pid_t pid, uint64_t spawn_ns, const std::string& program)
 RecordOutcome Recorder::run(const std::function<void(pid_t program)>& poll) {
   RecordOutcome out;
   bool program_ended = false;
+  // After records arrived, the recorder looks again at once for a while
+  // (giving its CPU to the program's threads in between) before it sleeps on
+  // the doorbell: a producer rings only once its ring is half full, and a
+  // recorder woken that late leaves a fast producer waiting for room
+  // (docs/benchmarks.md). About 100 us of looking after the last record.
+  constexpr unsigned kIdleLooks = 64;
+  unsigned idle_looks = kIdleLooks;
   for (;;) {
     bool progress = consumer_.drain();
     siginfo_t info;
@@ -75,7 +83,14 @@ RecordOutcome Recorder::run(const std::function<void(pid_t program)>& poll) {
     // w == 0: children still running; -1 (ECHILD): none left.
     if (program_ended && w != 0) break;
     if (poll) poll(pid_);
-    if (!progress) consumer_.wait(2);
+    if (progress) {
+      idle_looks = 0;
+    } else if (idle_looks < kIdleLooks) {
+      ++idle_looks;
+      sched_yield();
+    } else {
+      consumer_.wait(2);
+    }
     if (consumer_delay_ms_ > 0) usleep(static_cast<useconds_t>(consumer_delay_ms_) * 1000u);
   }
   consumer_.finish();

@@ -136,7 +136,12 @@ Result<void> TraceWriter::write_out() {
       break;
     }
   }
-  count_written(done);
+  if (done == used_) {
+    records_written_ = records_appended_;  // every record appended so far is in the file
+    header_pending_ = 0;
+  } else {
+    count_written(done);
+  }
   used_ = 0;  // all written, or the error below makes the rest unwritable
   if (err == 0) return {};
   error_ = fmt::format("writing trace file '{}' failed: {} ({} record{} written before the failure {} in the file)",
