@@ -10,7 +10,10 @@
 //   Traced/*         a load/store to a stand-in device under `mmiotrace record`:
 //                    through the fault path with --no-patch, through a patched
 //                    site's trampoline by default (docs/record.md, Patching)
-// scripts/bench.sh runs the first three natively and Traced/* under the
+//   FaultFreeFloorBurst/*, TracedBurst/*
+//                    the same in bursts of 512 with pauses between them (see
+//                    bursts() below)
+// scripts/bench.sh runs Untraced, BareSignal and the floors natively and Traced*/* under the
 // tracer both ways (the device file is named by MMIOTRACE_BENCH_DEVICE), and
 // docs/benchmarks.md holds the figures.
 #include <benchmark/benchmark.h>
@@ -134,6 +137,49 @@ void FaultFreeFloor_Write(benchmark::State& state) {
   }
 }
 
+// Bursts: the same accesses, kBurst at a time, each burst timed on its own
+// (manual time: one iteration is one burst), the thread then sleeping
+// kBurstGapUs untimed: a driver's register accesses come in bursts, and
+// between them the recorder empties the rings. The Burst rows measure what
+// an access costs the program while its ring has room; the plain rows
+// measure a stream that never stops, whose rate the recorder bounds (each
+// record crosses to another CPU and into the trace file). scripts/bench.sh
+// divides a burst's time by kBurst (the benchmark's argument).
+constexpr int kBurst = 512;
+constexpr long kBurstGapUs = 300;
+
+template <typename Access>
+void bursts(benchmark::State& state, Access access) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; ++i) access();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    state.SetIterationTime(static_cast<double>(t1.tv_sec - t0.tv_sec) + 1e-9 * static_cast<double>(t1.tv_nsec - t0.tv_nsec));
+    struct timespec gap = {0, kBurstGapUs * 1000};
+    nanosleep(&gap, nullptr);
+  }
+}
+
+void FaultFreeFloorBurst_Read(benchmark::State& state) {
+  volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
+  FloorRing& ring = g_floor_rings[state.thread_index() % 4];
+  bursts(state, [&] {
+    const uint32_t v = load32(p);
+    floor_record(ring, p, v, 0);
+  });
+}
+void FaultFreeFloorBurst_Write(benchmark::State& state) {
+  volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
+  FloorRing& ring = g_floor_rings[state.thread_index() % 4];
+  uint32_t i = 0;
+  bursts(state, [&] {
+    store32(p, ++i);
+    floor_record(ring, p, i, 1);
+  });
+}
+
 volatile uint8_t* device() {
   static volatile uint8_t* dev = []() -> volatile uint8_t* {
     const char* path = getenv("MMIOTRACE_BENCH_DEVICE");
@@ -165,6 +211,18 @@ void Traced_Write(benchmark::State& state) {
   volatile void* p = dev + 64 * state.thread_index();
   uint32_t i = 0;
   for (auto _ : state) store32(p, ++i);
+}
+
+void TracedBurst_Read(benchmark::State& state) {
+  MT_DEVICE_OR_SKIP(state);
+  volatile void* p = dev + 64 * state.thread_index();
+  bursts(state, [&] { benchmark::DoNotOptimize(load32(p)); });
+}
+void TracedBurst_Write(benchmark::State& state) {
+  MT_DEVICE_OR_SKIP(state);
+  volatile void* p = dev + 64 * state.thread_index();
+  uint32_t i = 0;
+  bursts(state, [&] { store32(p, ++i); });
 }
 
 // The instruction forms of the full table, on the device (one fault each):
@@ -229,6 +287,13 @@ MT_BENCH(FaultFreeFloor_Read);
 MT_BENCH(FaultFreeFloor_Write);
 MT_BENCH(Traced_Read);
 MT_BENCH(Traced_Write);
+#define MT_BURSTS(fn)                                                                                         \
+  BENCHMARK(fn)->Arg(kBurst)->Threads(1)->Threads(2)->Threads(4)->UseManualTime()->MinTime(0.05)->Repetitions(5) \
+      ->ReportAggregatesOnly(true)->ComputeStatistics("min", min_of)
+MT_BURSTS(FaultFreeFloorBurst_Read);
+MT_BURSTS(FaultFreeFloorBurst_Write);
+MT_BURSTS(TracedBurst_Read);
+MT_BURSTS(TracedBurst_Write);
 BENCHMARK(Traced_OrRmw) MT_REPEATED;
 BENCHMARK(Traced_LockXadd) MT_REPEATED;
 BENCHMARK(Traced_Store32) MT_REPEATED;

@@ -5,7 +5,10 @@
 # of a tracer that faults) and what a tracer that takes no fault must at
 # least do per access (bench/bench_access.cc, FaultFreeFloor); 1, 2 and 4
 # threads, 5 repetitions each (median and minimum), in 3 interleaved rounds
-# (the best round of each kept). Then device-free code
+# (the best round of each kept); each both as a stream that never stops
+# (whose rate the recorder bounds) and in bursts of 512 accesses with pauses
+# between them (what an access costs the program while its ring has room).
+# Then device-free code
 # under `record` with patching on against untraced, the whole `record` wall
 # time of the 4-thread 160,000-access workload (untraced, --no-patch,
 # patched), the ratios between them computed from this run's own figures
@@ -35,14 +38,34 @@ echo "== host: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc)
 echo "== commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown);" \
   "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# The traces go to a tmpfs folder (default /dev/shm, or
+# MMIOTRACE_BENCH_TRACE_DIR), each deleted after its run: a stream that never
+# stops writes 88 bytes per access, ~1 GB/s, and on a disk the figures would
+# be the disk's write bandwidth (once the kernel's dirty-page limit is
+# reached), not the tracer's.
+trace_dir=$(mktemp -d "${MMIOTRACE_BENCH_TRACE_DIR:-/dev/shm}/mmiotrace-bench.XXXXXX")
+trap 'rm -rf "$work" "$trace_dir"' EXIT
+trace=$trace_dir/bench.mmio
+
 # run TAG FILTER [record ARGS... --]: one Google Benchmark run; the console
-# medians to stdout, every aggregate to $work/TAG.csv.
+# medians to stdout, every aggregate to $work/TAG.csv (TAG_rN_PART: the
+# summary reads the parts of a round as one).
 run() {
   local tag=$1 filter=$2
   shift 2
   "$@" "$bench" --benchmark_filter="$filter" --benchmark_min_time="${MMIOTRACE_BENCH_MIN_TIME:-0.3}" \
     --benchmark_format=console --benchmark_out="$work/$tag.csv" --benchmark_out_format=csv |
     grep -E 'median|Benchmark|---'
+  rm -f "$trace"
+}
+# The traced benchmarks, in parts (one `record` each), so that no one trace grows past a few GB.
+traced() {
+  local tag=$1
+  shift
+  run "${tag}_read" 'Traced_Read' "$@"
+  run "${tag}_write" 'Traced_Write' "$@"
+  run "${tag}_bursts" 'TracedBurst' "$@"
+  run "${tag}_forms" 'Traced_(OrRmw|LockXadd|Store|Memcpy)' "$@"
 }
 export MMIOTRACE_BENCH_DEVICE=$work/dev
 # Rounds: the four runs one after the other, ROUNDS times (default 3), so that
@@ -53,11 +76,11 @@ for ((r = 1; r <= rounds; ++r)); do
   echo "== round $r of $rounds: untraced, bare signal round trip, floor of a fault-free tracer (no tracer)"
   run "native_r$r" 'Untraced|BareSignal|FaultFreeFloor'
   echo "== round $r of $rounds: traced through the fault path (mmiotrace record --no-patch)"
-  run "fault_r$r" Traced "$mmiotrace" record --no-patch -o "$work/bench.mmio" --device "$work/dev" --
+  traced "fault_r$r" "$mmiotrace" record --no-patch -o "$trace" --device "$work/dev" --
   echo "== round $r of $rounds: traced through patched sites (mmiotrace record: patched after 4 faults)"
-  run "patched_r$r" Traced "$mmiotrace" record -o "$work/bench.mmio" --device "$work/dev" --
+  traced "patched_r$r" "$mmiotrace" record -o "$trace" --device "$work/dev" --
   echo "== round $r of $rounds: device-free code under mmiotrace record with patching on (a device mapped, never touched)"
-  run "devfree_r$r" Untraced "$mmiotrace" record -o "$work/bench.mmio" --device "$work/dev" --
+  run "devfree_r$r" Untraced "$mmiotrace" record -o "$trace" --device "$work/dev" --
 done
 
 # The 4-thread 160,000-access workload (bench/mode_workload.cc: 4 threads x
@@ -76,8 +99,8 @@ for how in untraced fault-path patched; do
   for _ in 1 2 3 4 5; do
     case $how in
       untraced) wall_ms "${workload[@]}" ;;
-      fault-path) wall_ms "$mmiotrace" record --no-patch -o "$work/w.mmio" --device "$work/dev" -- "${workload[@]}" ;;
-      patched) wall_ms "$mmiotrace" record -o "$work/w.mmio" --device "$work/dev" -- "${workload[@]}" ;;
+      fault-path) wall_ms "$mmiotrace" record --no-patch -o "$trace_dir/w.mmio" --device "$work/dev" -- "${workload[@]}" ;;
+      patched) wall_ms "$mmiotrace" record -o "$trace_dir/w.mmio" --device "$work/dev" -- "${workload[@]}" ;;
     esac
   done | sort -n | awk -v how="$how" '{ v[NR] = $1 } END { printf "%s %d %d\n", how, v[int((NR + 1) / 2)], v[1] }'
 done | tee "$work/workload.txt"

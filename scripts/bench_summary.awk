@@ -13,7 +13,7 @@ function tag_of(path, t) {
   t = path
   sub(/.*\//, "", t)
   sub(/\.[a-z]+$/, "", t)
-  sub(/_r[0-9]+$/, "", t)  # a round: TAG_rN.csv
+  sub(/_r[0-9]+(_[a-z]+)?$/, "", t)  # a round, or a part of one: TAG_rN.csv, TAG_rN_PART.csv
   return t
 }
 # Keeps the lowest value seen for a key: the best of the rounds.
@@ -53,8 +53,18 @@ FILENAME ~ /\.csv$/ && /^"/ {
   bench = base
   sub(/\/.*/, "", bench)
   t = tag_of(FILENAME)
-  keep(t SUBSEP bench SUBSEP threads SUBSEP stat SUBSEP "real", f[3])
-  keep(t SUBSEP bench SUBSEP threads SUBSEP stat SUBSEP "cpu", f[4])
+  # A Burst row's iteration is one burst of N accesses (its argument,
+  # bench_access.cc): per access, its time over N; its CPU time includes the
+  # sleeps between bursts, so it is not kept.
+  per = 1
+  if (bench ~ /Burst_/) {
+    arg = base
+    sub(/^[^\/]*\//, "", arg)
+    sub(/\/.*/, "", arg)
+    per = arg + 0
+  }
+  keep(t SUBSEP bench SUBSEP threads SUBSEP stat SUBSEP "real", f[3] / per)
+  if (per == 1) keep(t SUBSEP bench SUBSEP threads SUBSEP stat SUBSEP "cpu", f[4])
   next
 }
 FILENAME ~ /workload\.txt$/ { wl_med[$1] = $2; wl_min[$1] = $3; next }
@@ -74,18 +84,24 @@ END {
     for (i = 1; i <= 3; ++i) row("traced " tolower(op) ", fault path (--no-patch)", "fault", "Traced_" op, ths[i])
     for (i = 1; i <= 3; ++i) row("**traced " tolower(op) ", patched site**", "patched", "Traced_" op, ths[i])
     for (i = 1; i <= 3; ++i) row("untraced " tolower(op) " under record (device-free code)", "devfree", "Untraced_" op, ths[i])
+    for (i = 1; i <= 3; ++i) row("floor of a fault-free tracer " tolower(op) ", in bursts", "native", "FaultFreeFloorBurst_" op, ths[i])
+    for (i = 1; i <= 3; ++i) row("traced " tolower(op) ", fault path, in bursts", "fault", "TracedBurst_" op, ths[i])
+    for (i = 1; i <= 3; ++i) row("**traced " tolower(op) ", patched site, in bursts**", "patched", "TracedBurst_" op, ths[i])
   }
   print ""
   print "### Ratios (this run's figures; wall median / CPU median / wall min)"
   print ""
-  print "| access | threads | patched / floor (goal <= 2x) | patched / bare signal (goal < 0.05x) | fault path / bare signal | fault path / patched | device-free under record / untraced |"
-  print "| --- | --- | --- | --- | --- | --- | --- |"
+  print "| access | threads | patched / floor, in bursts (goal <= 2x; wall median / wall min) | patched / floor, a stream that never stops | patched / bare signal (goal < 0.05x) | fault path / bare signal | fault path / patched | device-free under record / untraced |"
+  print "| --- | --- | --- | --- | --- | --- | --- | --- |"
   for (o = 1; o <= 2; ++o) {
     op = ops[o]
     for (i = 1; i <= 3; ++i) {
       th = ths[i]
       P = "Traced_" op
       line = sprintf("| %s | %d", tolower(op), th)
+      B = "TracedBurst_" op
+      line = line " | " ratio(get("patched", B, th, "median", "real"), get("native", "FaultFreeFloorBurst_" op, th, "median", "real")) \
+                  " / " ratio(get("patched", B, th, "min", "real"), get("native", "FaultFreeFloorBurst_" op, th, "min", "real"))
       line = line " | " ratio(get("patched", P, th, "median", "real"), get("native", "FaultFreeFloor_" op, th, "median", "real")) \
                   " / " ratio(get("patched", P, th, "median", "cpu"), get("native", "FaultFreeFloor_" op, th, "median", "cpu")) \
                   " / " ratio(get("patched", P, th, "min", "real"), get("native", "FaultFreeFloor_" op, th, "min", "real"))

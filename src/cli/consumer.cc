@@ -46,12 +46,6 @@ bool Consumer::peek(uint32_t ring, uint64_t* tail, uint64_t* head_seen, trace::R
     }
     const uint64_t head = *head_seen;
     const uint64_t off = *tail & (ring_bytes - 1);
-    // The records come from another CPU's cache: ask for the ones a few
-    // lines ahead now (published ones only: a line the producer is still
-    // writing would be pulled away from it), so that their transfers overlap
-    // instead of each record waiting for its own.
-    constexpr uint64_t kAhead = 512;
-    if (*tail + kAhead + 64 <= head) __builtin_prefetch(data + ((off + kAhead) & (ring_bytes - 1)));
     auto* h = reinterpret_cast<const RecordHeader*>(data + off);
     if (h->type == static_cast<uint16_t>(RecordType::PAD) && *tail + (ring_bytes - off) <= head) {
       *tail += ring_bytes - off;
