@@ -31,15 +31,7 @@ __thread int32_t tls_ring __attribute__((tls_model("initial-exec"))) = -1;
 pthread_key_t g_ring_key;
 bool g_ring_key_ok = false;
 bool g_recorder_gone = false;
-// Testing only (MMIOTRACE_TESTING_KILL_IN_LOCK=N, read at attach, not
-// documented for users): the process kills itself with SIGKILL while holding
-// the order lock for the Nth time, to test that the others take it over.
-uint64_t g_kill_in_lock = 0;
 std::atomic<uint64_t> g_locks_taken{0};
-// Testing only (MMIOTRACE_TESTING_KILL_AFTER_ACCESS=N): the process kills
-// itself right after its Nth single device access, before the access's
-// record is published, to test that the access is reported lost.
-uint64_t g_kill_after_access = 0;
 std::atomic<uint64_t> g_accesses_made{0};
 
 int32_t claim_ring() {
@@ -67,6 +59,15 @@ uint64_t seqs_of(const void* record) {
 
 }  // namespace
 
+// Testing only (MMIOTRACE_TESTING_KILL_IN_LOCK=N, read at attach, not
+// documented for users): the process kills itself with SIGKILL while holding
+// the order lock for the Nth time, to test that the others take it over.
+uint64_t g_kill_in_lock = 0;
+// Testing only (MMIOTRACE_TESTING_KILL_AFTER_ACCESS=N): the process kills
+// itself right after its Nth single device access, before the access's
+// record is published, to test that the access is reported lost.
+uint64_t g_kill_after_access = 0;
+
 __thread uint32_t tls_tid __attribute__((tls_model("initial-exec"))) = 0;
 
 uint32_t current_tid_slow() {
@@ -76,11 +77,10 @@ uint32_t current_tid_slow() {
 
 uint64_t monotonic_ns() { return trace::channel_monotonic_ns(); }
 
-void order_lock() {
-  trace::order_lock_acquire(g_agent.channel, current_tid());
-  if (g_kill_in_lock != 0 && g_locks_taken.fetch_add(1, std::memory_order_relaxed) + 1 == g_kill_in_lock) {
-    syscall(SYS_kill, getpid(), SIGKILL);
-  }
+void order_lock_contended() { trace::order_lock_acquire(g_agent.channel, current_tid()); }
+
+void kill_in_lock_hook() {
+  if (g_locks_taken.fetch_add(1, std::memory_order_relaxed) + 1 == g_kill_in_lock) syscall(SYS_kill, getpid(), SIGKILL);
 }
 
 void order_unlock() {
@@ -90,8 +90,8 @@ void order_unlock() {
 
 void give_back_seqs_locked(uint64_t next) { g_agent.channel->next_seq = next; }
 
-void testing_after_device_access() {
-  if (g_kill_after_access != 0 && g_accesses_made.fetch_add(1, std::memory_order_relaxed) + 1 == g_kill_after_access) {
+void kill_after_access_hook() {
+  if (g_accesses_made.fetch_add(1, std::memory_order_relaxed) + 1 == g_kill_after_access) {
     syscall(SYS_kill, getpid(), SIGKILL);
   }
 }

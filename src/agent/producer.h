@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "common/check.h"
 #include "trace/channel.h"
+#include "trace/channel_producer.h"
 
 namespace mmiotrace::agent {
 
@@ -26,8 +27,20 @@ inline uint32_t current_tid() {
   return tid != 0 ? tid : current_tid_slow();
 }
 
+// Testing hooks (MMIOTRACE_TESTING_KILL_IN_LOCK / _AFTER_ACCESS, producer.cc):
+// 0 unless a test sets them.
+extern uint64_t g_kill_in_lock;
+extern uint64_t g_kill_after_access;
+void order_lock_contended();
+void kill_in_lock_hook();
+void kill_after_access_hook();
+
 // Order lock: the device access, the seq and the timestamp happen inside it.
-void order_lock();
+// The uncontended case inline (the fast path takes it once per access).
+inline void order_lock() {
+  if (!trace::order_lock_try(g_agent.channel, current_tid())) order_lock_contended();
+  if (g_kill_in_lock != 0) kill_in_lock_hook();
+}
 void order_unlock();
 // Whether the calling thread holds the order lock (the lock word holds its
 // owner's tid: only the owner releases it, and seqs are taken only under it).
@@ -45,7 +58,9 @@ uint64_t take_seqs_locked(uint64_t count);
 // leaves seqs that never arrive (reported lost), never an unaccounted access.
 void give_back_seqs_locked(uint64_t next);
 // Testing hook (MMIOTRACE_TESTING_KILL_AFTER_ACCESS), after a device access and before its record.
-void testing_after_device_access();
+inline void testing_after_device_access() {
+  if (g_kill_after_access != 0) kill_after_access_hook();
+}
 uint64_t monotonic_ns();
 
 // Fills seq and time of a record header and pushes it, under the order lock

@@ -145,6 +145,14 @@ inline constexpr uint64_t kWantTurnSpins = 256;
 // asks for the next turn in `lock_wanted` (if nobody else has), and no other
 // thread takes the lock while it is asked for. A waiter found dead there is
 // cleared as a dead owner is taken over.
+// The uncontended case of order_lock_acquire, inline: true if the lock was
+// free, nobody had asked for the next turn, and it is now `tid`'s.
+inline bool order_lock_try(ChannelHeader* ch, uint32_t tid) {
+  uint32_t owner = 0;
+  return ch->lock_wanted.load(std::memory_order_relaxed) == 0 &&
+         ch->order_lock.compare_exchange_strong(owner, tid, std::memory_order_acquire);
+}
+
 inline bool order_lock_acquire(ChannelHeader* ch, uint32_t tid, uint64_t timeout_ns = 0) {
   std::atomic<uint32_t>& l = ch->order_lock;
   std::atomic<uint32_t>& wanted = ch->lock_wanted;

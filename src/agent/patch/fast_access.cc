@@ -54,6 +54,20 @@ namespace {
 // could run a patched site, wait until it ends).
 constinit thread_local RegionCache tls_region __attribute__((tls_model("initial-exec")));
 
+// This thread's errno, whose address glibc gives once per thread: kept here
+// so that keeping the program's errno across a patched access costs no call.
+constinit thread_local int* tls_errno __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// Keeps the program's errno across a patched access.
+struct ErrnoKept {
+  int* at;
+  int saved;
+  ErrnoKept() : at(tls_errno != nullptr ? tls_errno : (tls_errno = &errno)), saved(*at) {}
+  ~ErrnoKept() { *at = saved; }
+  ErrnoKept(const ErrnoKept&) = delete;
+  ErrnoKept& operator=(const ErrnoKept&) = delete;
+};
+
 // The program's RSP, above the trampoline's frame (trampoline.cc).
 constexpr uint64_t kFrameToRsp = 17 * 8 + 128;
 constexpr unsigned kFlags = 16;  // frame[16]: RFLAGS
@@ -169,10 +183,7 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
   using namespace mmiotrace::agent;
   // The program's errno survives: the system calls below (a futex wake, a
   // deferred signal re-sent) must not show through a memory access.
-  struct ErrnoKept {
-    int saved = errno;
-    ~ErrnoKept() { errno = saved; }
-  } errno_kept;
+  patch::ErrnoKept errno_kept;
   FastSection section;
   if (!attached()) return kRunOriginal;  // a fork child that detached (record --no-follow)
   const mmiotrace::emu::PatchPlan& plan = p->plan;
@@ -211,10 +222,7 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
 extern "C" mmiotrace::agent::patch::AccessResult mt_patch_access(const mmiotrace::agent::patch::Patch* p,
                                                                  uint64_t address, uint64_t reg) {
   using namespace mmiotrace::agent;
-  struct ErrnoKept {
-    int saved = errno;
-    ~ErrnoKept() { errno = saved; }
-  } errno_kept;
+  patch::ErrnoKept errno_kept;
   FastSection section;
   const patch::AccessResult original{reg, kRunOriginal};
   if (!attached()) return original;  // a fork child that detached (record --no-follow)
