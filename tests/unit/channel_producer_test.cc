@@ -1,12 +1,15 @@
 // trace/channel_producer.h: the order lock's takeover from a dead owner (and
-// only from a dead one), and a producer backing off once the recorder has
-// begun its final drain.
+// only from a dead one), a producer backing off once the recorder has begun
+// its final drain, and a producer's old reading of its ring's tail
+// (RingCursor) never costing a record or a wake-up.
 #include "trace/channel_producer.h"
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "cli/channel.h"
 
@@ -80,6 +83,62 @@ TEST(ChannelProducer, BacksOffOnceTheRecorderDrainsForTheLastTime) {
   for (uint32_t i = 0; i < ch->ring_high_water.load(); ++i) {
     EXPECT_NE(ring_controls(ch)[i].state.load(), static_cast<uint32_t>(RingState::OWNED)) << i;
   }
+}
+
+// A RingCursor's tail is an old reading: it must make the producer look at
+// the real tail before it says "full" and before it wakes the recorder, and
+// must never let it write over records the recorder has not taken.
+TEST(RingCursor, AnOldTailIsReadAgainBeforeFullOrAWakeUp) {
+  auto channel = cli::Channel::create(cli::RecordOptions{}, 0);
+  ASSERT_TRUE(channel.ok()) << channel.error();
+  ChannelHeader* ch = channel->header();
+  const int32_t ring = claim_ring(ch, 1, 2, 10);
+  ASSERT_GE(ring, 0);
+  RingControl& rc = ring_controls(ch)[ring];
+  constexpr size_t kRecord = 64;
+  uint8_t record[kRecord] = {};
+  RingCursor cursor;
+  // Fill the ring: the last reservation fails (full), none overlaps what is unread.
+  uint64_t pushed = 0;
+  for (;;) {
+    uint8_t* slot = nullptr;
+    if (ring_reserve(ch, static_cast<uint32_t>(ring), kRecord, PushMode::DROP, &slot, &cursor) != PushResult::PUSHED) {
+      break;
+    }
+    memcpy(slot, record, kRecord);
+    ring_commit(ch, static_cast<uint32_t>(ring), &cursor);
+    ++pushed;
+    ASSERT_LE(rc.head.load() - rc.tail.load(), ch->ring_bytes);
+  }
+  EXPECT_EQ(pushed * kRecord, ch->ring_bytes);
+  EXPECT_EQ(cursor.tail_seen, 0u);
+
+  // The recorder takes a quarter: the cursor's tail is now old, and the next
+  // reservation reads the real one instead of calling the ring full.
+  rc.tail.store(ch->ring_bytes / 4);
+  uint8_t* slot = nullptr;
+  ASSERT_EQ(ring_reserve(ch, static_cast<uint32_t>(ring), kRecord, PushMode::DROP, &slot, &cursor), PushResult::PUSHED);
+  EXPECT_EQ(cursor.tail_seen, ch->ring_bytes / 4);
+
+  // A sleeping recorder is woken only by a ring over half full: with the
+  // recorder caught up to all but this record, an old tail that says "full"
+  // is read again and nobody is woken.
+  rc.tail.store(rc.head.load());
+  ch->recorder_waiting.store(1);
+  const uint32_t bell = ch->doorbell.load();
+  ring_commit(ch, static_cast<uint32_t>(ring), &cursor);
+  EXPECT_EQ(cursor.tail_seen, rc.head.load() - kRecord);
+  EXPECT_EQ(ch->recorder_waiting.load(), 1u);
+  EXPECT_EQ(ch->doorbell.load(), bell);
+
+  // Over half full (by the real tail): the recorder is woken.
+  for (uint64_t i = 0; i <= ch->ring_bytes / 2 / kRecord; ++i) {
+    ASSERT_EQ(ring_reserve(ch, static_cast<uint32_t>(ring), kRecord, PushMode::DROP, &slot, &cursor),
+              PushResult::PUSHED);
+    ring_commit(ch, static_cast<uint32_t>(ring), &cursor);
+  }
+  EXPECT_EQ(ch->recorder_waiting.load(), 0u);
+  EXPECT_EQ(ch->doorbell.load(), bell + 1);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// RegionTable (src/agent/region_table.h): lookups, removing a whole region, a
-// head, a tail and a hole in the middle, changing the protection of a middle
-// piece, running out of slots, and seqlock readers racing a writer.
+// RegionTable (src/agent/region_table.h): lookups (and the fast path's cached
+// ones), removing a whole region, a head, a tail and a hole in the middle,
+// changing the protection of a middle piece, running out of slots, and
+// seqlock readers racing a writer.
 #include "agent/region_table.h"
 
 #include <gtest/gtest.h>
@@ -110,6 +111,47 @@ TEST(RegionTable, AddFindNextStartOverlaps) {
   EXPECT_TRUE(t.overlaps(page(9), page(20)));
   EXPECT_FALSE(t.overlaps(page(10), page(20)));
   EXPECT_TRUE(t.overlaps(0, UINT64_MAX));
+}
+
+// find_cached answers from its cache while the table is unchanged and the
+// address is in the cached region, and looks again after any change.
+TEST(RegionTable, FindCachedUsesItsCopyUntilTheTableChanges) {
+  RegionTable t;
+  ASSERT_TRUE(t.add(region8()));
+  ASSERT_TRUE(t.add(piece(20, 22)));
+  RegionCache cache;
+  const RegionInfo* r = t.find_cached(page(1), &cache);
+  ASSERT_EQ(r, &cache.info);
+  expect_info(*r, region8());
+
+  // The table unchanged: the copy answers (marked, to tell it from a lookup).
+  cache.info.map_id = 99;
+  r = t.find_cached(page(7) + 8, &cache);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->map_id, 99u);
+  // Another region, or none: looked up.
+  r = t.find_cached(page(21), &cache);
+  ASSERT_NE(r, nullptr);
+  expect_info(*r, piece(20, 22));
+  EXPECT_EQ(t.find_cached(page(12), &cache), nullptr);
+  r = t.find_cached(page(1), &cache);
+  ASSERT_NE(r, nullptr);
+  expect_info(*r, region8());
+
+  // A change anywhere in the table (here a protection change that splits the
+  // cached region) makes the next call look again.
+  cache.info.map_id = 99;
+  std::vector<RegionInfo> changed;
+  ASSERT_TRUE(t.protect_range(page(4), page(6), PROT_READ, collect, &changed));
+  r = t.find_cached(page(1), &cache);
+  ASSERT_NE(r, nullptr);
+  expect_info(*r, piece(0, 4));
+  r = t.find_cached(page(4), &cache);
+  ASSERT_NE(r, nullptr);
+  expect_info(*r, piece(4, 6, PROT_READ));
+  t.remove_range(page(4), page(6), collect, &changed);
+  EXPECT_EQ(t.find_cached(page(4), &cache), nullptr);
+  EXPECT_EQ(t.find_cached(page(5), &cache), nullptr);
 }
 
 TEST(RegionTable, RemoveWholeRegion) {
