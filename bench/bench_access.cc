@@ -119,24 +119,6 @@ inline void floor_record(FloorRing& ring, volatile void* addr, uint32_t value, u
   ring.head.store(h + 1, std::memory_order_release);
 }
 
-void FaultFreeFloor_Read(benchmark::State& state) {
-  volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
-  FloorRing& ring = g_floor_rings[state.thread_index() % 4];
-  for (auto _ : state) {
-    const uint32_t v = load32(p);
-    floor_record(ring, p, v, 0);
-  }
-}
-void FaultFreeFloor_Write(benchmark::State& state) {
-  volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
-  FloorRing& ring = g_floor_rings[state.thread_index() % 4];
-  uint32_t i = 0;
-  for (auto _ : state) {
-    store32(p, ++i);
-    floor_record(ring, p, i, 1);
-  }
-}
-
 // Bursts: the same accesses, kBurst at a time, each burst timed on its own
 // (manual time: one iteration is one burst), the thread then sleeping
 // kBurstGapUs untimed: a driver's register accesses come in bursts, and
@@ -156,29 +138,45 @@ void bursts(benchmark::State& state, Access access) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < n; ++i) access();
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    state.SetIterationTime(static_cast<double>(t1.tv_sec - t0.tv_sec) + 1e-9 * static_cast<double>(t1.tv_nsec - t0.tv_nsec));
+    state.SetIterationTime(static_cast<double>(t1.tv_sec - t0.tv_sec) +
+                           1e-9 * static_cast<double>(t1.tv_nsec - t0.tv_nsec));
     struct timespec gap = {0, kBurstGapUs * 1000};
     nanosleep(&gap, nullptr);
   }
 }
 
-void FaultFreeFloorBurst_Read(benchmark::State& state) {
+// A benchmark's accesses, `access()` each, as a stream (one access per
+// iteration) or in bursts.
+template <typename Access>
+void accesses(benchmark::State& state, bool in_bursts, Access access) {
+  if (in_bursts) {
+    bursts(state, access);
+  } else {
+    for (auto _ : state) access();
+  }
+}
+
+void floor_read(benchmark::State& state, bool in_bursts) {
   volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
   FloorRing& ring = g_floor_rings[state.thread_index() % 4];
-  bursts(state, [&] {
+  accesses(state, in_bursts, [&] {
     const uint32_t v = load32(p);
     floor_record(ring, p, v, 0);
   });
 }
-void FaultFreeFloorBurst_Write(benchmark::State& state) {
+void floor_write(benchmark::State& state, bool in_bursts) {
   volatile uint32_t* p = &g_ordinary[state.thread_index() * 16];
   FloorRing& ring = g_floor_rings[state.thread_index() % 4];
   uint32_t i = 0;
-  bursts(state, [&] {
+  accesses(state, in_bursts, [&] {
     store32(p, ++i);
     floor_record(ring, p, i, 1);
   });
 }
+void FaultFreeFloor_Read(benchmark::State& state) { floor_read(state, false); }
+void FaultFreeFloor_Write(benchmark::State& state) { floor_write(state, false); }
+void FaultFreeFloorBurst_Read(benchmark::State& state) { floor_read(state, true); }
+void FaultFreeFloorBurst_Write(benchmark::State& state) { floor_write(state, true); }
 
 volatile uint8_t* device() {
   static volatile uint8_t* dev = []() -> volatile uint8_t* {
@@ -201,29 +199,21 @@ volatile uint8_t* device() {
     return;                                                                                                \
   }
 
-void Traced_Read(benchmark::State& state) {
+void traced_read(benchmark::State& state, bool in_bursts) {
   MT_DEVICE_OR_SKIP(state);
   volatile void* p = dev + 64 * state.thread_index();
-  for (auto _ : state) benchmark::DoNotOptimize(load32(p));
+  accesses(state, in_bursts, [&] { benchmark::DoNotOptimize(load32(p)); });
 }
-void Traced_Write(benchmark::State& state) {
-  MT_DEVICE_OR_SKIP(state);
-  volatile void* p = dev + 64 * state.thread_index();
-  uint32_t i = 0;
-  for (auto _ : state) store32(p, ++i);
-}
-
-void TracedBurst_Read(benchmark::State& state) {
-  MT_DEVICE_OR_SKIP(state);
-  volatile void* p = dev + 64 * state.thread_index();
-  bursts(state, [&] { benchmark::DoNotOptimize(load32(p)); });
-}
-void TracedBurst_Write(benchmark::State& state) {
+void traced_write(benchmark::State& state, bool in_bursts) {
   MT_DEVICE_OR_SKIP(state);
   volatile void* p = dev + 64 * state.thread_index();
   uint32_t i = 0;
-  bursts(state, [&] { store32(p, ++i); });
+  accesses(state, in_bursts, [&] { store32(p, ++i); });
 }
+void Traced_Read(benchmark::State& state) { traced_read(state, false); }
+void Traced_Write(benchmark::State& state) { traced_write(state, false); }
+void TracedBurst_Read(benchmark::State& state) { traced_read(state, true); }
+void TracedBurst_Write(benchmark::State& state) { traced_write(state, true); }
 
 // The instruction forms of the full table, on the device (one fault each):
 // a fused read-modify-write, a locked one, a 32-byte (AVX2) and a 64-byte
@@ -287,9 +277,17 @@ MT_BENCH(FaultFreeFloor_Read);
 MT_BENCH(FaultFreeFloor_Write);
 MT_BENCH(Traced_Read);
 MT_BENCH(Traced_Write);
-#define MT_BURSTS(fn)                                                                                         \
-  BENCHMARK(fn)->Arg(kBurst)->Threads(1)->Threads(2)->Threads(4)->UseManualTime()->MinTime(0.05)->Repetitions(5) \
-      ->ReportAggregatesOnly(true)->ComputeStatistics("min", min_of)
+#define MT_BURSTS(fn)              \
+  BENCHMARK(fn)                    \
+      ->Arg(kBurst)                \
+      ->Threads(1)                 \
+      ->Threads(2)                 \
+      ->Threads(4)                 \
+      ->UseManualTime()            \
+      ->MinTime(0.05)              \
+      ->Repetitions(5)             \
+      ->ReportAggregatesOnly(true) \
+      ->ComputeStatistics("min", min_of)
 MT_BURSTS(FaultFreeFloorBurst_Read);
 MT_BURSTS(FaultFreeFloorBurst_Write);
 MT_BURSTS(TracedBurst_Read);
