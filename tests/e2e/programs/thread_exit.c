@@ -15,10 +15,16 @@ static atomic_uint progress[WORKERS];
 static void* worker(void* arg) {
   uintptr_t t = (uintptr_t)arg;
   volatile uint32_t* reg = (volatile uint32_t*)(dev + 0x40 * t);
-  for (uint32_t i = 0;; ++i) {
+  /* The count stays within its 24 bits: stepped with mprotect, where other
+   * threads' accesses while a page is open are not traced, a worker can run
+   * millions of untraced iterations while a stepping thread waits for a CPU,
+   * and a count spilling into the thread's byte would read as another
+   * register's value. */
+  for (uint32_t i = 0; i <= 0xffffff; ++i) {
     *reg = (uint32_t)(t << 24) | i;
     atomic_store(&progress[t], i + 1);
   }
+  for (;;) pause();
   return NULL;
 }
 
