@@ -26,9 +26,9 @@
 #pragma once
 
 #include <signal.h>
+#include <ucontext.h>
 
 #include <atomic>
-#include <ucontext.h>
 
 namespace mmiotrace::agent {
 

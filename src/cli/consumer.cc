@@ -32,9 +32,9 @@ uint64_t seqs_taken(const trace::RecordView& r) {
 // (`*tail` moves past it). `*head` is the ring's head as last read (0: not
 // yet), read again only when the records before it are all taken: the
 // producer's cache line moves here once per batch, not once per record.
-// False if the ring is empty or broken. The ring's
-// own bounds are checked here; the record itself by the trace reader's rules,
-// so that whatever the recorder writes reads back.
+// False if the ring is empty or broken. The ring's own bounds are checked
+// here; the record itself by the trace reader's rules, so that whatever the
+// recorder writes reads back.
 bool Consumer::peek(uint32_t ring, uint64_t* tail, uint64_t* head_seen, trace::RecordView* out) {
   trace::RingControl& rc = trace::ring_controls(ch_)[ring];
   uint8_t* data = trace::ring_data(ch_, ring);
