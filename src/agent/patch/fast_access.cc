@@ -189,7 +189,7 @@ extern "C" uint32_t mt_patch_entry(const mmiotrace::agent::patch::Patch* p, uint
   const mmiotrace::emu::PatchPlan& plan = p->plan;
   const RegionInfo* found = g_agent.regions.find_cached(address, &patch::tls_region);
   if (found == nullptr || plan.size > found->end - address) return kRunOriginal;
-  const RegionInfo r = *found;  // the emulator may reach the table again (a second operand)
+  const RegionInfo& r = *found;
   const int need = (plan.reads ? PROT_READ : 0) | (plan.writes ? PROT_WRITE : 0);
   if ((r.prot & need) != need) return kRunOriginal;  // the fault path delivers the fault
   FaultContext ctx = patch::site_context(*p);
