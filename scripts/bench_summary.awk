@@ -13,7 +13,7 @@ function tag_of(path, t) {
   t = path
   sub(/.*\//, "", t)
   sub(/\.[a-z]+$/, "", t)
-  sub(/_r[0-9]+(_[a-z]+)?$/, "", t)  # a round, or a part of one: TAG_rN.csv, TAG_rN_PART.csv
+  sub(/_r[0-9]+(_[a-z0-9]+)?$/, "", t)  # a round, or a part of one: TAG_rN.csv, TAG_rN_PART.csv
   return t
 }
 # Keeps the lowest value seen for a key: the best of the rounds.
