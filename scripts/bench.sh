@@ -59,7 +59,7 @@ run() {
   rm -f "$trace"
 }
 # The traced benchmarks, one row (benchmark and thread count) per `record`,
-# so that no one trace grows past ~2 GB: on the 2-CPU VM of docs/benchmarks.md
+# so that each trace stays near or under ~2 GB: on the 2-CPU VM of docs/benchmarks.md
 # every traced figure became 2-4x slower once some 3 GB of tmpfs were in use
 # (the recorder's trace, or any other file: a 4 GB file of zeros in /dev/shm
 # did the same, and a trace written to /dev/null never did), while the
