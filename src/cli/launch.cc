@@ -227,6 +227,12 @@ std::string record_summary(const RecordStats& s, const std::string& output) {
     line += fmt::format("; {} event{} lost", c.lost, c.lost == 1 ? "" : "s");
     if (s.dropped != 0) line += fmt::format(" ({} dropped because a buffer was full)", s.dropped);
   }
+  if (s.room_waits != 0) {
+    // The program was slowed down by the tracer beyond each access's own cost.
+    line +=
+        fmt::format("; threads waited {} time{} for room in a full buffer, {:.1f} ms in all (the recorder fell behind)",
+                    s.room_waits, s.room_waits == 1 ? "" : "s", static_cast<double>(s.room_wait_ns) / 1e6);
+  }
   if (s.lock_takeovers != 0) {
     line += fmt::format("; the order lock was taken over from a process killed while holding it ({} time{})",
                         s.lock_takeovers, s.lock_takeovers == 1 ? "" : "s");

@@ -106,6 +106,8 @@ RecordOutcome Recorder::run(const std::function<void(pid_t program)>& poll) {
   out.channel_error = consumer_.channel_error();
   out.stats.counts = sink_.counts();
   out.stats.dropped = ch->dropped.load(std::memory_order_relaxed);
+  out.stats.room_waits = ch->room_waits.load(std::memory_order_relaxed);
+  out.stats.room_wait_ns = ch->room_wait_ns.load(std::memory_order_relaxed);
   out.stats.lock_takeovers = ch->lock_takeovers.load(std::memory_order_relaxed);
   out.stats.stepped = ch->stepped.load();
   out.stats.patching = ch->patch_after != 0;

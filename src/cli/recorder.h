@@ -28,6 +28,8 @@ struct RecordStats {
   uint64_t patched_sites = 0;    // hot sites patched (ChannelHeader.patched_sites)
   uint64_t unpatched[trace::kUnpatchedReasons] = {};  // hot sites not patched, by reason
   uint64_t lock_takeovers = 0;                        // order lock taken over from a process killed while holding it
+  uint64_t room_waits = 0;    // times a thread waited for room in its full buffer (ChannelHeader.room_waits)
+  uint64_t room_wait_ns = 0;  // how long those waits took, in all
 };
 
 // The Consumer's records into the trace file, counted.

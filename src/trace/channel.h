@@ -26,7 +26,7 @@
 namespace mmiotrace::trace {
 
 inline constexpr char kChannelMagic[8] = {'M', 'T', 'C', 'H', 'A', 'N', '0', '1'};
-inline constexpr uint32_t kChannelVersion = 4;
+inline constexpr uint32_t kChannelVersion = 5;
 // Ring 0 belongs to the recorder itself (its start/exit MARKs, which take
 // seqs like any record); the others to the program's threads.
 inline constexpr uint32_t kRingCount = 257;         // 256 threads that can trace at once + the recorder's
@@ -156,6 +156,8 @@ struct ChannelHeader {
   std::atomic<uint32_t> root_pid;                 // the process record started (set before its exec)
   std::atomic<uint32_t> closing;                  // the recorder's final drain has begun: no new producers
   std::atomic<uint64_t> dropped;                  // seqs dropped by producers (--drop-when-full)
+  std::atomic<uint64_t> room_waits;               // times a producer waited for room in its full ring (ring_reserve)
+  std::atomic<uint64_t> room_wait_ns;             // CLOCK_MONOTONIC time those waits took, in all
 
   alignas(64) std::atomic<uint32_t> step_flags;  // kStepUsed* bits (FileHeader.features at the end)
   std::atomic<uint32_t> stepped;                 // instructions single-stepped (for the summary)

@@ -272,13 +272,19 @@ inline PushResult ring_reserve(ChannelHeader* ch, uint32_t ring, size_t size, Pu
   unsigned spins = 0;
   uint64_t waited = 0;
   if (head + pad + size - cursor->tail_seen > ring_bytes) {
+    uint64_t wait_start = 0;  // a wait for room is counted and timed for record's summary
     while (head + pad + size - (cursor->tail_seen = rc.tail.load(std::memory_order_acquire)) > ring_bytes) {
       if (mode != PushMode::WAIT) return PushResult::DROPPED;
+      if (wait_start == 0) wait_start = channel_monotonic_ns();
       channel_notify(ch);
       channel_relax(spins);
       // The recorder is the ring's only consumer: if it is gone, waiting is
       // forever. Checked only after a long wait.
       if (++waited % (1u << 20) == 0 && !process_alive(ch->recorder_pid)) return PushResult::RECORDER_GONE;
+    }
+    if (wait_start != 0) {
+      ch->room_waits.fetch_add(1, std::memory_order_relaxed);
+      ch->room_wait_ns.fetch_add(channel_monotonic_ns() - wait_start, std::memory_order_relaxed);
     }
   }
   if (pad != 0) {

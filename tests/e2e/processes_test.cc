@@ -17,6 +17,7 @@
 #include <fstream>
 #include <list>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -174,8 +175,9 @@ uint64_t check_flood(const TracedRun& run, uint32_t n) {
 }
 
 // Full buffers (docs/record.md): by default the program waits for the
-// consumer and nothing is lost; with --drop-when-full it runs on, and every
-// dropped access is counted in place and in the summary.
+// consumer, nothing is lost and the summary says how long the program waited;
+// with --drop-when-full it runs on, and every dropped access is counted in
+// place and in the summary.
 TEST_P(E2E, FullBuffersWaitByDefaultOrDropAndCountWhenAsked) {
   constexpr uint32_t kWrites = 100000;
   const TracedRun& waited = keep(run_traced(test_name() + "_wait", program("flood"), {std::to_string(kWrites)}, 4096,
@@ -184,6 +186,19 @@ TEST_P(E2E, FullBuffersWaitByDefaultOrDropAndCountWhenAsked) {
   ASSERT_NE(waited.out.find("COUNT 100000"), std::string::npos) << waited.out;
   EXPECT_EQ(check_flood(waited, kWrites), 0u);
   EXPECT_EQ(waited.err.find("lost"), std::string::npos) << waited.err;
+  // 8.8 MB of records through a 256 KiB buffer that is emptied every 20 ms:
+  // the thread waited, and the summary says so.
+  const std::regex waits(
+      "; threads waited ([0-9]+) times? for room in a full buffer, ([0-9]+)\\.[0-9] ms in all "
+      "\\(the recorder fell behind\\)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(waited.err, m, waits)) << waited.err;
+  EXPECT_GT(std::stoull(m[1].str()), 0u);
+  EXPECT_GT(std::stoull(m[2].str()), 20u) << "each wait lasts until the recorder's next look, 20 ms apart";
+  // A buffer that never fills: no wait, no such words.
+  const TracedRun& few = keep(run_traced(test_name() + "_few", program("flood"), {"100"}, 4096));
+  ASSERT_EQ(few.exit_code, 0) << few.out << few.err;
+  EXPECT_EQ(few.err.find("waited"), std::string::npos) << few.err;
 
   const TracedRun& run = keep(run_traced(test_name() + "_drop", program("flood"), {std::to_string(kWrites)}, 4096,
                                          {"--drop-when-full", "--testing-consumer-delay-ms", "100"}));
