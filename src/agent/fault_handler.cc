@@ -412,7 +412,7 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
     errno = saved_errno;
     return;
   }
-  if (sig == SIGTRAP && patch::code_trap(si, uc)) {
+  if (sig == SIGTRAP && patch::trap(si, uc)) {
     // An INT3 of a code change in progress: resume there once it is done.
     errno = saved_errno;
     return;

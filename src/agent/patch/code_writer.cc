@@ -30,6 +30,15 @@ pid_t g_registered_pid = 0;  // the process whose mm is registered for SYNC_CORE
 // is still recognised. Starts are appended, never removed: a poke's INT3s are
 // all gone when it ends, and an address stays a start of the same code.
 std::atomic<uint32_t> g_poking{0};
+// Pokes completed (raised before g_poking drops), so that a thread can tell
+// whether the code changed between two of its traps.
+std::atomic<uint32_t> g_poke_gen{0};
+// The last INT3 this thread resumed from, and in which generation.
+struct LastTrap {
+  uint64_t at;
+  uint32_t gen;
+};
+constinit thread_local LastTrap tls_last_trap __attribute__((tls_model("initial-exec"))) = {};
 constexpr unsigned kMaxKnownStarts = 4096;
 std::atomic<uint64_t> g_known_starts[kMaxKnownStarts];
 std::atomic<uint32_t> g_n_known{0};
@@ -162,14 +171,24 @@ bool poke(const CodeChange* changes, unsigned n, const uint64_t* starts, unsigne
   // A write that fails (the page was unmapped meanwhile, and nobody runs it)
   // is undone as far as it goes: back to the bytes that were there.
   if (!ok) apply(changes, n, starts, n_starts, false);
+  g_poke_gen.fetch_add(1, std::memory_order_seq_cst);
   g_poking.fetch_sub(1, std::memory_order_seq_cst);
   return ok;
 }
 
-bool code_trap(const siginfo_t* si, ucontext_t* uc) {
-  if (si->si_code != SI_KERNEL) return false;  // an INT3 traps with SI_KERNEL; TF and kill() do not
+bool refresh(uint64_t addr) {
+  uint8_t now = kInt3;
+  memcpy(&now, reinterpret_cast<const void*>(addr), 1);
+  if (now == kInt3) return true;  // not ours to rewrite (a failed poke's, or the program's)
+  const bool ok = write_mem(addr, &now, 1);
+  sync_cores();
+  return ok;
+}
+
+Trap code_trap(const siginfo_t* si, ucontext_t* uc) {
+  if (si->si_code != SI_KERNEL) return Trap::NOT_OURS;  // an INT3 traps with SI_KERNEL; TF and kill() do not
   const uint64_t at = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]) - 1;
-  if (!known_start(at)) return false;
+  if (!known_start(at)) return Trap::NOT_OURS;
   unsigned spins = 0;
   while (g_poking.load(std::memory_order_seq_cst) != 0) {
     if (++spins < 64) {
@@ -180,11 +199,17 @@ bool code_trap(const siginfo_t* si, ucontext_t* uc) {
   }
   // The byte is no longer an INT3 of ours, unless a failed poke left it: then
   // re-running it traps again, and the program sees it as its own.
+  // Read after the wait: a poke that put an INT3 here and is over has
+  // counted itself.
+  const uint32_t gen = g_poke_gen.load(std::memory_order_seq_cst);
   uint8_t now = kInt3;
   memcpy(&now, reinterpret_cast<const void*>(at), 1);
-  if (now == kInt3) return false;
+  if (now == kInt3) return Trap::NOT_OURS;
   uc->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(at);
-  return true;
+  LastTrap& last = tls_last_trap;
+  if (last.at == at && last.gen == gen) return Trap::RESUME_STALE;
+  last = LastTrap{at, gen};
+  return Trap::RESUME;
 }
 
 }  // namespace mmiotrace::agent::patch

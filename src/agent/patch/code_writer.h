@@ -50,9 +50,29 @@ bool write_fresh(uint64_t addr, const void* bytes, size_t n);
 // INT3s left where a first byte could not be written: never torn).
 bool poke(const CodeChange* changes, unsigned n, const uint64_t* starts, unsigned n_starts);
 
+// What code_trap() found.
+enum class Trap : uint8_t {
+  NOT_OURS,  // not an INT3 of a poke: the program's own trap
+  RESUME,    // RIP points back at the instruction, now complete
+  // As RESUME, but this thread has now met this INT3 again with no change
+  // of code in between: its CPU still executes a byte that memory no
+  // longer holds. No x86 processor does that after the signal's return
+  // (IRET serialises), but an emulator may: QEMU's TCG can keep a
+  // translation made while the INT3 was there (a race between translating
+  // and a write from another vCPU), and the thread would trap for ever.
+  // The caller refreshes the byte (refresh()), which such an emulator
+  // takes as a code change and translates again.
+  RESUME_STALE,
+};
+
 // Checked first for every SIGTRAP: an INT3 that a poke put there (RIP is one
 // past it)? Then waits until no poke is in progress, points RIP back at the
-// instruction and returns true.
-bool code_trap(const siginfo_t* si, ucontext_t* uc);
+// instruction and returns RESUME (or RESUME_STALE).
+Trap code_trap(const siginfo_t* si, ucontext_t* uc);
+
+// Writes the byte at `addr` again, unchanged, and serialises every core: for
+// a stale view of code (Trap::RESUME_STALE). The writer must be open and no
+// poke in progress (the patcher's lock held). False if the write failed.
+bool refresh(uint64_t addr);
 
 }  // namespace mmiotrace::agent::patch

@@ -552,6 +552,30 @@ void note_fault(const FaultContext& ctx, const emu::CpuState& cpu, uint32_t map_
   unlock();
 }
 
+bool trap(const siginfo_t* si, ucontext_t* uc) {
+  const Trap t = code_trap(si, uc);
+  if (t == Trap::NOT_OURS) return false;
+  // Stale: write the byte again, under the lock so that no poke is in
+  // progress meanwhile (try-lock: if a patch is being made, its own writes
+  // refresh the view, or the next trap tries again).
+  if (t == Trap::RESUME_STALE && try_lock()) {
+    const auto at = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    const bool ok = writer_open() && refresh(at);
+    writer_close();
+    unlock();
+    if (g_log) {
+      SafeBuf m;
+      m.str("mmiotrace: patch: ")
+          .str(ok ? "refreshed" : "could not refresh")
+          .str(" a stale INT3 at ")
+          .hex(at)
+          .str("\n");
+      m.write_to(STDERR_FILENO);
+    }
+  }
+  return true;
+}
+
 bool translate(uint64_t exec_pc, Moved* out) {
   if (!code_cache().contains(exec_pc)) return false;
   const unsigned n = g_n_patches.load(std::memory_order_acquire);

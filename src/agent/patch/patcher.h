@@ -98,6 +98,12 @@ bool original_at(uint64_t pc, Moved* out);
 // original (or just after it), so that the program sees its own code.
 void frame_to_original(ucontext_t* uc);
 
+// Every SIGTRAP first: an INT3 of a code change (code_writer.h)? Then the
+// thread resumes at the instruction once the change is complete, and true.
+// A thread whose CPU keeps executing an INT3 that memory no longer holds
+// (an emulator's stale translation) gets the byte refreshed.
+bool trap(const siginfo_t* si, ucontext_t* uc);
+
 // Normal context (the munmap/mmap/mremap interposers, with signals blocked):
 // undo every patch whose device mapping no longer exists.
 void after_device_unmap();
