@@ -6,11 +6,14 @@
 // and the emulator are pure computations on stack memory.
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "agent/agent.h"
@@ -18,7 +21,6 @@
 #include "agent/device_memory.h"
 #include "agent/exit_barrier.h"
 #include "agent/generic_step.h"
-#include "agent/patch/code_writer.h"
 #include "agent/patch/patcher.h"
 #include "agent/producer.h"
 #include "agent/safe_access.h"
@@ -249,11 +251,46 @@ void refuse(const Fault& f, const Outcome* why) {
   die_at_instruction();
 }
 
+// Testing only (MMIOTRACE_TESTING_HOLD_FIRST_FAULT=1, read when the handlers
+// are installed, not documented for users): the process's first traced
+// fault, once it has fetched its instruction, waits until another thread
+// changes that instruction's first byte (patches it), at most 10 s, so that
+// a test can patch an instruction between its fault and its identification
+// (E2E Patch.AFaultOvertakenByThePatchOfItsInstruction).
+bool g_testing_hold_first_fault = false;
+std::atomic<bool> g_testing_held{false};
+
+void testing_hold_first_fault(uint64_t rip, uint8_t first) {
+  if (g_testing_held.exchange(true)) return;
+  bool changed = false;
+  for (unsigned ms = 0; ms < 10000 && !changed; ++ms) {
+    uint8_t now = first;
+    changed = mt_load_1(reinterpret_cast<const uint8_t*>(rip), &now) == 0 && now != first;
+    const struct timespec one_ms = {0, 1000000};
+    if (!changed) syscall(SYS_nanosleep, &one_ms, nullptr);
+  }
+  SafeBuf m;
+  m.str("mmiotrace: testing: the held fault's instruction ").str(changed ? "changed" : "did not change in 10 s");
+  m.str("\n").write_to(STDERR_FILENO);
+}
+
 // The instruction at the frame's RIP: as fetched; its original bytes if a
 // patch rewrote it since it faulted; or, for a copy in a trampoline, the
 // original's address and bytes for the records and the copy to run.
+//
+// The bytes are fetched first and the patches looked at after: another
+// thread may patch this very instruction between this thread's fault and
+// now, and a patch is published (patcher.h: WRITING, with the original
+// bytes) before the first of its bytes is written, so bytes that show a
+// patch always find it. Looked at first, a patch published just after the
+// look would leave this thread with the new bytes (a jump) as the
+// instruction that faulted.
 void identify_instruction(Fault& f) {
   const auto rip = static_cast<uint64_t>(f.uc->uc_mcontext.gregs[REG_RIP]);
+  uint8_t fetched[trace::kMaxInsnLength] = {};
+  const uint8_t fetched_len = fetch_instruction(rip, fetched);
+  if (g_testing_hold_first_fault) testing_hold_first_fault(rip, fetched[0]);
+  std::atomic_thread_fence(std::memory_order_acquire);
   patch::Moved moved;
   f.translated = patch::translate(rip, &moved);
   if (f.translated || patch::original_at(rip, &moved)) {
@@ -263,10 +300,12 @@ void identify_instruction(Fault& f) {
     memcpy(f.ctx.insn, moved.bytes, sizeof f.ctx.insn);
   } else {
     f.ctx.pc = rip;
-    f.ctx.insn_len = fetch_instruction(rip, f.ctx.insn);
+    f.ctx.insn_len = fetched_len;
+    memcpy(f.ctx.insn, fetched, fetched_len);
   }
   if (f.translated) {
-    f.exec_len = fetch_instruction(rip, f.exec_insn);
+    f.exec_len = fetched_len;
+    memcpy(f.exec_insn, fetched, fetched_len);
   } else {
     f.exec_len = f.ctx.insn_len;
     memcpy(f.exec_insn, f.ctx.insn, sizeof f.exec_insn);
@@ -444,6 +483,8 @@ extern "C" void mt_fault_handler(int sig, siginfo_t* si, void* ucv) {
 }
 
 void install_fault_handlers() {
+  const char* hold = getenv("MMIOTRACE_TESTING_HOLD_FIRST_FAULT");
+  g_testing_hold_first_fault = hold != nullptr && *hold == '1';
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = mt_fault_handler;

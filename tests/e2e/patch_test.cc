@@ -3,6 +3,7 @@
 // original instructions did, and defer signals that arrive inside them.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
@@ -57,9 +58,10 @@ struct Program {
 // bytes, flags, order, seqs), timestamps and thread ids aside.
 TEST_P(Patch, SameTraceWithEverySitePatchedAsWithNone) {
   const Program programs[] = {
-      {"mov_widths", {}, 4096},   {"straddle", {}, 8192},     {"generic", {}, 4096},     {"memcpy_memset", {}, 65536},
-      {"mremap_dev", {}, 16384},  {"syscalls_dev", {}, 4096}, {"own_sigsegv", {}, 4096}, {"fd_tricks", {}, 4096},
-      {"patch_faults", {}, 4096}, {"intrinsics", {}, 4096},   {"patch_registers", {}, 4096},
+      {"mov_widths", {}, 4096},     {"straddle", {}, 8192},        {"generic", {}, 4096},
+      {"memcpy_memset", {}, 65536}, {"mremap_dev", {}, 16384},     {"syscalls_dev", {}, 4096},
+      {"own_sigsegv", {}, 4096},    {"fd_tricks", {}, 4096},       {"patch_faults", {}, 4096},
+      {"intrinsics", {}, 4096},     {"patch_registers", {}, 4096},
   };
   for (const Program& p : programs) {
     SCOPED_TRACE(p.name);
@@ -121,6 +123,47 @@ TEST_P(Patch, ThousandRacesOfAPatchWithSpinningThreads) {
       }
     }
   }
+}
+
+// A thread faults at a site and, before its handler has identified the
+// instruction, the other thread's faults get the site patched (the testing
+// hook holds the first fault until the site's first byte changes): the held
+// thread emulates the instruction it ran, the original load, and every load
+// is in the trace, exactly, with the site's PC. Identifying the instruction
+// from bytes fetched after looking for a patch of it would find the jump
+// instead, refuse it, and end the program.
+TEST_P(Patch, AFaultOvertakenByThePatchOfItsInstruction) {
+  ScopedEnv hold("MMIOTRACE_TESTING_HOLD_FIRST_FAULT", "1");
+  const TracedRun& run = keep(traced(test_name(), program("patch_overtaken"), {}, 4096, {"--patch-after=2"}));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  // The race happened: the held fault saw its instruction change.
+  EXPECT_NE(run.err.find("testing: the held fault's instruction changed"), std::string::npos) << run.err;
+  // And the held thread knew the instruction it ran (had it taken the jump
+  // for it, it would have been refused, with an UNKNOWN record).
+  EXPECT_EQ(run.err.find("cannot emulate"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("could not be emulated"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("PATCHED 1"), std::string::npos) << run.out << run.err;
+  EXPECT_EQ(patched_sites(run), 1u) << run.err;
+  // Two loads per thread, each from its own register, with the device's value.
+  ASSERT_EQ(run.accesses.size(), 4u) << run.trace_text;
+  std::map<int, std::vector<const Access*>> by_thread;
+  for (const Access& a : run.accesses) by_thread[a.tid].push_back(&a);
+  ASSERT_EQ(by_thread.size(), 2u) << run.trace_text;
+  for (const auto& [tid, loads] : by_thread) {
+    ASSERT_EQ(loads.size(), 2u) << run.trace_text;
+    const uint64_t phys = loads[0]->phys;
+    EXPECT_TRUE(phys == 0 || phys == 64) << loads[0]->line;
+    for (const Access* a : loads) {
+      EXPECT_EQ(a->op, 'R') << a->line;
+      EXPECT_EQ(a->width, 4) << a->line;
+      EXPECT_EQ(a->phys, phys) << a->line;
+      uint32_t want = 0;
+      memcpy(&want, run.device_before.data() + phys, 4);
+      EXPECT_EQ(a->value, want) << a->line;
+      EXPECT_EQ(a->pc, run.accesses[0].pc) << a->line;
+    }
+  }
+  EXPECT_NE(by_thread.begin()->second[0]->phys, by_thread.rbegin()->second[0]->phys) << run.trace_text;
 }
 
 // A patched site that meets unmapped ordinary memory, or a device mapping the
