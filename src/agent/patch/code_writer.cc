@@ -197,11 +197,11 @@ Trap code_trap(const siginfo_t* si, ucontext_t* uc) {
       syscall(SYS_sched_yield);
     }
   }
-  // The byte is no longer an INT3 of ours, unless a failed poke left it: then
-  // re-running it traps again, and the program sees it as its own.
   // Read after the wait: a poke that put an INT3 here and is over has
   // counted itself.
   const uint32_t gen = g_poke_gen.load(std::memory_order_seq_cst);
+  // The byte is no longer an INT3 of ours, unless a failed poke left it: then
+  // re-running it traps again, and the program sees it as its own.
   uint8_t now = kInt3;
   memcpy(&now, reinterpret_cast<const void*>(at), 1);
   if (now == kInt3) return Trap::NOT_OURS;
