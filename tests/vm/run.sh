@@ -78,7 +78,7 @@ boot() {
   : > "$run/monitor.log"
   qemu_base "$@"
   timeout -k 5 "$limit" "${qemu_cmd[@]}" "${devices[@]}" \
-    -append "console=ttyS0 panic=-1 quiet no_timer_check mmiotrace_vm=$scenario $append" \
+    -append "console=ttyS0 panic=-1 quiet no_timer_check mmiotrace_vm=$scenario mmiotrace_vm_watchdog=$watchdog $append" \
     -chardev pipe,id=con,path="$run/con" -serial chardev:con \
     -chardev file,id=out,path="$run/out.tgz" -serial chardev:out \
     -chardev pipe,id=mon,path="$run/mon" -mon chardev=mon,mode=readline \
@@ -154,6 +154,10 @@ run=$vmdir/$scenario
 start=$(date +%s%N)
 fail() {
   echo "FAIL ($scenario): $*"
+  if grep -aq '@@MMIOTRACE-VM WATCHDOG' "$run/console.log" 2>/dev/null; then
+    echo "--- the guest's watchdog (tests/vm/guest/lib.sh vm_watchdog_report)"
+    sed -n '/@@MMIOTRACE-VM WATCHDOG:/,/@@MMIOTRACE-VM WATCHDOG END/p' "$run/console.log" | tr -d '\r'
+  fi
   echo "--- console (last 30 lines)"
   tail -n 30 "$run/console.log" 2>/dev/null | tr -d '\r'
   if [[ -s "$run/qemu.stderr" ]]; then echo "--- QEMU's stderr"; tail -n 20 "$run/qemu.stderr"; fi
@@ -162,7 +166,11 @@ fail() {
   exit 1
 }
 qrc=0
-boot "$run" "${MMIOTRACE_VM_TIMEOUT:-600}" "${accel_args[@]}" || qrc=$?
+limit=${MMIOTRACE_VM_TIMEOUT:-600}
+# The guest's watchdog reports what still runs 30 s before the timeout (a
+# quarter of it before, for a short one); MMIOTRACE_VM_WATCHDOG=SECS sets it.
+watchdog=${MMIOTRACE_VM_WATCHDOG:-$((limit >= 120 ? limit - 30 : limit * 3 / 4))}
+boot "$run" "$limit" "${accel_args[@]}" || qrc=$?
 secs=$(( ($(date +%s%N) - start) / 1000000 ))
 done_line=$(grep -ao '@@MMIOTRACE-VM DONE.*' "$run/console.log" | tr -d '\r' || true)
 [[ -n "$done_line" ]] || fail "the guest never finished (QEMU status $qrc, accel $accel)"

@@ -3,6 +3,28 @@
 # A line the host reads on the console (tests/vm/run.sh).
 vm_say() { echo "@@MMIOTRACE-VM $*" > /dev/console; }
 
+# The watchdog's report (init): every user-space thread's state, wait
+# channel, system call and kernel stack, then the tails of the scenario's
+# logs, between two lines the host looks for.
+vm_watchdog_report() {
+  {
+    echo
+    echo "@@MMIOTRACE-VM WATCHDOG: the scenario is still running; its threads and logs:"
+    for t in /proc/[0-9]*/task/[0-9]*; do
+      [ -e "${t%/task/*}/exe" ] || continue  # kernel threads have no executable
+      echo "$t $(cat "$t/comm" 2> /dev/null) state=$(cut -d' ' -f3 "$t/stat" 2> /dev/null)" \
+        "wchan=$(cat "$t/wchan" 2> /dev/null) syscall=$(cut -d' ' -f1 "$t/syscall" 2> /dev/null)" \
+        "stack: $(head -4 "$t/stack" 2> /dev/null | sed 's/^\[<0>\] //' | tr '\n' ' ')"
+    done
+    for f in /out/*; do
+      case $f in *.log | *.out) ;; *) continue ;; esac
+      echo "--- tail of $f"
+      tail -n 15 "$f"
+    done
+    echo "@@MMIOTRACE-VM WATCHDOG END"
+  } > /dev/console 2>&1
+}
+
 # Switch QEMU's memory_region_ops_* trace events on or off: the host does it
 # through the monitor and answers on the console once it is done, so nothing
 # the scenario does after this returns is missed.
