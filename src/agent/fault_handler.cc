@@ -100,13 +100,26 @@ void record_unknown(const FaultContext& ctx, const RegionInfo& r, uint64_t addr)
 }
 
 // The program dies by SIGSEGV at the faulting instruction, as the kernel would
-// kill it: the default action is restored and the instruction re-runs.
-void die_at_instruction() {
+// kill it: the default action is restored, and a SIGSEGV like the fault's
+// (`code`, `addr`) is queued to this thread, blocked until the handler
+// returns: it is delivered as the thread returns to the instruction, before
+// anything there runs. Not left to the instruction faulting again: what is
+// there may not fault any more (code changed meanwhile), and the program,
+// its other threads parked by the exit barrier, would never end.
+void die_at_instruction(int code, uint64_t addr) {
   exit_barrier();
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
   real_sigaction(SIGSEGV, &dfl, nullptr);
+  const uint64_t segv = uint64_t{1} << (SIGSEGV - 1);
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &segv, nullptr, sizeof segv);
+  siginfo_t q;
+  memset(&q, 0, sizeof q);
+  q.si_signo = SIGSEGV;
+  q.si_code = code;
+  q.si_addr = reinterpret_cast<void*>(addr);
+  syscall(SYS_rt_tgsigqueueinfo, syscall(SYS_getpid), syscall(SYS_gettid), SIGSEGV, &q);
 }
 
 // Delivers a fault a strategy found before the instruction ran (or, for the
@@ -136,6 +149,7 @@ struct Fault {
   ucontext_t* uc;
   const RegionInfo& region;
   uint64_t addr;     // the faulting device address (si_addr)
+  int si_code;       // the fault's (SEGV_ACCERR, SEGV_PKUERR)
   FaultContext ctx;  // the instruction the records name
   bool code_on_device;
   // The instruction as it runs: the same, or, when the fault comes from an
@@ -248,15 +262,16 @@ void refuse(const Fault& f, const Outcome* why) {
   }
   m.str(". Stopping the program with SIGSEGV; the trace so far is kept, ending with an UNKNOWN record.\n");
   m.write_to(STDERR_FILENO);
-  die_at_instruction();
+  die_at_instruction(f.si_code, f.addr);
 }
 
 // Testing only (MMIOTRACE_TESTING_HOLD_FIRST_FAULT=1, read when the handlers
 // are installed, not documented for users): the process's first traced
 // fault, once it has fetched its instruction, waits until another thread
-// changes that instruction's first byte (patches it), at most 10 s, so that
-// a test can patch an instruction between its fault and its identification
-// (E2E Patch.AFaultOvertakenByThePatchOfItsInstruction).
+// changes that instruction's first byte (patches it, or the program rewrites
+// it), at most 10 s, so that a test can change an instruction between its
+// fault and its identification (E2E Patch.AFaultOvertakenByThePatchOfItsInstruction,
+// E2E.RefusedInstructionRewrittenMeanwhileStillStopsTheProgram).
 bool g_testing_hold_first_fault = false;
 std::atomic<bool> g_testing_held{false};
 
@@ -313,7 +328,7 @@ void identify_instruction(Fault& f) {
 }
 
 void handle_traced_fault(siginfo_t* si, ucontext_t* uc, const RegionInfo& region) {
-  Fault f{uc, region, reinterpret_cast<uint64_t>(si->si_addr), FaultContext{}, false, false, 0, {}};
+  Fault f{uc, region, reinterpret_cast<uint64_t>(si->si_addr), si->si_code, FaultContext{}, false, false, 0, {}};
   f.ctx.tid = current_tid();
   identify_instruction(f);
   f.code_on_device = f.ctx.pc >= region.start && f.ctx.pc < region.end;
@@ -414,7 +429,7 @@ void handle_traced_fault_with_room(siginfo_t* si, ucontext_t* uc, const RegionIn
     m.str("mmiotrace: the program's alternate signal stack has too little room left for the tracer's handler, ");
     m.str("and the agent's own stack could not be mapped. Stopping the program with SIGSEGV.\n");
     m.write_to(STDERR_FILENO);
-    die_at_instruction();
+    die_at_instruction(si->si_code, reinterpret_cast<uint64_t>(si->si_addr));
     return;
   }
   OnAgentStack a{si, uc, &region, base};

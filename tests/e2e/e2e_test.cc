@@ -143,6 +143,23 @@ TEST_P(E2E, RefusedInstructionStopsTheProgramAndKeepsTheTrace) {
   }
 }
 
+// A refused instruction whose bytes another thread changes while its fault
+// is in the handler (the testing hook holds it there until they change):
+// the program is still stopped by SIGSEGV, not left to re-run what is there
+// now (a jump, which would not fault, and the program would go on with its
+// other threads parked by the exit barrier).
+TEST_P(E2E, RefusedInstructionRewrittenMeanwhileStillStopsTheProgram) {
+  ScopedEnv hold("MMIOTRACE_TESTING_HOLD_FIRST_FAULT", "1");
+  const TracedRun& run = keep(run_traced(test_name(), program("refused_rewritten"), {}, 4096));
+  EXPECT_NE(run.err.find("testing: the held fault's instruction changed"), std::string::npos) << run.out << run.err;
+  EXPECT_EQ(run.term_signal, SIGSEGV) << "exit code " << run.exit_code << "\n" << run.out << run.err;
+  EXPECT_EQ(run.out.find("NOT"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("mmiotrace: cannot emulate the instruction at 0x"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("vpgatherdd"), std::string::npos) << run.err;
+  ASSERT_GE(run.lines.size(), 2u);
+  EXPECT_EQ(run.lines[run.lines.size() - 2].rfind("UNKNOWN ", 0), 0u) << run.trace_text;
+}
+
 // (op, phys, width, generic flag) of every access line of `mmiotrace print --format native`.
 struct NativeAccess {
   char op;
@@ -284,8 +301,7 @@ TEST(E2EMatrix, MemcpyAndMemsetEverySize1To4100AtEveryAlignment) {
   struct Sizes {
     unsigned first, last;
   };
-  const std::vector<Sizes> spans =
-      patch1 ? std::vector<Sizes>{{1, 600}, {3900, 4100}} : std::vector<Sizes>{{1, 4100}};
+  const std::vector<Sizes> spans = patch1 ? std::vector<Sizes>{{1, 600}, {3900, 4100}} : std::vector<Sizes>{{1, 4100}};
   for (const Sizes& sizes : spans) {
     // No access is wider than 64 bytes (a ZMM register): a copy or memset
     // of s bytes is at least ceil(s / 64) accesses, on any host, whatever
